@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqlink: device interrupts into KVM guests, the way VFIO and KVM carry them.
+ *
+ * This umbrella header includes every public concept. Each concept has its
+ * own header and can be included alone:
+ *   <irqlink/bypass.h>   IRQ bypass pairing of interrupt producers and
+ *                        consumers by eventfd (Linux irqbypass semantics)
+ *   <irqlink/device.h>   the device-side interrupt model (VFIO GET_IRQ_INFO /
+ *                        SET_IRQS semantics, INTx/MSI/MSI-X/ERR/REQ)
+ *
+ * Conventions shared by every header:
+ *   - Functions return 0 (or a documented non-negative value) on success and
+ *     a negative errno on failure. The library never prints and never exits.
+ *   - Every fd passed in is borrowed: irqlink duplicates what it keeps and
+ *     closes its duplicate when it lets go. The caller keeps ownership of the
+ *     fd it passed and may close it at once.
+ *   - There is no global state; everything hangs off a context object.
+ */
+#ifndef IRQLINK_IRQLINK_H
+#define IRQLINK_IRQLINK_H
+
+#include <irqlink/bypass.h>
+#include <irqlink/device.h>
+
+#endif

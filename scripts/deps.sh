@@ -1,0 +1,26 @@
+# Sourced by the scripts: installs what a fresh Debian 12 machine lacks.
+# Only apt-get, only when something is missing, so a warm machine pays nothing.
+irqlink_deps() {
+	local want=(gcc meson ninja-build pkg-config libcmocka-dev)
+	local missing=()
+	local p
+	for p in "${want[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+			|| missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	echo "irqlink: installing ${missing[*]}" >&2
+	local sudo=
+	[ "$(id -u)" -eq 0 ] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# irqlink_build DIR [meson setup args...]: configure once, then build.
+irqlink_build() {
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >/dev/null
+	fi
+	ninja -C "$dir" >/dev/null
+}

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/* State shared by the device model's files (device.c, device_intx.c,
+ * device_msi.c, unmask_watcher.c). Not part of the public API. */
+#ifndef IRQLINK_SRC_DEVICE_INTERNAL_H
+#define IRQLINK_SRC_DEVICE_INTERNAL_H
+
+#include <irqlink/device.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* irq_type when no index is enabled (the kernel uses VFIO_PCI_NUM_IRQS too). */
+#define IL_IRQ_NONE VFIO_PCI_NUM_IRQS
+
+/* A SET_IRQS request after validation, independent of its wire layout. */
+struct il_irq_req {
+	uint32_t flags, index, start, count;
+	const uint8_t *bools;   /* DATA_BOOL: count bytes */
+	const int *fds;         /* DATA_EVENTFD: count fds, or NULL = all -1 */
+};
+
+/* INTx. Everything here is guarded by lock, which the raise path, the
+ * control path and the unmask watcher all take: that is what keeps a swap
+ * of the trigger from racing a signal (CVE-2024-26812) and a DisINTx write
+ * consistent with SET_IRQS (CVE-2024-26810). */
+struct il_intx {
+	pthread_mutex_t lock;
+	bool enabled;           /* irq_type == INTX, mirrored for the raise path */
+	bool asserted;          /* the device's line level */
+	bool masked;            /* automask / MASK state (kernel ctx->masked) */
+	bool disabled;          /* PCI_COMMAND_INTX_DISABLE (kernel virq_disabled) */
+	int trigger;            /* our dup, or -1 */
+	int unmask_fd;          /* our dup of the unmask eventfd, or -1 */
+	uint64_t unmask_token;  /* epoll token of unmask_fd; stale events miss */
+};
+
+/* One MSI vector or MSI-X table entry; lock guards every field. */
+struct il_vector {
+	pthread_mutex_t lock;
+	int fd;                 /* our dup, or -1 */
+	bool allocated;         /* backed by a host vector (enabled) */
+	bool masked;            /* per-vector mask bit */
+	bool fmasked;           /* copy of the MSI-X function mask */
+	bool pending;           /* fired while masked */
+};
+
+struct il_msi_cap {
+	struct il_vector *vec;
+	uint32_t nvec;          /* capability size */
+	uint32_t allocated;     /* vectors with a host vector; under dev->ctl */
+	bool function_mask;     /* MSI-X Function Mask; under dev->ctl */
+};
+
+/* ERR or REQ: one optional trigger. */
+struct il_single {
+	pthread_mutex_t lock;
+	int fd;
+};
+
+struct irqlink_dev {
+	struct irqlink_dev_shape shape;
+	/* Serializes control calls; taken before any per-index lock. */
+	pthread_mutex_t ctl;
+	uint32_t irq_type;      /* IL_IRQ_NONE or the enabled index; under ctl */
+
+	struct il_intx intx;
+	struct il_msi_cap msi, msix;
+	struct il_single err, req;
+
+	/* Unmask watcher (unmask_watcher.c). */
+	int epfd;
+	int stopfd;
+	uint64_t next_token;    /* under ctl */
+	pthread_t thread;
+	bool thread_running;    /* under ctl */
+
+	struct {
+		_Atomic uint64_t signals, intx_fires, intx_unmasks,
+			msi_latched, msi_replayed, dropped;
+	} stats;
+};
+
+static inline void il_count(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* Signal @fd (if >= 0) and count it; returns 1 if signalled. */
+int il_dev_signal(struct irqlink_dev *dev, int fd);
+
+/* device_intx.c */
+int il_intx_init(struct irqlink_dev *dev);
+void il_intx_fini(struct irqlink_dev *dev);
+int il_intx_trigger(struct irqlink_dev *dev, const struct il_irq_req *req);
+int il_intx_unmask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
+int il_intx_mask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
+/* The watcher saw @token readable: consume it and unmask. 1 if handled. */
+int il_intx_unmask_event(struct irqlink_dev *dev, uint64_t token);
+
+/* device_msi.c */
+int il_msi_init(struct irqlink_dev *dev, struct il_msi_cap *cap, uint32_t nvec);
+void il_msi_fini(struct irqlink_dev *dev, struct il_msi_cap *cap);
+int il_msi_trigger(struct irqlink_dev *dev, const struct il_irq_req *req);
+int il_msi_mask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
+
+/* unmask_watcher.c */
+int il_watcher_init(struct irqlink_dev *dev);
+void il_watcher_fini(struct irqlink_dev *dev);
+int il_watcher_add(struct irqlink_dev *dev, int fd, uint64_t token);
+void il_watcher_del(struct irqlink_dev *dev, int fd);
+
+#endif

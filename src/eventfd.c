@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Eventfd helpers.
+ *
+ * Theory of operation: the kernel identifies an eventfd by its struct
+ * eventfd_ctx; user space only has fd numbers, which differ between dups.
+ * We check what an fd is through /proc/self/fd (the link of an eventfd is
+ * "anon_inode:[eventfd]") and identify it through fdinfo's eventfd-id, so
+ * the errors we return and the identities we compare match the kernel's.
+ */
+#include "eventfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char eventfd_link[] = "anon_inode:[eventfd]";
+
+int il_eventfd_check(int fd)
+{
+	char path[32], link[sizeof(eventfd_link) + 1];
+	ssize_t n;
+
+	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
+		return -EBADF;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, link, sizeof(link));
+	if (n < 0)
+		return errno == ENOENT ? -EBADF : -errno;
+	if ((size_t)n != sizeof(eventfd_link) - 1 ||
+	    memcmp(link, eventfd_link, (size_t)n) != 0)
+		return -EINVAL;
+	return 0;
+}
+
+int il_eventfd_dup(int fd)
+{
+	int r = il_eventfd_check(fd);
+
+	if (r)
+		return r;
+	r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return r < 0 ? -errno : r;
+}
+
+int il_eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	return write(fd, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+int il_eventfd_take(int fd, uint64_t *val)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (poll(&p, 1, 0) < 0)
+		return -errno;
+	if (!(p.revents & POLLIN))
+		return 0;
+	if (read(fd, val, sizeof(*val)) != sizeof(*val))
+		return -errno;
+	return 1;
+}
+
+int il_eventfd_token(int fd, uint64_t *token)
+{
+	char path[40], line[128];
+	FILE *f;
+	int r = il_eventfd_check(fd);
+
+	if (r)
+		return r;
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	r = -ENOTSUP;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long id;
+
+		if (sscanf(line, "eventfd-id: %llu", &id) == 1) {
+			/* Ids start at 0; keep 0 free to mean "no key". */
+			*token = (uint64_t)id + 1;
+			r = 0;
+			break;
+		}
+	}
+	fclose(f);
+	return r;
+}

@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: MIT */
+/* Internal eventfd helpers shared by every part of the library. */
+#ifndef IRQLINK_SRC_EVENTFD_H
+#define IRQLINK_SRC_EVENTFD_H
+
+#include <stdint.h>
+
+/* 0 if @fd is an open eventfd, -EBADF if it is not open, -EINVAL if it is
+ * open but not an eventfd: the same answers as the kernel's eventfd_ctx_fdget. */
+int il_eventfd_check(int fd);
+
+/* Check @fd as il_eventfd_check() does, then return a close-on-exec
+ * duplicate the caller owns, or -errno (-EMFILE when out of fds). */
+int il_eventfd_dup(int fd);
+
+/* Add 1 to the eventfd's counter. Returns 0 or -errno; a counter at its
+ * maximum (-EAGAIN) cannot happen with the signal rates we produce. */
+int il_eventfd_signal(int fd);
+
+/* If the eventfd is readable, read (and so reset) its counter into *val
+ * and return 1; return 0 if it was zero. Never blocks, even on a blocking
+ * eventfd: we may not change the O_NONBLOCK flag, which the caller's fd shares. */
+int il_eventfd_take(int fd, uint64_t *val);
+
+/* The eventfd's kernel identity ("eventfd-id" in fdinfo): equal for every
+ * fd that refers to the same eventfd, so it keys the same eventfd across
+ * dup(), SCM_RIGHTS and processes. -EBADF, -EINVAL (not an eventfd), or
+ * -ENOTSUP when /proc does not expose it. */
+int il_eventfd_token(int fd, uint64_t *token);
+
+#endif
