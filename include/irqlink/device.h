@@ -147,7 +147,8 @@ int irqlink_dev_get_irq_info(struct irqlink_dev *dev,
  * is not open; -EINVAL for an fd that is not an eventfd; -EBUSY when an INTx
  * unmask eventfd is already registered; -EMFILE/-ENOMEM when the model cannot
  * duplicate an fd. When one vector of an MSI/MSI-X block fails, every vector
- * of the block is cleared and an index enabled by this call is disabled again.
+ * of the block up to and including it is cleared (the rest keep their
+ * eventfds, as in vfio), and an index this call enabled is disabled again.
  */
 int irqlink_dev_set_irqs(struct irqlink_dev *dev,
 			 const struct vfio_irq_set *set);
