@@ -133,8 +133,10 @@ void irqlink_dev_destroy(struct irqlink_dev *dev)
 	if (!dev)
 		return;
 	/* The watcher goes first: it is the only other thread we own, and it
-	 * reads the INTx unmask fd that il_intx_fini() closes. */
+	 * reads the INTx unmask fd that il_intx_fini() closes. Then every
+	 * producer leaves the bypass manager, which outlives us. */
 	il_watcher_fini(dev);
+	irqlink_dev_attach_bypass(dev, NULL);
 	single_fini(&dev->req);
 	single_fini(&dev->err);
 	il_msi_fini(dev, &dev->msix);
@@ -401,4 +403,5 @@ void irqlink_dev_get_stats(struct irqlink_dev *dev,
 	st->msi_latched = atomic_load(&dev->stats.msi_latched);
 	st->msi_replayed = atomic_load(&dev->stats.msi_replayed);
 	st->dropped = atomic_load(&dev->stats.dropped);
+	st->bypass_failures = atomic_load(&dev->stats.bypass_failures);
 }

@@ -4,6 +4,7 @@
 #ifndef IRQLINK_SRC_DEVICE_INTERNAL_H
 #define IRQLINK_SRC_DEVICE_INTERNAL_H
 
+#include <irqlink/bypass.h>
 #include <irqlink/device.h>
 
 #include <pthread.h>
@@ -21,6 +22,14 @@ struct il_irq_req {
 	const int *fds;         /* DATA_EVENTFD: count fds, or NULL = all -1 */
 };
 
+/* A trigger eventfd registered as a bypass producer (device_bypass.c). */
+struct il_producer {
+	struct irqlink_bypass_producer bp;
+	struct irqlink_dev *dev;
+	bool intx;
+	bool registered;
+};
+
 /* INTx. Everything here is guarded by lock, which the raise path, the
  * control path and the unmask watcher all take: that is what keeps a swap
  * of the trigger from racing a signal (CVE-2024-26812) and a DisINTx write
@@ -31,9 +40,11 @@ struct il_intx {
 	bool asserted;          /* the device's line level */
 	bool masked;            /* automask / MASK state (kernel ctx->masked) */
 	bool disabled;          /* PCI_COMMAND_INTX_DISABLE (kernel virq_disabled) */
+	bool paused;            /* bypass producer stopped: hold the level */
 	int trigger;            /* our dup, or -1 */
 	int unmask_fd;          /* our dup of the unmask eventfd, or -1 */
 	uint64_t unmask_token;  /* epoll token of unmask_fd; stale events miss */
+	struct il_producer prod;
 };
 
 /* One MSI vector or MSI-X table entry; lock guards every field. */
@@ -43,7 +54,9 @@ struct il_vector {
 	bool allocated;         /* backed by a host vector (enabled) */
 	bool masked;            /* per-vector mask bit */
 	bool fmasked;           /* copy of the MSI-X function mask */
+	bool paused;            /* bypass producer stopped: latch like a mask */
 	bool pending;           /* fired while masked */
+	struct il_producer prod;
 };
 
 struct il_msi_cap {
@@ -76,9 +89,11 @@ struct irqlink_dev {
 	pthread_t thread;
 	bool thread_running;    /* under ctl */
 
+	struct irqlink_bypass *bypass;  /* under ctl; NULL = none */
+
 	struct {
 		_Atomic uint64_t signals, intx_fires, intx_unmasks,
-			msi_latched, msi_replayed, dropped;
+			msi_latched, msi_replayed, dropped, bypass_failures;
 	} stats;
 };
 
@@ -99,11 +114,22 @@ int il_intx_mask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
 /* The watcher saw @token readable: consume it and unmask. 1 if handled. */
 int il_intx_unmask_event(struct irqlink_dev *dev, uint64_t token);
 
+/* INTx is allowed to fire again (producer started): fire a held level. */
+void il_intx_resume_locked(struct irqlink_dev *dev);
+
 /* device_msi.c */
 int il_msi_init(struct irqlink_dev *dev, struct il_msi_cap *cap, uint32_t nvec);
 void il_msi_fini(struct irqlink_dev *dev, struct il_msi_cap *cap);
 int il_msi_trigger(struct irqlink_dev *dev, const struct il_irq_req *req);
 int il_msi_mask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
+/* Send a held pending vector if nothing holds it any more; v->lock held. */
+int il_msi_replay_locked(struct irqlink_dev *dev, struct il_vector *v);
+
+/* device_bypass.c; all under dev->ctl */
+void il_producer_init(struct irqlink_dev *dev, struct il_producer *p, bool intx);
+/* (Re-)register @p for trigger @fd (-1: none) with dev->bypass, if any. */
+void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd);
+void il_producer_drop(struct irqlink_dev *dev, struct il_producer *p);
 
 /* unmask_watcher.c */
 int il_watcher_init(struct irqlink_dev *dev);

@@ -28,6 +28,7 @@ int il_intx_init(struct irqlink_dev *dev)
 	struct il_intx *x = &dev->intx;
 
 	x->trigger = x->unmask_fd = -1;
+	il_producer_init(dev, &x->prod, true);
 	return -pthread_mutex_init(&x->lock, NULL);
 }
 
@@ -65,10 +66,19 @@ static int unmask_locked(struct irqlink_dev *dev)
 	if (!x->enabled || !x->masked || x->disabled)
 		return 0;
 	il_count(&dev->stats.intx_unmasks);
-	if (x->asserted)
+	if (x->asserted && !x->paused)
 		return fire_locked(dev);
+	/* A paused producer fires the held level when it starts again. */
 	x->masked = false;
 	return 0;
+}
+
+void il_intx_resume_locked(struct irqlink_dev *dev)
+{
+	struct il_intx *x = &dev->intx;
+
+	if (x->enabled && x->asserted && !x->masked && !x->disabled)
+		fire_locked(dev);
 }
 
 int irqlink_dev_intx_assert(struct irqlink_dev *dev)
@@ -80,7 +90,7 @@ int irqlink_dev_intx_assert(struct irqlink_dev *dev)
 		return -ENODEV;
 	pthread_mutex_lock(&x->lock);
 	x->asserted = true;
-	if (x->enabled && !x->masked)
+	if (x->enabled && !x->masked && !x->paused)
 		r = fire_locked(dev);
 	pthread_mutex_unlock(&x->lock);
 	return r;
@@ -127,10 +137,11 @@ static void enable(struct irqlink_dev *dev, int fd)
 	x->enabled = true;
 	x->masked = x->disabled;
 	x->trigger = fd;
-	if (x->asserted && !x->masked)
+	if (x->asserted && !x->masked && !x->paused)
 		fire_locked(dev);
 	pthread_mutex_unlock(&x->lock);
 	dev->irq_type = VFIO_PCI_INTX_IRQ_INDEX;
+	il_producer_update(dev, &x->prod, fd);
 }
 
 static void swap_trigger(struct irqlink_dev *dev, int fd)
@@ -138,12 +149,14 @@ static void swap_trigger(struct irqlink_dev *dev, int fd)
 	struct il_intx *x = &dev->intx;
 	int old;
 
+	il_producer_drop(dev, &x->prod);
 	pthread_mutex_lock(&x->lock);
 	old = x->trigger;
 	x->trigger = fd;
 	pthread_mutex_unlock(&x->lock);
 	if (old >= 0)
 		close(old);
+	il_producer_update(dev, &x->prod, fd);
 }
 
 /* Remove the unmask eventfd, if any. Caller holds dev->ctl. */
@@ -169,6 +182,7 @@ static void disable(struct irqlink_dev *dev)
 	int old;
 
 	unmask_fd_clear(dev);
+	il_producer_drop(dev, &x->prod);
 	pthread_mutex_lock(&x->lock);
 	x->enabled = false;
 	x->masked = false;

@@ -32,7 +32,6 @@ int il_msi_init(struct irqlink_dev *dev, struct il_msi_cap *cap, uint32_t nvec)
 	uint32_t i;
 	int r;
 
-	(void)dev;
 	cap->nvec = 0;
 	cap->vec = NULL;
 	if (!nvec)
@@ -50,6 +49,7 @@ int il_msi_init(struct irqlink_dev *dev, struct il_msi_cap *cap, uint32_t nvec)
 			return r;
 		}
 		cap->vec[i].fd = -1;
+		il_producer_init(dev, &cap->vec[i].prod, false);
 	}
 	cap->nvec = nvec;
 	return 0;
@@ -78,9 +78,14 @@ static struct il_msi_cap *cap_of(struct irqlink_dev *dev, unsigned int index)
 }
 
 /* Signal a vector that is allowed to fire now. Caller holds v->lock. */
+static bool held(const struct il_vector *v)
+{
+	return v->masked || v->fmasked || v->paused;
+}
+
 static int send_locked(struct irqlink_dev *dev, struct il_vector *v)
 {
-	if (v->masked || v->fmasked) {
+	if (held(v)) {
 		v->pending = true;
 		il_count(&dev->stats.msi_latched);
 		return 0;
@@ -88,10 +93,9 @@ static int send_locked(struct irqlink_dev *dev, struct il_vector *v)
 	return il_dev_signal(dev, v->fd);
 }
 
-/* Clear the pending bit and send it, if nothing masks it any more. */
-static int replay_locked(struct irqlink_dev *dev, struct il_vector *v)
+int il_msi_replay_locked(struct irqlink_dev *dev, struct il_vector *v)
 {
-	if (!v->pending || v->masked || v->fmasked)
+	if (!v->pending || held(v))
 		return 0;
 	v->pending = false;
 	il_count(&dev->stats.msi_replayed);
@@ -144,7 +148,7 @@ int irqlink_dev_msi_unmask(struct irqlink_dev *dev, unsigned int index,
 	v = &cap->vec[vector];
 	pthread_mutex_lock(&v->lock);
 	v->masked = false;
-	r = replay_locked(dev, v);
+	r = il_msi_replay_locked(dev, v);
 	pthread_mutex_unlock(&v->lock);
 	return r;
 }
@@ -164,7 +168,7 @@ int irqlink_dev_msix_set_function_mask(struct irqlink_dev *dev, bool mask)
 
 		pthread_mutex_lock(&v->lock);
 		v->fmasked = mask;
-		n += replay_locked(dev, v);
+		n += il_msi_replay_locked(dev, v);
 		pthread_mutex_unlock(&v->lock);
 	}
 	pthread_mutex_unlock(&dev->ctl);
@@ -217,6 +221,8 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 		if (nfd < 0)
 			r = nfd;
 	}
+	/* The old eventfd leaves the bypass manager before it leaves us. */
+	il_producer_drop(dev, &v->prod);
 	pthread_mutex_lock(&v->lock);
 	old = v->fd;
 	v->fd = r ? -1 : nfd;
@@ -228,6 +234,7 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 	pthread_mutex_unlock(&v->lock);
 	if (old >= 0)
 		close(old);
+	il_producer_update(dev, &v->prod, r ? -1 : nfd);
 	return r;
 }
 
@@ -280,6 +287,7 @@ static void disable(struct irqlink_dev *dev, struct il_msi_cap *cap)
 		struct il_vector *v = &cap->vec[i];
 		int old;
 
+		il_producer_drop(dev, &v->prod);
 		pthread_mutex_lock(&v->lock);
 		old = v->fd;
 		v->fd = -1;

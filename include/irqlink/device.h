@@ -65,6 +65,8 @@
 #include <stdint.h>
 #include <linux/vfio.h>
 
+#include <irqlink/bypass.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -268,6 +270,26 @@ int irqlink_dev_watcher_start(struct irqlink_dev *dev);
 int irqlink_dev_watcher_stop(struct irqlink_dev *dev);
 
 /*
+ * irqlink_dev_attach_bypass - make the device an IRQ bypass producer.
+ * @bypass: the manager (NULL detaches); it must outlive the attachment.
+ *
+ * Every trigger eventfd the device holds (INTx, each MSI/MSI-X vector) is
+ * registered with @bypass as a producer keyed by the eventfd's identity
+ * (irqlink_bypass_token_from_fd()), now and whenever SET_IRQS installs one;
+ * it is unregistered before the eventfd is replaced or dropped, and on
+ * irqlink_dev_destroy(). A consumer registered under the same eventfd (a
+ * guest route, <irqlink/consumer.h>) is then connected to it.
+ * While a consumer has the producer stopped, a vector latches its fires in
+ * its pending bit and INTx holds its level; start sends what was held,
+ * once. A registration the manager refuses (e.g. -EBUSY: one eventfd
+ * triggering two vectors) leaves the vector working without bypass and
+ * counts in stats.bypass_failures, as vfio does.
+ * Returns 0, or -EBUSY when another manager is attached.
+ */
+int irqlink_dev_attach_bypass(struct irqlink_dev *dev,
+			      struct irqlink_bypass *bypass);
+
+/*
  * Counters, for tests and benchmarks. Monotonic; read without locking, so a
  * snapshot taken while interrupts flow is approximate.
  */
@@ -278,6 +300,7 @@ struct irqlink_dev_stats {
 	uint64_t msi_latched;    /* MSI/MSI-X fires latched into a pending bit */
 	uint64_t msi_replayed;   /* pending vectors replayed on unmask */
 	uint64_t dropped;        /* raises that found nowhere to go */
+	uint64_t bypass_failures;/* triggers the bypass manager refused */
 };
 void irqlink_dev_get_stats(struct irqlink_dev *dev,
 			   struct irqlink_dev_stats *stats);

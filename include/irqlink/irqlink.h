@@ -8,6 +8,14 @@
  *                        consumers by eventfd (Linux irqbypass semantics)
  *   <irqlink/device.h>   the device-side interrupt model (VFIO GET_IRQ_INFO /
  *                        SET_IRQS semantics, INTx/MSI/MSI-X/ERR/REQ)
+ *   <irqlink/ioeventfd.h> KVM ioeventfds: guest PIO/MMIO writes as eventfd
+ *                        signals
+ *   <irqlink/irqfd.h>    KVM irqfds: edge and level (resampling) injection
+ *                        from an eventfd
+ *   <irqlink/routes.h>   the VM's GSI routing table: GSI allocation, MSI
+ *                        routes, batched commits
+ *   <irqlink/vm.h>       the KVM VM context (create or wrap), KVM_SIGNAL_MSI
+ *                        and KVM_IRQ_LINE
  *
  * Conventions shared by every header:
  *   - Functions return 0 (or a documented non-negative value) on success and
@@ -22,5 +30,9 @@
 
 #include <irqlink/bypass.h>
 #include <irqlink/device.h>
+#include <irqlink/ioeventfd.h>
+#include <irqlink/irqfd.h>
+#include <irqlink/routes.h>
+#include <irqlink/vm.h>
 
 #endif
