@@ -42,41 +42,21 @@ static struct irqlink_dev *mkdev_shape(const struct irqlink_dev_shape *s)
 	return dev;
 }
 
-/* struct vfio_irq_set + payload in the kernel ioctl layout. */
-static int set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
-		    uint32_t start, uint32_t count, const void *data, size_t len)
-{
-	struct vfio_irq_set *s = calloc(1, sizeof(*s) + len);
-	int r;
-
-	assert_non_null(s);
-	s->argsz = (uint32_t)(sizeof(*s) + len);
-	s->flags = flags;
-	s->index = index;
-	s->start = start;
-	s->count = count;
-	if (len)
-		memcpy(s->data, data, len);
-	r = irqlink_dev_set_irqs(dev, s);
-	free(s);
-	return r;
-}
-
 static int set_fd(struct irqlink_dev *dev, uint32_t index, int32_t fd)
 {
-	return set_irqs(dev, A_TRIG | D_EFD, index, 0, 1, &fd, sizeof(fd));
+	return tu_set_irqs(dev, A_TRIG | D_EFD, index, 0, 1, &fd, sizeof(fd));
 }
 
 static int set_none(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		    uint32_t count)
 {
-	return set_irqs(dev, action | D_NONE, index, 0, count, NULL, 0);
+	return tu_set_irqs(dev, action | D_NONE, index, 0, count, NULL, 0);
 }
 
 static int set_bool(struct irqlink_dev *dev, uint32_t index, uint32_t count,
 		    uint8_t b)
 {
-	return set_irqs(dev, A_TRIG | D_BOOL, index, 0, count, &b, count ? 1 : 0);
+	return tu_set_irqs(dev, A_TRIG | D_BOOL, index, 0, count, &b, count ? 1 : 0);
 }
 
 /* The device-side raise for @index. */
@@ -238,16 +218,16 @@ static void test_rule21_start_and_count_rules(void **state)
 		assert_int_equal(set_fd(dev, idx, a), 0);
 		base = tu_open_fds();
 		/* start must be 0, count at most 1 */
-		assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, idx, 1, 1, two, 4),
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, idx, 1, 1, two, 4),
 				 -EINVAL);
-		assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, idx, 0, 2, two, 8),
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, idx, 0, 2, two, 8),
 				 -EINVAL);
-		assert_int_equal(set_irqs(dev, A_TRIG | D_BOOL, idx, 0, 2, bb, 2),
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_BOOL, idx, 0, 2, bb, 2),
 				 -EINVAL);
-		assert_int_equal(set_irqs(dev, A_TRIG | D_NONE, idx, 1, 0, NULL, 0),
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE, idx, 1, 0, NULL, 0),
 				 -EINVAL);
 		/* EVENTFD with count 0 passes validation but needs count 1 */
-		assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, idx, 0, 0, two, 4),
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, idx, 0, 0, two, 4),
 				 -EINVAL);
 		assert_int_equal(tu_open_fds(), base);
 		assert_int_equal(raise_irq(dev, idx), 1);
@@ -305,9 +285,9 @@ static void test_rule21_mask_unmask_enotty(void **state)
 		assert_int_equal(set_fd(dev, idx, a), 0);
 		assert_int_equal(set_none(dev, A_MASK, idx, 1), -ENOTTY);
 		assert_int_equal(set_none(dev, A_UNMASK, idx, 1), -ENOTTY);
-		assert_int_equal(set_irqs(dev, A_MASK | D_BOOL, idx, 0, 1, &one, 1),
+		assert_int_equal(tu_set_irqs(dev, A_MASK | D_BOOL, idx, 0, 1, &one, 1),
 				 -ENOTTY);
-		assert_int_equal(set_irqs(dev, A_UNMASK | D_EFD, idx, 0, 1, &fd, 4),
+		assert_int_equal(tu_set_irqs(dev, A_UNMASK | D_EFD, idx, 0, 1, &fd, 4),
 				 -ENOTTY);
 		/* nothing masked: the raise still signals */
 		assert_int_equal(raise_irq(dev, idx), 1);
@@ -363,7 +343,7 @@ static void test_rule21_err_req_independent_of_each_other_and_irq_type(void **st
 	(void)state;
 	assert_true(reader >= 0);
 	/* ERR/REQ do not care which of INTx/MSI/MSI-X is active */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 1, &mfd, 4), 0);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 1, &mfd, 4), 0);
 	assert_int_equal(set_fd(dev, ERR, e), 0);
 	assert_int_equal(set_fd(dev, REQ, r), 0);
 	close(e); /* borrowed: the model keeps its own dup */
@@ -379,7 +359,7 @@ static void test_rule21_err_req_independent_of_each_other_and_irq_type(void **st
 	assert_int_equal(irqlink_dev_req_signal(dev), 1);
 	assert_int_equal(tu_count(r), 1);
 	/* disabling MSI-X does not touch REQ */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_NONE, MSIX, 0, 0, NULL, 0), 0);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE, MSIX, 0, 0, NULL, 0), 0);
 	assert_int_equal(irqlink_dev_req_signal(dev), 1);
 	assert_int_equal(tu_count(r), 1);
 	assert_int_equal(tu_count(m), 0);
@@ -405,15 +385,5 @@ int main(void)
 		cmocka_unit_test(test_rule21_err_req_independent_of_each_other_and_irq_type),
 	};
 
-	int fds0 = tu_open_fds();
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-
-	/* cmocka 1.1.5 exits 0 when a group teardown fails, so the
-	 * whole-group fd check lives here */
-	if (tu_open_fds() != fds0) {
-		fprintf(stderr, "fd leak over the group: %d -> %d\n", fds0,
-			tu_open_fds());
-		return 1;
-	}
-	return r;
+	return tu_run_group(tests);
 }

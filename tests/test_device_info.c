@@ -68,28 +68,22 @@ static int set_irqs_raw(struct irqlink_dev *dev, uint32_t argsz, uint32_t flags,
 	return r;
 }
 
-static int set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
-		    uint32_t start, uint32_t count, const void *data, size_t len)
-{
-	return set_irqs_raw(dev, 0, flags, index, start, count, data, len);
-}
-
 static int set_fd1(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		   int32_t fd)
 {
-	return set_irqs(dev, action | D_EFD, index, 0, 1, &fd, sizeof(fd));
+	return tu_set_irqs(dev, action | D_EFD, index, 0, 1, &fd, sizeof(fd));
 }
 
 static int set_none(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		    uint32_t start, uint32_t count)
 {
-	return set_irqs(dev, action | D_NONE, index, start, count, NULL, 0);
+	return tu_set_irqs(dev, action | D_NONE, index, start, count, NULL, 0);
 }
 
 static int set_bool1(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		     uint8_t b)
 {
-	return set_irqs(dev, action | D_BOOL, index, 0, 1, &b, 1);
+	return tu_set_irqs(dev, action | D_BOOL, index, 0, 1, &b, 1);
 }
 
 static void info(struct irqlink_dev *dev, uint32_t index, uint32_t *flags,
@@ -294,7 +288,7 @@ static void test_rule4_count_overflow(void **state)
 	(void)state;
 	for (i = 0; i < 4; i++)
 		fds[i] = efd[i] = tu_eventfd();
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 4, fds,
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 4, fds,
 				  sizeof(fds)), 0);
 	/*
 	 * start 2 + count 0xfffffffe wraps to 0, so only the
@@ -327,11 +321,11 @@ static void test_rule4_unknown_flag_bits(void **state)
 
 	(void)state;
 	base = tu_open_fds();
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD | 0x40, REQ, 0, 1, &fd,
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD | 0x40, REQ, 0, 1, &fd,
 				  sizeof(fd)), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD | 0x80000000u, INTX, 0, 1,
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD | 0x80000000u, INTX, 0, 1,
 				  &fd, sizeof(fd)), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_NONE | 0x100, MSIX, 0, 1, NULL, 0),
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE | 0x100, MSIX, 0, 1, NULL, 0),
 			 -EINVAL);
 	assert_int_equal(tu_open_fds(), base); /* nothing was duplicated */
 	/* REQ kept no trigger: signalling it finds none */
@@ -352,21 +346,21 @@ static void test_rule4_start_count_range(void **state)
 	fds[0] = tu_eventfd();
 	fds[1] = tu_eventfd();
 	/* start >= irq count */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 64, 1, fds, 4), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSI, 8, 1, fds, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 64, 1, fds, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSI, 8, 1, fds, 4), -EINVAL);
 	assert_int_equal(set_fd1(dev, A_TRIG, INTX, -1) , 0); /* (0,1) is fine */
 	assert_int_equal(set_none(dev, A_TRIG, INTX, 0, 0), 0); /* disable again */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, INTX, 1, 1, fds, 4), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, REQ, 1, 1, fds, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, INTX, 1, 1, fds, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, REQ, 1, 1, fds, 4), -EINVAL);
 	/* start + count > irq count */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 63, 2, fds, 8), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSI, 7, 2, fds, 8), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 2, fds, 8), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, ERR, 0, 2, fds, 8), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 63, 2, fds, 8), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSI, 7, 2, fds, 8), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 2, fds, 8), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, ERR, 0, 2, fds, 8), -EINVAL);
 	/* start >= count even with count 0 */
 	assert_int_equal(set_none(dev, A_TRIG, MSIX, 64, 0), -EINVAL);
 	/* the largest legal block is accepted */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 62, 2, fds, 8), 0);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 62, 2, fds, 8), 0);
 	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 63), 1);
 	assert_int_equal(tu_count(fds[1]), 1);
 	close(fds[0]);
@@ -395,7 +389,7 @@ static void test_rule4_index_with_count_zero_always_fails(void **state)
 			assert_int_equal(set_fd1(dev, act[a], idx, efd), -EINVAL);
 			assert_int_equal(set_none(dev, act[a], idx, 0, 1), -EINVAL);
 			assert_int_equal(set_none(dev, act[a], idx, 0, 0), -EINVAL);
-			assert_int_equal(set_irqs(dev, act[a] | D_BOOL, idx, 0, 1,
+			assert_int_equal(tu_set_irqs(dev, act[a] | D_BOOL, idx, 0, 1,
 						  &one, 1), -EINVAL);
 		}
 	}
@@ -416,17 +410,17 @@ static void test_rule4_exactly_one_data_type(void **state)
 	int32_t buf[2] = { efd, efd };
 
 	(void)state;
-	assert_int_equal(set_irqs(dev, A_TRIG, REQ, 0, 1, buf, 4), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_NONE | D_BOOL, REQ, 0, 1, buf, 4),
+	assert_int_equal(tu_set_irqs(dev, A_TRIG, REQ, 0, 1, buf, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE | D_BOOL, REQ, 0, 1, buf, 4),
 			 -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_BOOL | D_EFD, REQ, 0, 1, buf, 4),
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_BOOL | D_EFD, REQ, 0, 1, buf, 4),
 			 -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_NONE | D_EFD, INTX, 0, 1, buf, 4),
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE | D_EFD, INTX, 0, 1, buf, 4),
 			 -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_NONE | D_BOOL | D_EFD, MSIX, 0, 1,
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE | D_BOOL | D_EFD, MSIX, 0, 1,
 				  buf, 4), -EINVAL);
 	/* no data type and no action either: still EINVAL (validation first) */
-	assert_int_equal(set_irqs(dev, 0, MSIX, 0, 1, buf, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, 0, MSIX, 0, 1, buf, 4), -EINVAL);
 	assert_int_equal(irqlink_dev_req_signal(dev), 0);
 	/* INTx was not enabled: loopback says so */
 	assert_int_equal(set_none(dev, A_TRIG, INTX, 0, 1), -EINVAL);
@@ -459,7 +453,7 @@ static void test_rule4_short_payload(void **state)
 	assert_int_equal(set_none(dev, A_TRIG, MSI, 0, 1), -EINVAL);
 
 	/* enable MSI-X, then a BOOL loopback with 3 of 4 bytes */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 4, fds,
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, MSIX, 0, 4, fds,
 				  sizeof(fds)), 0);
 	assert_int_equal(set_irqs_raw(dev, 20 + 3, A_TRIG | D_BOOL, MSIX, 0, 4, bools,
 				      sizeof(bools)), -EINVAL);
@@ -522,7 +516,7 @@ static void test_rule5_strict_msi_msix_mask_unmask(void **state)
 		assert_int_equal(set_bool1(dev, A_MASK, idx, 1), -ENOTTY);
 		assert_int_equal(set_fd1(dev, A_UNMASK, idx, efd), -ENOTTY);
 		/* enabled index */
-		assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, idx, 0, 2, fds,
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, idx, 0, 2, fds,
 					  sizeof(fds)), 0);
 		assert_int_equal(set_none(dev, A_MASK, idx, 0, 2), -ENOTTY);
 		assert_int_equal(set_bool1(dev, A_UNMASK, idx, 1), -ENOTTY);
@@ -609,7 +603,7 @@ static void test_rule4_5_validation_before_enotty(void **state)
 	/* unknown flag bit on an ENOTTY action */
 	assert_int_equal(set_none(dev, A_MASK | 0x40, REQ, 0, 1), -EINVAL);
 	/* two data types on an ENOTTY action */
-	assert_int_equal(set_irqs(dev, A_MASK | D_NONE | D_BOOL, MSIX, 0, 1, &fd, 4),
+	assert_int_equal(tu_set_irqs(dev, A_MASK | D_NONE | D_BOOL, MSIX, 0, 1, &fd, 4),
 			 -EINVAL);
 	/* short payload on an ENOTTY action (strict MSI MASK) */
 	assert_int_equal(set_irqs_raw(dev, 20 + 3, A_MASK | D_EFD, MSI, 0, 1, &fd, 4),
@@ -658,15 +652,5 @@ int main(void)
 		cmocka_unit_test(test_rule4_5_validation_before_enotty),
 	};
 
-	int fds0 = tu_open_fds();
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-
-	/* cmocka 1.1.5 exits 0 when a group teardown fails, so the
-	 * whole-group fd check lives here */
-	if (tu_open_fds() != fds0) {
-		fprintf(stderr, "fd leak over the group: %d -> %d\n", fds0,
-			tu_open_fds());
-		return 1;
-	}
-	return r;
+	return tu_run_group(tests);
 }

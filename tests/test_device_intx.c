@@ -47,39 +47,19 @@ static struct irqlink_dev *mkdev(void)
 	return dev;
 }
 
-/* struct vfio_irq_set + payload in the kernel ioctl layout. */
-static int set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
-		    uint32_t start, uint32_t count, const void *data, size_t len)
-{
-	struct vfio_irq_set *s = calloc(1, sizeof(*s) + len);
-	int r;
-
-	assert_non_null(s);
-	s->argsz = (uint32_t)(sizeof(*s) + len);
-	s->flags = flags;
-	s->index = index;
-	s->start = start;
-	s->count = count;
-	if (len)
-		memcpy(s->data, data, len);
-	r = irqlink_dev_set_irqs(dev, s);
-	free(s);
-	return r;
-}
-
 static int set_fd(struct irqlink_dev *dev, uint32_t action, int32_t fd)
 {
-	return set_irqs(dev, action | D_EFD, INTX, 0, 1, &fd, sizeof(fd));
+	return tu_set_irqs(dev, action | D_EFD, INTX, 0, 1, &fd, sizeof(fd));
 }
 
 static int set_none(struct irqlink_dev *dev, uint32_t action, uint32_t count)
 {
-	return set_irqs(dev, action | D_NONE, INTX, 0, count, NULL, 0);
+	return tu_set_irqs(dev, action | D_NONE, INTX, 0, count, NULL, 0);
 }
 
 static int set_bool(struct irqlink_dev *dev, uint32_t action, uint8_t b)
 {
-	return set_irqs(dev, action | D_BOOL, INTX, 0, 1, &b, 1);
+	return tu_set_irqs(dev, action | D_BOOL, INTX, 0, 1, &b, 1);
 }
 
 static int trigger(struct irqlink_dev *dev, int32_t fd)
@@ -184,11 +164,11 @@ static void test_rule6_other_trigger_forms_need_count1(void **state)
 
 	(void)state;
 	/* count 0 with BOOL/EVENTFD is not a disable: start 0, count 1 needed */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 0, &fd, 4), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_BOOL, INTX, 0, 0, &one, 1), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 0, &fd, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_BOOL, INTX, 0, 0, &one, 1), -EINVAL);
 	assert_int_equal(trigger(dev, a), 0);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 0, &fd, 4), -EINVAL);
-	assert_int_equal(set_irqs(dev, A_TRIG | D_BOOL, INTX, 0, 0, &one, 1), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 0, &fd, 4), -EINVAL);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_BOOL, INTX, 0, 0, &one, 1), -EINVAL);
 	/* still enabled with trigger a */
 	assert_int_equal(loopback(dev), 0);
 	assert_int_equal(tu_count(a), 1);
@@ -282,7 +262,7 @@ static void test_rule7_enable_while_msi_active(void **state)
 
 	(void)state;
 	for (idx = MSI; idx <= MSIX; idx++) {
-		assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, idx, 0, 1, &mfd, 4), 0);
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, idx, 0, 1, &mfd, 4), 0);
 		base = tu_open_fds();
 		assert_int_equal(trigger(dev, a), -EINVAL);
 		assert_int_equal(trigger(dev, -1), -EINVAL);
@@ -297,7 +277,7 @@ static void test_rule7_enable_while_msi_active(void **state)
 		/* MSI still works */
 		assert_int_equal(irqlink_dev_msi_fire(dev, idx, 0), 1);
 		assert_int_equal(tu_count(m), 1);
-		assert_int_equal(set_irqs(dev, A_TRIG | D_NONE, idx, 0, 0, NULL, 0), 0);
+		assert_int_equal(tu_set_irqs(dev, A_TRIG | D_NONE, idx, 0, 0, NULL, 0), 0);
 	}
 	/* nothing active any more: INTx enables */
 	assert_int_equal(trigger(dev, a), 0);
@@ -864,15 +844,5 @@ int main(void)
 		cmocka_unit_test(test_destroy_closes_every_dup),
 	};
 
-	int fds0 = tu_open_fds();
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-
-	/* cmocka 1.1.5 exits 0 when a group teardown fails, so the
-	 * whole-group fd check lives here */
-	if (tu_open_fds() != fds0) {
-		fprintf(stderr, "fd leak over the group: %d -> %d\n", fds0,
-			tu_open_fds());
-		return 1;
-	}
-	return r;
+	return tu_run_group(tests);
 }

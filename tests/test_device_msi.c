@@ -49,30 +49,10 @@ static struct irqlink_dev *mkdev(void)
 	return mkdev_shape(&base_shape);
 }
 
-/* struct vfio_irq_set + payload in the kernel ioctl layout. */
-static int set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
-		    uint32_t start, uint32_t count, const void *data, size_t len)
-{
-	struct vfio_irq_set *s = calloc(1, sizeof(*s) + len);
-	int r;
-
-	assert_non_null(s);
-	s->argsz = (uint32_t)(sizeof(*s) + len);
-	s->flags = flags;
-	s->index = index;
-	s->start = start;
-	s->count = count;
-	if (len)
-		memcpy(s->data, data, len);
-	r = irqlink_dev_set_irqs(dev, s);
-	free(s);
-	return r;
-}
-
 static int set_fds(struct irqlink_dev *dev, uint32_t index, uint32_t start,
 		   uint32_t count, const int32_t *fds)
 {
-	return set_irqs(dev, A_TRIG | D_EFD, index, start, count, fds,
+	return tu_set_irqs(dev, A_TRIG | D_EFD, index, start, count, fds,
 			count * sizeof(int32_t));
 }
 
@@ -85,13 +65,13 @@ static int set_fd1(struct irqlink_dev *dev, uint32_t index, uint32_t vec,
 static int set_none(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		    uint32_t start, uint32_t count)
 {
-	return set_irqs(dev, action | D_NONE, index, start, count, NULL, 0);
+	return tu_set_irqs(dev, action | D_NONE, index, start, count, NULL, 0);
 }
 
 static int set_bools(struct irqlink_dev *dev, uint32_t action, uint32_t index,
 		     uint32_t start, uint32_t count, const uint8_t *b)
 {
-	return set_irqs(dev, action | D_BOOL, index, start, count, b, count);
+	return tu_set_irqs(dev, action | D_BOOL, index, start, count, b, count);
 }
 
 static int disable(struct irqlink_dev *dev, uint32_t index)
@@ -221,7 +201,7 @@ static void test_rule15_other_type_active(void **state)
 	assert_int_equal(disable(dev, MSIX), 0);
 
 	/* INTx active: both refused */
-	assert_int_equal(set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 1, &e[3], 4), 0);
+	assert_int_equal(tu_set_irqs(dev, A_TRIG | D_EFD, INTX, 0, 1, &e[3], 4), 0);
 	base = tu_open_fds();
 	assert_int_equal(set_fds(dev, MSI, 0, 1, e), -EINVAL);
 	assert_int_equal(set_fds(dev, MSIX, 0, 1, e), -EINVAL);
@@ -905,15 +885,5 @@ int main(void)
 		cmocka_unit_test(test_vfio_user_set_irqs_fds),
 	};
 
-	int fds0 = tu_open_fds();
-	int r = cmocka_run_group_tests(tests, NULL, NULL);
-
-	/* cmocka 1.1.5 exits 0 when a group teardown fails, so the
-	 * whole-group fd check lives here */
-	if (tu_open_fds() != fds0) {
-		fprintf(stderr, "fd leak over the group: %d -> %d\n", fds0,
-			tu_open_fds());
-		return 1;
-	}
-	return r;
+	return tu_run_group(tests);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "testutil.h"
 
+#include <irqlink/device.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -66,4 +68,35 @@ int tu_require_kvm(void)
 	}
 	fprintf(stderr, "SKIP: /dev/kvm: %s\n", strerror(errno));
 	return TU_SKIP;
+}
+
+int tu_set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
+		uint32_t start, uint32_t count, const void *data, size_t len)
+{
+	struct vfio_irq_set *s = calloc(1, sizeof(*s) + len);
+	int r;
+
+	assert_non_null(s);
+	s->argsz = (uint32_t)(sizeof(*s) + len);
+	s->flags = flags;
+	s->index = index;
+	s->start = start;
+	s->count = count;
+	if (len)
+		memcpy(s->data, data, len);
+	r = irqlink_dev_set_irqs(dev, s);
+	free(s);
+	return r;
+}
+
+int tu_group_fd_check(int fds_before, int result)
+{
+	int after = tu_open_fds();
+
+	if (after != fds_before) {
+		fprintf(stderr, "fd leak over the group: %d -> %d\n",
+			fds_before, after);
+		return result ? result : 1;
+	}
+	return result;
 }

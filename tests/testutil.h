@@ -22,6 +22,21 @@ void tu_signal(int efd);
 /* Number of open fds in this process. */
 int tu_open_fds(void);
 
+struct irqlink_dev;
+
+/* SET_IRQS in the kernel ioctl layout: the header followed by @len bytes
+ * of @data (u8 per vector for BOOL, s32 per vector for EVENTFD), argsz
+ * covering both. Returns irqlink_dev_set_irqs()'s result. */
+int tu_set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
+		uint32_t start, uint32_t count, const void *data, size_t len);
+
+/* Run a cmocka group, then fail it if the process's open fd count changed
+ * over the whole group: cmocka 1.1.5 exits 0 when a group teardown fails,
+ * so that check cannot live in a teardown. */
+#define tu_run_group(tests) \
+	tu_group_fd_check(tu_open_fds(), cmocka_run_group_tests(tests, NULL, NULL))
+int tu_group_fd_check(int fds_before, int result);
+
 /* Exit code meson understands as "skipped". */
 #define TU_SKIP 77
 
