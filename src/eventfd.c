@@ -18,11 +18,10 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char eventfd_link[] = "anon_inode:[eventfd]";
-
-int il_eventfd_check(int fd)
+int il_fd_is(int fd, const char *want)
 {
-	char path[32], link[sizeof(eventfd_link) + 1];
+	size_t len = strlen(want);
+	char path[32], link[128];
 	ssize_t n;
 
 	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
@@ -31,10 +30,14 @@ int il_eventfd_check(int fd)
 	n = readlink(path, link, sizeof(link));
 	if (n < 0)
 		return errno == ENOENT ? -EBADF : -errno;
-	if ((size_t)n != sizeof(eventfd_link) - 1 ||
-	    memcmp(link, eventfd_link, (size_t)n) != 0)
+	if ((size_t)n != len || memcmp(link, want, len) != 0)
 		return -EINVAL;
 	return 0;
+}
+
+int il_eventfd_check(int fd)
+{
+	return il_fd_is(fd, "anon_inode:[eventfd]");
 }
 
 int il_eventfd_dup(int fd)

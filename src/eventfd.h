@@ -5,6 +5,12 @@
 
 #include <stdint.h>
 
+/* 0 if @fd's /proc/self/fd link reads exactly @link (e.g.
+ * "anon_inode:kvm-vm"), -EBADF if @fd is not open, -EINVAL if it is
+ * something else: user space's only view of what kind of file an
+ * anonymous-inode fd is. */
+int il_fd_is(int fd, const char *link);
+
 /* 0 if @fd is an open eventfd, -EBADF if it is not open, -EINVAL if it is
  * open but not an eventfd: the same answers as the kernel's eventfd_ctx_fdget. */
 int il_eventfd_check(int fd);

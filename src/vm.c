@@ -16,6 +16,7 @@
  * relay calls them per interrupt), so they do not take the context mutex:
  * they touch nothing but the VM fd, which lives as long as the context.
  */
+#include "eventfd.h"
 #include "kvm_ioctl.h"
 
 #include <errno.h>
@@ -170,19 +171,9 @@ int irqlink_vm_create(const struct irqlink_vm_config *cfg,
  * itself answers KVM_CHECK_EXTENSION too, so ask what the fd is instead. */
 static int check_vm_fd(int fd)
 {
-	static const char want[] = "anon_inode:kvm-vm";
-	char path[32], link[sizeof(want) + 1];
-	ssize_t n;
+	int r = il_fd_is(fd, "anon_inode:kvm-vm");
 
-	if (fd < 0 || fcntl(fd, F_GETFD) < 0)
-		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, link, sizeof(link));
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != sizeof(want) - 1 || memcmp(link, want, (size_t)n))
-		return -ENOTTY;
-	return 0;
+	return r == -EINVAL ? -ENOTTY : r;
 }
 
 int il_vm_wrap_hooked(int vm_fd, enum irqlink_irqchip kind,
