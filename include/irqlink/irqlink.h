@@ -6,12 +6,16 @@
  * own header and can be included alone:
  *   <irqlink/bypass.h>   IRQ bypass pairing of interrupt producers and
  *                        consumers by eventfd (Linux irqbypass semantics)
+ *   <irqlink/consumer.h> the guest side of one device interrupt: bypass
+ *                        (KVM irqfd) or relay, switched while interrupts flow
  *   <irqlink/device.h>   the device-side interrupt model (VFIO GET_IRQ_INFO /
  *                        SET_IRQS semantics, INTx/MSI/MSI-X/ERR/REQ)
  *   <irqlink/ioeventfd.h> KVM ioeventfds: guest PIO/MMIO writes as eventfd
  *                        signals
  *   <irqlink/irqfd.h>    KVM irqfds: edge and level (resampling) injection
  *                        from an eventfd
+ *   <irqlink/relay.h>    the user-space relay thread: eventfd signals to
+ *                        irqfd writes, KVM_SIGNAL_MSI or KVM_IRQ_LINE
  *   <irqlink/routes.h>   the VM's GSI routing table: GSI allocation, MSI
  *                        routes, batched commits
  *   <irqlink/vm.h>       the KVM VM context (create or wrap), KVM_SIGNAL_MSI
@@ -29,9 +33,11 @@
 #define IRQLINK_IRQLINK_H
 
 #include <irqlink/bypass.h>
+#include <irqlink/consumer.h>
 #include <irqlink/device.h>
 #include <irqlink/ioeventfd.h>
 #include <irqlink/irqfd.h>
+#include <irqlink/relay.h>
 #include <irqlink/routes.h>
 #include <irqlink/vm.h>
 

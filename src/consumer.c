@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A device interrupt's guest side: bypass (KVM irqfd on the device's own
+ * eventfd) or relay, chosen by the path rule and switched in place.
+ *
+ * Theory of operation: everything either path needs is set up once, at
+ * creation, so a switch only moves the trigger eventfd E between two readers
+ * and never allocates on the relay side: the relay entries are added at
+ * creation and then only paused and resumed (which cannot fail), the MSI
+ * GSI is allocated up front, and an INTx consumer's relay-side level irqfd
+ * (L, resamplefd R) stays attached in both paths. What a switch does:
+ *
+ *   relay -> bypass                       bypass -> relay
+ *   1. pause relay(E)                     1. INTx: drain R, discard
+ *   2. drain E -> n                       2. INTx: resume relay(R -> U)
+ *   3. attach E as the irqfd              3. detach E's irqfd
+ *   4. INTx: pause relay(R), drain R,     4. resume relay(E)
+ *      forward to U if non-zero
+ *   5. n > 0: signal E once
+ *
+ * E: at every moment exactly one of {relay, KVM} may consume it, or
+ * neither, in which case signals wait in the counter. Step 2 empties E
+ * before KVM sees it because KVM injects a count pending at attach time
+ * without consuming it (rule 25); leaving it there would let the next
+ * wakeup inject it again. Step 5 hands the drained count to KVM the normal
+ * way: a write that KVM's wakeup consumes. After bypass step 3, KVM has
+ * stopped injecting (rule 24) and has consumed only signals it injected;
+ * the relay picks up the rest in step 4.
+ *
+ * INTx resamples: with L and E both attached on the pin, each EOI signals
+ * R and U. KVM adds and removes a level irqfd from the pin's resampler with
+ * an SRCU grace period (synchronize_srcu on irq_srcu) before the ioctl
+ * returns, so once "attach E" returns every later EOI reaches U directly,
+ * and once "detach E" returns none does. Hence: R signals from before
+ * relay->bypass step 3 returned are unique and are forwarded (by the relay,
+ * or by step 4); R signals while E is attached duplicate a direct U signal
+ * and are discarded (bypass step 1); between bypass steps 1 and 3 they are
+ * forwarded, possibly twice over -- an extra unmask, which the shared
+ * resampler already makes part of the contract. Keeping L attached also
+ * keeps the pin's resampler, so an asserted line is never dropped (rule 28)
+ * in the middle of a switch.
+ *
+ * Locking: c->lock serializes rule evaluation and set_msi. The bypass
+ * manager calls add_producer/del_producer with its own mutex held; we take
+ * c->lock inside it and never call the manager while holding c->lock.
+ */
+#include <irqlink/consumer.h>
+#include <irqlink/irqfd.h>
+#include <irqlink/routes.h>
+
+#include "eventfd.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+struct irqlink_consumer {
+	struct irqlink_bypass_consumer bc;      /* registered with @bypass */
+	struct irqlink_vm *vm;
+	struct irqlink_relay *relay;
+	struct irqlink_bypass *bypass;
+	enum irqlink_consumer_kind kind;
+
+	int efd;                /* dup of E */
+	int ufd;                /* INTx: dup of U */
+	int lfd, rfd;           /* INTx: relay-side level irqfd and its
+				 * resamplefd, ours */
+	uint32_t gsi;           /* MSI: allocated GSI; INTx: the pin */
+	bool gsi_allocated;
+	bool registered;        /* with @bypass */
+
+	pthread_mutex_t lock;   /* guards everything below */
+	struct kvm_msi msi;
+	bool connected;
+	bool force_relay;
+	_Atomic int path;       /* enum irqlink_consumer_path */
+	struct irqlink_consumer_stats st;
+};
+
+static struct irqlink_consumer *of(struct irqlink_bypass_consumer *bc)
+{
+	return (struct irqlink_consumer *)((char *)bc -
+		offsetof(struct irqlink_consumer, bc));
+}
+
+static bool msi_equal(const struct kvm_msi *a, const struct kvm_msi *b)
+{
+	return a->address_lo == b->address_lo &&
+	       a->address_hi == b->address_hi && a->data == b->data &&
+	       a->flags == b->flags &&
+	       (!(a->flags & KVM_MSI_VALID_DEVID) || a->devid == b->devid);
+}
+
+static bool chip_ok(const struct irqlink_consumer *c)
+{
+	enum irqlink_irqchip chip = irqlink_vm_irqchip(c->vm);
+
+	if (c->kind == IRQLINK_CONSUMER_INTX)
+		return chip == IRQLINK_IRQCHIP_FULL;
+	return chip == IRQLINK_IRQCHIP_FULL || chip == IRQLINK_IRQCHIP_SPLIT;
+}
+
+static enum irqlink_consumer_path path_of(const struct irqlink_consumer *c)
+{
+	return (enum irqlink_consumer_path)atomic_load(&c->path);
+}
+
+/* Make KVM's committed route for our GSI the current message. 0 when it
+ * is live; -EAGAIN when it is only staged (the caller has a routes batch
+ * open), so an irqfd would lose signals to a missing route. */
+static int ensure_route(struct irqlink_consumer *c)
+{
+	struct kvm_msi cur;
+	int r;
+
+	r = irqlink_routes_get(c->vm, c->gsi, IRQLINK_ROUTES_COMMITTED, &cur);
+	if (r == 1 && msi_equal(&cur, &c->msi))
+		return 0;
+	r = irqlink_routes_set_msi(c->vm, c->gsi, &c->msi);
+	if (r)
+		return r;
+	c->st.route_updates++;
+	r = irqlink_routes_get(c->vm, c->gsi, IRQLINK_ROUTES_COMMITTED, &cur);
+	return r == 1 && msi_equal(&cur, &c->msi) ? 0 : -EAGAIN;
+}
+
+static int attach_e(struct irqlink_consumer *c)
+{
+	if (c->kind == IRQLINK_CONSUMER_INTX)
+		return irqlink_irqfd_attach_level(c->vm, c->efd, c->ufd, c->gsi);
+	return irqlink_irqfd_attach_edge(c->vm, c->efd, c->gsi);
+}
+
+static int to_bypass(struct irqlink_consumer *c)
+{
+	uint64_t n = 0, m = 0;
+	int r;
+
+	if (c->kind == IRQLINK_CONSUMER_MSI) {
+		r = ensure_route(c);
+		if (r)
+			return r;
+	}
+	/* Cannot fail: the entry exists and pausing allocates nothing. */
+	r = irqlink_relay_pause(c->relay, c->efd);
+	if (r)
+		return r;
+	/* Nobody else reads E now; a failed read leaves the count in E. */
+	if (il_eventfd_take(c->efd, &n) < 0)
+		n = 0;
+	r = attach_e(c);
+	if (r) {
+		/* Back to the relay; it injects what we took, once. */
+		if (n)
+			(void)il_eventfd_signal(c->efd);
+		(void)irqlink_relay_resume(c->relay, c->efd);
+		return r;
+	}
+	if (c->kind == IRQLINK_CONSUMER_INTX) {
+		/* Every EOI from here on reaches U directly (the attach
+		 * waited out KVM's in-flight resamples); collect the ones
+		 * that reached only R and the relay has not passed on. */
+		(void)irqlink_relay_pause(c->relay, c->rfd);
+		if (il_eventfd_take(c->rfd, &m) > 0) {
+			(void)il_eventfd_signal(c->ufd);
+			c->st.unmasks_forwarded++;
+		}
+	}
+	if (n) {
+		/* KVM's wakeup consumes this write and injects once. */
+		(void)il_eventfd_signal(c->efd);
+		c->st.drained++;
+	}
+	atomic_store(&c->path, IRQLINK_PATH_BYPASS);
+	c->st.to_bypass++;
+	c->st.switches++;
+	return 0;
+}
+
+static int to_relay(struct irqlink_consumer *c)
+{
+	uint64_t m;
+	int r;
+
+	if (c->kind == IRQLINK_CONSUMER_INTX) {
+		/* While E is attached every R signal has a twin on U. */
+		(void)il_eventfd_take(c->rfd, &m);
+		(void)irqlink_relay_resume(c->relay, c->rfd);
+	}
+	/* Only fails for an fd that is not an eventfd: ours always is. */
+	r = irqlink_irqfd_detach(c->vm, c->efd, c->gsi);
+	if (r)
+		return r;
+	(void)irqlink_relay_resume(c->relay, c->efd);
+	atomic_store(&c->path, IRQLINK_PATH_RELAY);
+	c->st.to_relay++;
+	c->st.switches++;
+	return 0;
+}
+
+/* Apply the path rule. Called with c->lock held. */
+static int reconcile(struct irqlink_consumer *c)
+{
+	bool want = c->connected && !c->force_relay && chip_ok(c);
+	enum irqlink_consumer_path cur = path_of(c);
+	int r = 0;
+
+	if (want && cur == IRQLINK_PATH_RELAY) {
+		r = to_bypass(c);
+		if (r)
+			c->st.bypass_failures++;
+	} else if (!want && cur == IRQLINK_PATH_BYPASS) {
+		r = to_relay(c);
+	}
+	return r;
+}
+
+/* Bypass manager callbacks. A failed attach does not refuse the pairing:
+ * the interrupt keeps flowing through the relay, and the pairing is still
+ * there to be undone by del_producer. */
+static int cb_add_producer(struct irqlink_bypass_consumer *bc,
+			   struct irqlink_bypass_producer *prod)
+{
+	struct irqlink_consumer *c = of(bc);
+
+	(void)prod;
+	pthread_mutex_lock(&c->lock);
+	c->connected = true;
+	(void)reconcile(c);
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
+static void cb_del_producer(struct irqlink_bypass_consumer *bc,
+			    struct irqlink_bypass_producer *prod)
+{
+	struct irqlink_consumer *c = of(bc);
+
+	(void)prod;
+	pthread_mutex_lock(&c->lock);
+	c->connected = false;
+	(void)reconcile(c);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* ---- creation and teardown --------------------------------------------- */
+
+static int check_config(struct irqlink_vm *vm,
+			const struct irqlink_consumer_config *cfg)
+{
+	enum irqlink_irqchip chip = irqlink_vm_irqchip(vm);
+	int r;
+
+	r = il_eventfd_check(cfg->trigger_fd);
+	if (r)
+		return r;
+	switch (cfg->kind) {
+	case IRQLINK_CONSUMER_MSI:
+		if (cfg->msi.flags & ~(uint32_t)KVM_MSI_VALID_DEVID)
+			return -EINVAL;
+		return chip == IRQLINK_IRQCHIP_NONE ? -EINVAL : 0;
+	case IRQLINK_CONSUMER_INTX:
+		r = il_eventfd_check(cfg->unmask_fd);
+		if (r)
+			return r;
+		/* Both paths use a level irqfd: the full irqchip only. */
+		if (cfg->gsi >= IRQLINK_IOAPIC_PINS ||
+		    chip != IRQLINK_IRQCHIP_FULL)
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static int new_eventfd(void)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* INTx relay side: L's level irqfd, then R -> U, then E -> L, so that a
+ * count already pending in E finds the whole chain in place. */
+static int setup_intx(struct irqlink_consumer *c)
+{
+	struct irqlink_relay_action act = { .kind = IRQLINK_RELAY_EVENTFD };
+	int r;
+
+	c->lfd = new_eventfd();
+	if (c->lfd < 0)
+		return c->lfd;
+	c->rfd = new_eventfd();
+	if (c->rfd < 0) {
+		r = c->rfd;
+		goto fail_rfd;
+	}
+	r = irqlink_irqfd_attach_level(c->vm, c->lfd, c->rfd, c->gsi);
+	if (r)
+		goto fail_attach;
+	act.target_fd = c->ufd;
+	r = irqlink_relay_add(c->relay, c->rfd, &act);
+	if (r)
+		goto fail_r;
+	act.target_fd = c->lfd;
+	r = irqlink_relay_add(c->relay, c->efd, &act);
+	if (r)
+		goto fail_e;
+	return 0;
+
+fail_e:
+	(void)irqlink_relay_remove(c->relay, c->rfd);
+fail_r:
+	(void)irqlink_irqfd_detach(c->vm, c->lfd, c->gsi);
+fail_attach:
+	close(c->rfd);
+	c->rfd = -1;
+fail_rfd:
+	close(c->lfd);
+	c->lfd = -1;
+	return r;
+}
+
+static void teardown_intx(struct irqlink_consumer *c)
+{
+	uint64_t m;
+
+	(void)irqlink_relay_remove(c->relay, c->efd);
+	/* Detaching the pin's last level irqfd deasserts it (rule 28). */
+	(void)irqlink_irqfd_detach(c->vm, c->lfd, c->gsi);
+	(void)irqlink_relay_remove(c->relay, c->rfd);
+	/* An EOI the relay had not passed on yet still unmasks the device. */
+	if (il_eventfd_take(c->rfd, &m) > 0)
+		(void)il_eventfd_signal(c->ufd);
+	close(c->rfd);
+	close(c->lfd);
+}
+
+static int setup_msi(struct irqlink_consumer *c)
+{
+	struct irqlink_relay_action act = {
+		.kind = IRQLINK_RELAY_MSI,
+		.msi = c->msi,
+	};
+	int r;
+
+	r = irqlink_routes_gsi_alloc(c->vm, &c->gsi);
+	if (r)
+		return r;
+	c->gsi_allocated = true;
+	r = irqlink_relay_add(c->relay, c->efd, &act);
+	if (r) {
+		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
+		c->gsi_allocated = false;
+	}
+	return r;
+}
+
+static void teardown_msi(struct irqlink_consumer *c)
+{
+	(void)irqlink_relay_remove(c->relay, c->efd);
+	if (c->gsi_allocated)
+		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
+}
+
+int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
+			    struct irqlink_bypass *bypass,
+			    const struct irqlink_consumer_config *cfg,
+			    struct irqlink_consumer **out)
+{
+	struct irqlink_consumer *c;
+	int r;
+
+	if (!vm || !relay || !cfg || !out)
+		return -EINVAL;
+	r = check_config(vm, cfg);
+	if (r)
+		return r;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->vm = vm;
+	c->relay = relay;
+	c->bypass = bypass;
+	c->kind = cfg->kind;
+	c->msi = cfg->msi;
+	c->force_relay = cfg->force_relay;
+	c->ufd = c->lfd = c->rfd = -1;
+	atomic_init(&c->path, IRQLINK_PATH_RELAY);
+	r = pthread_mutex_init(&c->lock, NULL);
+	if (r) {
+		r = -r;
+		goto fail_mutex;
+	}
+	c->efd = il_eventfd_dup(cfg->trigger_fd);
+	if (c->efd < 0) {
+		r = c->efd;
+		goto fail_efd;
+	}
+	r = il_eventfd_token(c->efd, &c->bc.token);
+	if (r)
+		goto fail_token;
+	if (c->kind == IRQLINK_CONSUMER_INTX) {
+		c->gsi = cfg->gsi;
+		c->ufd = il_eventfd_dup(cfg->unmask_fd);
+		if (c->ufd < 0) {
+			r = c->ufd;
+			goto fail_token;
+		}
+		r = setup_intx(c);
+	} else {
+		r = setup_msi(c);
+	}
+	if (r)
+		goto fail_setup;
+
+	c->bc.add_producer = cb_add_producer;
+	c->bc.del_producer = cb_del_producer;
+	c->bc.opaque = c;
+	if (bypass) {
+		/* May call cb_add_producer, and so switch, right here. */
+		r = irqlink_bypass_register_consumer(bypass, &c->bc);
+		if (r)
+			goto fail_register;
+		c->registered = true;
+	}
+	*out = c;
+	return 0;
+
+fail_register:
+	if (c->kind == IRQLINK_CONSUMER_INTX)
+		teardown_intx(c);
+	else
+		teardown_msi(c);
+fail_setup:
+	if (c->ufd >= 0)
+		close(c->ufd);
+fail_token:
+	close(c->efd);
+fail_efd:
+	pthread_mutex_destroy(&c->lock);
+fail_mutex:
+	free(c);
+	return r;
+}
+
+void irqlink_consumer_destroy(struct irqlink_consumer *c)
+{
+	if (!c)
+		return;
+	/* Not under c->lock: the manager calls back into us. Leaves the
+	 * consumer on the relay. */
+	if (c->registered)
+		(void)irqlink_bypass_unregister_consumer(c->bypass, &c->bc);
+	pthread_mutex_lock(&c->lock);
+	c->connected = false;
+	if (path_of(c) == IRQLINK_PATH_BYPASS)
+		(void)to_relay(c);
+	pthread_mutex_unlock(&c->lock);
+
+	if (c->kind == IRQLINK_CONSUMER_INTX) {
+		teardown_intx(c);
+		close(c->ufd);
+	} else {
+		teardown_msi(c);
+	}
+	close(c->efd);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+/* ---- queries and changes ----------------------------------------------- */
+
+enum irqlink_consumer_path irqlink_consumer_path(struct irqlink_consumer *c)
+{
+	return path_of(c);
+}
+
+uint32_t irqlink_consumer_gsi(struct irqlink_consumer *c)
+{
+	return c->gsi;
+}
+
+int irqlink_consumer_set_msi(struct irqlink_consumer *c,
+			     const struct kvm_msi *msi)
+{
+	struct irqlink_relay_action act = { .kind = IRQLINK_RELAY_MSI };
+	int r = 0;
+
+	if (!c || !msi || c->kind != IRQLINK_CONSUMER_MSI ||
+	    (msi->flags & ~(uint32_t)KVM_MSI_VALID_DEVID))
+		return -EINVAL;
+	act.msi = *msi;
+	pthread_mutex_lock(&c->lock);
+	if (path_of(c) == IRQLINK_PATH_BYPASS) {
+		/* KVM re-resolves every irqfd's route at the commit. */
+		r = irqlink_routes_set_msi(c->vm, c->gsi, msi);
+		if (r)
+			goto out;
+		c->st.route_updates++;
+	}
+	/* The paused or active relay entry always carries the message, so a
+	 * switch to the relay never injects a stale one. */
+	r = irqlink_relay_update(c->relay, c->efd, &act);
+	if (r)
+		goto out;
+	c->msi = *msi;
+out:
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int irqlink_consumer_set_force_relay(struct irqlink_consumer *c, bool force)
+{
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	c->force_relay = force;
+	r = reconcile(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int irqlink_consumer_refresh(struct irqlink_consumer *c)
+{
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	r = reconcile(c);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int irqlink_consumer_get_stats(struct irqlink_consumer *c,
+			       struct irqlink_consumer_stats *st)
+{
+	if (!c || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}

@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The user-space interrupt relay.
+ *
+ * Theory of operation: one thread owns the epoll set and the entry table
+ * outright. Its loop is epoll_wait -> for each ready source: one read, one
+ * action -> then, if the control eventfd was among the ready fds, carry out
+ * the posted command. Because only this thread ever changes the epoll set or
+ * the table, the hot path needs no lock, and because commands run only
+ * after a whole batch has been handled, no event of the batch can point at
+ * an entry that a command has just removed: when the command completes, the
+ * thread holds no reference to the entry and the next epoll_wait cannot
+ * return it. That is the whole of the "never touched after remove returns"
+ * guarantee.
+ *
+ * Control calls serialize on the relay mutex: one command slot, posted under
+ * the mutex, announced through the control eventfd, completed under the
+ * mutex with a broadcast. A caller waits without a timeout; the thread
+ * always comes back to the control fd within one batch.
+ *
+ * Pausing is EPOLL_CTL_MOD to an empty event mask rather than DEL + ADD:
+ * MOD never allocates, so pause and resume cannot fail for an existing
+ * entry, which is what lets a consumer switch paths from a callback that
+ * cannot report errors. An eventfd never raises EPOLLERR/EPOLLHUP, so an
+ * entry with no events is never reported.
+ *
+ * Sources are read with preadv2(RWF_NOWAIT): one syscall that never blocks,
+ * whatever O_NONBLOCK says on the caller's open file (which we may not
+ * change). Kernels without RWF_NOWAIT on eventfds get poll + read instead.
+ */
+#include <irqlink/relay.h>
+
+#include "eventfd.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+struct relay_entry {
+	struct relay_entry *next;       /* hash chain: relay thread only */
+	uint64_t token;                 /* the source's eventfd identity */
+	int src;                        /* our dup of the source */
+	bool paused;                    /* relay thread only */
+	struct irqlink_relay_action act;/* target_fd is our dup, or -1 */
+};
+
+enum relay_op {
+	OP_ADD,
+	OP_REMOVE,
+	OP_PAUSE,
+	OP_RESUME,
+	OP_UPDATE,
+	OP_STOP,
+};
+
+struct relay_cmd {
+	enum relay_op op;
+	uint64_t token;
+	struct relay_entry *entry;      /* ADD: in; REMOVE: out */
+	struct irqlink_relay_action act;/* UPDATE: in, and out: the old one */
+	int result;
+	bool done;
+};
+
+/* Written by the relay thread only; atomics so readers on other threads
+ * see whole values (relaxed: they are counters, not synchronization). */
+struct relay_counters {
+	_Atomic uint64_t events;
+	_Atomic uint64_t counts;
+	_Atomic uint64_t eventfd_injections;
+	_Atomic uint64_t msi_injections;
+	_Atomic uint64_t line_injections;
+	_Atomic uint64_t inject_errors;
+	_Atomic uint64_t msi_undelivered;
+	_Atomic uint64_t spurious;
+	_Atomic uint64_t commands;
+	_Atomic uint32_t entries;
+	_Atomic uint32_t paused;
+	_Atomic int cpu;
+};
+
+struct irqlink_relay {
+	struct irqlink_vm *vm;          /* borrowed, may be NULL */
+	int epfd;
+	int ctlfd;                      /* control eventfd, in the epoll set */
+	bool busy_poll;
+	bool nowait;                    /* preadv2(RWF_NOWAIT) works */
+	pthread_t thread;
+
+	pthread_mutex_t lock;           /* guards cmd and done flags */
+	pthread_cond_t cond;
+	struct relay_cmd *cmd;          /* posted, not yet taken back */
+
+	/* Relay thread only. */
+	struct relay_entry **bucket;
+	size_t nbuckets;                /* a power of two */
+	size_t count;
+	bool stopping;
+
+	struct relay_counters st;
+};
+
+#define MIN_BUCKETS 16u
+#define BATCH 64
+
+/* Single writer: a relaxed load + store is enough and costs no locked
+ * instruction on the hot path. */
+static inline void bump(_Atomic uint64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+/* ---- the entry table (relay thread only) ------------------------------ */
+
+static size_t hash(const struct irqlink_relay *r, uint64_t token)
+{
+	return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) &
+	       (r->nbuckets - 1);
+}
+
+static struct relay_entry **find(struct irqlink_relay *r, uint64_t token)
+{
+	struct relay_entry **p = &r->bucket[hash(r, token)];
+
+	while (*p && (*p)->token != token)
+		p = &(*p)->next;
+	return p;
+}
+
+/* Keep the load factor at most 1 so lookups stay O(1). */
+static int reserve_one(struct irqlink_relay *r)
+{
+	struct relay_entry **nb, *e, *next;
+	size_t i, old = r->nbuckets;
+
+	if (r->count < r->nbuckets)
+		return 0;
+	nb = calloc(old * 2, sizeof(*nb));
+	if (!nb)
+		return -ENOMEM;
+	r->nbuckets = old * 2;
+	for (i = 0; i < old; i++) {
+		for (e = r->bucket[i]; e; e = next) {
+			size_t h = hash(r, e->token);
+
+			next = e->next;
+			e->next = nb[h];
+			nb[h] = e;
+		}
+	}
+	free(r->bucket);
+	r->bucket = nb;
+	return 0;
+}
+
+static void entry_free(struct relay_entry *e)
+{
+	if (e->act.kind == IRQLINK_RELAY_EVENTFD && e->act.target_fd >= 0)
+		close(e->act.target_fd);
+	close(e->src);
+	free(e);
+}
+
+/* ---- the hot path ------------------------------------------------------ */
+
+/* One read of the source: 1 with the coalesced count, 0 if nothing was
+ * there (another reader won), <0 on error. */
+static int read_source(const struct irqlink_relay *r, int fd, uint64_t *cnt)
+{
+	struct iovec iov = { .iov_base = cnt, .iov_len = sizeof(*cnt) };
+	ssize_t n;
+
+	if (r->nowait) {
+		n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+		if (n == (ssize_t)sizeof(*cnt))
+			return 1;
+		return n < 0 && errno == EAGAIN ? 0 : -EIO;
+	}
+	return il_eventfd_take(fd, cnt);
+}
+
+static void inject(struct irqlink_relay *r, const struct relay_entry *e)
+{
+	static const uint64_t one = 1;
+	int ret;
+
+	switch (e->act.kind) {
+	case IRQLINK_RELAY_EVENTFD:
+		ret = write(e->act.target_fd, &one, sizeof(one)) ==
+		      (ssize_t)sizeof(one) ? 0 : -1;
+		bump(&r->st.eventfd_injections, 1);
+		break;
+	case IRQLINK_RELAY_MSI:
+		ret = irqlink_vm_signal_msi(r->vm, &e->act.msi);
+		if (ret == 0)
+			bump(&r->st.msi_undelivered, 1);
+		bump(&r->st.msi_injections, 1);
+		break;
+	case IRQLINK_RELAY_LINE:
+		/* An edge: the IOAPIC latches the rising edge at assert, and
+		 * the deassert leaves the line free for the next one. */
+		ret = irqlink_vm_set_irq_line(r->vm, e->act.gsi, true);
+		if (ret >= 0)
+			ret = irqlink_vm_set_irq_line(r->vm, e->act.gsi, false);
+		bump(&r->st.line_injections, 1);
+		break;
+	default:
+		ret = -1;
+		break;
+	}
+	if (ret < 0)
+		bump(&r->st.inject_errors, 1);
+}
+
+static void relay_one(struct irqlink_relay *r, struct relay_entry *e)
+{
+	uint64_t cnt;
+	int ret = read_source(r, e->src, &cnt);
+
+	if (ret <= 0) {
+		bump(&r->st.spurious, 1);
+		return;
+	}
+	bump(&r->st.events, 1);
+	bump(&r->st.counts, cnt);
+	/* Once per read whatever the count: signals that arrived before we
+	 * read coalesce, exactly as they do in a KVM irqfd. */
+	inject(r, e);
+}
+
+/* ---- commands (relay thread) ------------------------------------------ */
+
+static int epoll_set(struct irqlink_relay *r, int op, struct relay_entry *e,
+		     uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = e };
+
+	return epoll_ctl(r->epfd, op, e->src, &ev) ? -errno : 0;
+}
+
+static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
+{
+	struct relay_entry **p, *e;
+	int ret;
+
+	if (c->op == OP_STOP) {
+		r->stopping = true;
+		return 0;
+	}
+	p = find(r, c->token);
+	e = *p;
+	switch (c->op) {
+	case OP_ADD:
+		if (e)
+			return -EBUSY;
+		ret = reserve_one(r);
+		if (ret)
+			return ret;
+		e = c->entry;
+		ret = epoll_set(r, EPOLL_CTL_ADD, e, EPOLLIN);
+		if (ret)
+			return ret;
+		p = &r->bucket[hash(r, e->token)];
+		e->next = *p;
+		*p = e;
+		r->count++;
+		atomic_store_explicit(&r->st.entries, (uint32_t)r->count,
+				      memory_order_relaxed);
+		return 0;
+	case OP_REMOVE:
+		if (!e)
+			return -ENOENT;
+		/* Our dup stays open until the caller frees the entry, so
+		 * DEL always finds the registration. */
+		(void)epoll_set(r, EPOLL_CTL_DEL, e, 0);
+		*p = e->next;
+		r->count--;
+		if (e->paused)
+			atomic_fetch_sub_explicit(&r->st.paused, 1,
+						  memory_order_relaxed);
+		atomic_store_explicit(&r->st.entries, (uint32_t)r->count,
+				      memory_order_relaxed);
+		c->entry = e;
+		return 0;
+	case OP_PAUSE:
+	case OP_RESUME:
+		if (!e)
+			return -ENOENT;
+		if (e->paused == (c->op == OP_PAUSE))
+			return 0;
+		ret = epoll_set(r, EPOLL_CTL_MOD, e,
+				c->op == OP_PAUSE ? 0 : EPOLLIN);
+		if (ret)
+			return ret;
+		e->paused = c->op == OP_PAUSE;
+		if (e->paused)
+			atomic_fetch_add_explicit(&r->st.paused, 1,
+						  memory_order_relaxed);
+		else
+			atomic_fetch_sub_explicit(&r->st.paused, 1,
+						  memory_order_relaxed);
+		return 0;
+	case OP_UPDATE: {
+		struct irqlink_relay_action old;
+
+		if (!e)
+			return -ENOENT;
+		old = e->act;
+		e->act = c->act;
+		c->act = old;
+		return 0;
+	}
+	default:
+		return -EINVAL;
+	}
+}
+
+static void handle_control(struct irqlink_relay *r)
+{
+	uint64_t v;
+
+	/* Non-blocking: several posts may have been announced by one count,
+	 * or the count was consumed by an earlier pass. */
+	(void)!read(r->ctlfd, &v, sizeof(v));
+	pthread_mutex_lock(&r->lock);
+	if (r->cmd && !r->cmd->done) {
+		r->cmd->result = exec_cmd(r, r->cmd);
+		r->cmd->done = true;
+		atomic_store_explicit(&r->st.cpu, sched_getcpu(),
+				      memory_order_relaxed);
+		bump(&r->st.commands, 1);
+		pthread_cond_broadcast(&r->cond);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+static void *relay_main(void *arg)
+{
+	struct irqlink_relay *r = arg;
+	struct epoll_event ev[BATCH];
+	int timeout = r->busy_poll ? 0 : -1;
+
+	while (!r->stopping) {
+		bool control = false;
+		int i, n = epoll_wait(r->epfd, ev, BATCH, timeout);
+
+		for (i = 0; i < n; i++) {
+			if (ev[i].data.ptr)
+				relay_one(r, ev[i].data.ptr);
+			else
+				control = true;
+		}
+		/* After the batch: a command may free an entry that an
+		 * event of this batch pointed at. */
+		if (control)
+			handle_control(r);
+	}
+	return NULL;
+}
+
+/* ---- control calls (any thread) --------------------------------------- */
+
+static int post(struct irqlink_relay *r, struct relay_cmd *c)
+{
+	pthread_mutex_lock(&r->lock);
+	while (r->cmd)
+		pthread_cond_wait(&r->cond, &r->lock);
+	c->done = false;
+	r->cmd = c;
+	/* Announced under the mutex so the thread cannot take the slot of a
+	 * later poster for ours. Cannot fail: the counter is far from max. */
+	(void)il_eventfd_signal(r->ctlfd);
+	while (!c->done)
+		pthread_cond_wait(&r->cond, &r->lock);
+	r->cmd = NULL;
+	pthread_cond_broadcast(&r->cond);
+	pthread_mutex_unlock(&r->lock);
+	return c->result;
+}
+
+static bool msi_flags_ok(const struct kvm_msi *msi)
+{
+	return (msi->flags & ~(uint32_t)KVM_MSI_VALID_DEVID) == 0;
+}
+
+/* Check @act and copy it into *@out, taking a dup of an EVENTFD target.
+ * @src_token: the source's identity, which the target must not share. */
+static int prepare_action(struct irqlink_relay *r,
+			  const struct irqlink_relay_action *act,
+			  uint64_t src_token, struct irqlink_relay_action *out)
+{
+	uint64_t token;
+	int ret;
+
+	*out = *act;
+	out->target_fd = -1;
+	switch (act->kind) {
+	case IRQLINK_RELAY_EVENTFD:
+		ret = il_eventfd_token(act->target_fd, &token);
+		if (ret)
+			return ret;
+		/* A source feeding itself would spin the thread forever. */
+		if (token == src_token)
+			return -EINVAL;
+		ret = il_eventfd_dup(act->target_fd);
+		if (ret < 0)
+			return ret;
+		out->target_fd = ret;
+		return 0;
+	case IRQLINK_RELAY_MSI:
+		if (!msi_flags_ok(&act->msi))
+			return -EINVAL;
+		/* fall through */
+	case IRQLINK_RELAY_LINE:
+		if (!r->vm || irqlink_vm_irqchip(r->vm) == IRQLINK_IRQCHIP_NONE)
+			return -EINVAL;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void release_action(struct irqlink_relay_action *act)
+{
+	if (act->kind == IRQLINK_RELAY_EVENTFD && act->target_fd >= 0)
+		close(act->target_fd);
+	act->target_fd = -1;
+}
+
+int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
+		      const struct irqlink_relay_action *act)
+{
+	struct relay_cmd c = { .op = OP_ADD };
+	struct relay_entry *e;
+	int ret;
+
+	if (!relay || !act)
+		return -EINVAL;
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	ret = il_eventfd_token(src_fd, &e->token);
+	if (ret)
+		goto fail_token;
+	ret = prepare_action(relay, act, e->token, &e->act);
+	if (ret)
+		goto fail_action;
+	e->src = il_eventfd_dup(src_fd);
+	if (e->src < 0) {
+		ret = e->src;
+		goto fail_src;
+	}
+	c.token = e->token;
+	c.entry = e;
+	ret = post(relay, &c);
+	if (ret)
+		goto fail_post;
+	return 0;
+
+fail_post:
+	close(e->src);
+fail_src:
+	release_action(&e->act);
+fail_action:
+fail_token:
+	free(e);
+	return ret;
+}
+
+/* Post a command that names an existing entry by its source fd. */
+static int post_for(struct irqlink_relay *relay, int src_fd,
+		    struct relay_cmd *c)
+{
+	int ret;
+
+	if (!relay)
+		return -EINVAL;
+	ret = il_eventfd_token(src_fd, &c->token);
+	if (ret)
+		return ret;
+	return post(relay, c);
+}
+
+int irqlink_relay_remove(struct irqlink_relay *relay, int src_fd)
+{
+	struct relay_cmd c = { .op = OP_REMOVE };
+	int ret = post_for(relay, src_fd, &c);
+
+	if (ret)
+		return ret;
+	/* The thread has let go of the entry: its fds are ours to close. */
+	entry_free(c.entry);
+	return 0;
+}
+
+int irqlink_relay_pause(struct irqlink_relay *relay, int src_fd)
+{
+	struct relay_cmd c = { .op = OP_PAUSE };
+
+	return post_for(relay, src_fd, &c);
+}
+
+int irqlink_relay_resume(struct irqlink_relay *relay, int src_fd)
+{
+	struct relay_cmd c = { .op = OP_RESUME };
+
+	return post_for(relay, src_fd, &c);
+}
+
+int irqlink_relay_update(struct irqlink_relay *relay, int src_fd,
+			 const struct irqlink_relay_action *act)
+{
+	struct relay_cmd c = { .op = OP_UPDATE };
+	int ret;
+
+	if (!relay || !act)
+		return -EINVAL;
+	ret = il_eventfd_token(src_fd, &c.token);
+	if (ret)
+		return ret;
+	ret = prepare_action(relay, act, c.token, &c.act);
+	if (ret)
+		return ret;
+	ret = post(relay, &c);
+	/* On success c.act is the old action, on failure our new one: either
+	 * way its target dup is ours to close now. */
+	release_action(&c.act);
+	return ret;
+}
+
+int irqlink_relay_get_stats(struct irqlink_relay *relay,
+			    struct irqlink_relay_stats *st)
+{
+	struct relay_counters *c;
+
+	if (!relay || !st)
+		return -EINVAL;
+	c = &relay->st;
+#define LD(x) atomic_load_explicit(&c->x, memory_order_relaxed)
+	st->events = LD(events);
+	st->counts = LD(counts);
+	st->eventfd_injections = LD(eventfd_injections);
+	st->msi_injections = LD(msi_injections);
+	st->line_injections = LD(line_injections);
+	st->injections = st->eventfd_injections + st->msi_injections +
+			 st->line_injections;
+	st->inject_errors = LD(inject_errors);
+	st->msi_undelivered = LD(msi_undelivered);
+	st->spurious = LD(spurious);
+	st->commands = LD(commands);
+	st->entries = LD(entries);
+	st->paused = LD(paused);
+	st->cpu = LD(cpu);
+#undef LD
+	return 0;
+}
+
+/* ---- lifecycle --------------------------------------------------------- */
+
+/* Whether this kernel honours RWF_NOWAIT on eventfds: ask our own control
+ * eventfd, which is empty and blocking-mode-agnostic here. */
+static bool probe_nowait(int efd)
+{
+	uint64_t v;
+	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
+
+	return preadv2(efd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno == EAGAIN;
+}
+
+static int start_thread(struct irqlink_relay *r,
+			const struct irqlink_relay_config *cfg)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	int ret;
+
+	ret = pthread_attr_init(&attr);
+	if (ret)
+		return -ret;
+	if (cfg->flags & IRQLINK_RELAY_PIN_CPU) {
+		cpu_set_t set;
+
+		CPU_ZERO(&set);
+		CPU_SET(cfg->cpu, &set);
+		ret = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		if (ret)
+			goto out;
+	}
+	/* The thread inherits this mask: it must never be the one a
+	 * process-directed signal interrupts. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	ret = pthread_create(&r->thread, &attr, relay_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+out:
+	pthread_attr_destroy(&attr);
+	return -ret;
+}
+
+int irqlink_relay_create(struct irqlink_vm *vm,
+			 const struct irqlink_relay_config *cfg,
+			 struct irqlink_relay **out)
+{
+	static const struct irqlink_relay_config defaults;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	struct irqlink_relay *r;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	if (!cfg)
+		cfg = &defaults;
+	if (cfg->flags & ~(IRQLINK_RELAY_PIN_CPU | IRQLINK_RELAY_BUSY_POLL))
+		return -EINVAL;
+	if ((cfg->flags & IRQLINK_RELAY_PIN_CPU) &&
+	    (cfg->cpu < 0 || cfg->cpu >= CPU_SETSIZE))
+		return -EINVAL;
+
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->vm = vm;
+	r->busy_poll = cfg->flags & IRQLINK_RELAY_BUSY_POLL;
+	atomic_init(&r->st.cpu, -1);
+	r->nbuckets = MIN_BUCKETS;
+	r->bucket = calloc(r->nbuckets, sizeof(*r->bucket));
+	if (!r->bucket) {
+		ret = -ENOMEM;
+		goto fail_bucket;
+	}
+	ret = pthread_mutex_init(&r->lock, NULL);
+	if (ret) {
+		ret = -ret;
+		goto fail_mutex;
+	}
+	ret = pthread_cond_init(&r->cond, NULL);
+	if (ret) {
+		ret = -ret;
+		goto fail_cond;
+	}
+	r->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (r->epfd < 0) {
+		ret = -errno;
+		goto fail_epoll;
+	}
+	r->ctlfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (r->ctlfd < 0) {
+		ret = -errno;
+		goto fail_ctl;
+	}
+	r->nowait = probe_nowait(r->ctlfd);
+	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ctlfd, &ev)) {
+		ret = -errno;
+		goto fail_ctl_add;
+	}
+	ret = start_thread(r, cfg);
+	if (ret)
+		goto fail_ctl_add;
+	*out = r;
+	return 0;
+
+fail_ctl_add:
+	close(r->ctlfd);
+fail_ctl:
+	close(r->epfd);
+fail_epoll:
+	pthread_cond_destroy(&r->cond);
+fail_cond:
+	pthread_mutex_destroy(&r->lock);
+fail_mutex:
+	free(r->bucket);
+fail_bucket:
+	free(r);
+	return ret;
+}
+
+void irqlink_relay_destroy(struct irqlink_relay *relay)
+{
+	struct relay_cmd c = { .op = OP_STOP };
+	struct relay_entry *e, *next;
+	size_t i;
+
+	if (!relay)
+		return;
+	(void)post(relay, &c);
+	pthread_join(relay->thread, NULL);
+	for (i = 0; i < relay->nbuckets; i++) {
+		for (e = relay->bucket[i]; e; e = next) {
+			next = e->next;
+			entry_free(e);
+		}
+	}
+	free(relay->bucket);
+	close(relay->ctlfd);
+	close(relay->epfd);
+	pthread_cond_destroy(&relay->cond);
+	pthread_mutex_destroy(&relay->lock);
+	free(relay);
+}
