@@ -14,6 +14,9 @@
  *                        signals
  *   <irqlink/irqfd.h>    KVM irqfds: edge and level (resampling) injection
  *                        from an eventfd
+ *   <irqlink/pci.h>      PCI glue: a device (in-process or remote, one ops
+ *                        seam) as a guest PCI function: virtual config space,
+ *                        BARs, INTx/MSI/MSI-X wired to KVM, doorbells
  *   <irqlink/relay.h>    the user-space relay thread: eventfd signals to
  *                        irqfd writes, KVM_SIGNAL_MSI or KVM_IRQ_LINE
  *   <irqlink/routes.h>   the VM's GSI routing table: GSI allocation, MSI
@@ -37,6 +40,7 @@
 #include <irqlink/device.h>
 #include <irqlink/ioeventfd.h>
 #include <irqlink/irqfd.h>
+#include <irqlink/pci.h>
 #include <irqlink/relay.h>
 #include <irqlink/routes.h>
 #include <irqlink/vm.h>

@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI glue: present one device to a KVM guest as a PCI function, and carry
+ * its interrupts into the guest the way a VMM's VFIO code does.
+ *
+ * Theory of operation
+ * -------------------
+ * The device is reached only through struct irqlink_pci_ops, which is VFIO
+ * shaped: region info, region read/write (the BARs and the config space),
+ * GET_IRQ_INFO and SET_IRQS with eventfds. An in-process device implements
+ * the ops with plain calls into its struct irqlink_dev; a vfio-user client
+ * implements them with messages. The glue cannot tell the two apart.
+ *
+ * The guest never touches the device's config space directly. The glue
+ * keeps a virtual config space on top of the device's:
+ *
+ *   - BARs, the ROM BAR, Interrupt Line and Pin, the MSI capability and the
+ *     MSI-X capability are the glue's own (guest view). BAR sizing works as
+ *     on hardware; the size of BAR n is the device's region n rounded up to
+ *     a power of two, its type bits (I/O, 64-bit, prefetchable) are the
+ *     device's.
+ *   - The command register is the glue's (Memory and I/O Space enable decide
+ *     whether the BARs decode) and is also written through to the device, so
+ *     the device applies Interrupt Disable (irqlink_dev_set_intx_disable()
+ *     for an in-process device).
+ *   - Everything else (IDs, status, the capability list, other capabilities)
+ *     is read from and written to the device on every access. So are the
+ *     MSI Pending Bits register and the MSI-X PBA: the device model keeps
+ *     the pending bits (irqlink_dev_read_pending()).
+ *
+ * Interrupts. Each MSI/MSI-X vector the guest uses gets a trigger eventfd
+ * owned by the glue. It is handed to the device with SET_IRQS and made the
+ * irqfd of a KVM MSI route carrying the guest's message, so a device signal
+ * reaches the guest without any process running (or, with a relay, an
+ * irqlink_consumer that does so while paired with the device and relays
+ * otherwise; see struct irqlink_pci_config). Each vector is kept as a
+ * guest view (message, mask bit as the guest wrote them) and a host view
+ * (eventfd, GSI and route, the mask bit the device holds), and every guest
+ * write reconciles the two for the vectors it touched:
+ *
+ *   - A capability change (MSI enable, Multiple Message Enable, message,
+ *     MSI-X enable or Function Mask, one table entry) is applied in ONE
+ *     routing batch: at most one KVM_SET_GSI_ROUTING per guest write.
+ *   - Mask bits (MSI per-vector masks, MSI-X vector control and Function
+ *     Mask) are mirrored into the device with SET_IRQS MASK/UNMASK
+ *     (DATA_NONE). The device holds a masked vector's fires in its pending
+ *     bit and replays it once on unmask; the eventfd, the irqfd and the
+ *     route stay in place. A route is updated to a new message only while
+ *     the guest has the vector unmasked, and before the device unmasks it,
+ *     so a replayed pending message goes where the guest last said.
+ *   - MSI-X vectors get a host vector lazily, the first time the guest
+ *     unmasks them, and keep it until MSI-X is disabled: a table of 2048
+ *     entries costs nothing until it is used.
+ *
+ * INTx. When the VMM says which GSI the device's pin is wired to
+ * (irqlink_pci_intx_route()), the glue makes a trigger eventfd and a
+ * resample eventfd, attaches them to that GSI as a KVM level irqfd, and
+ * gives them to the device as its INTx trigger and INTx unmask eventfd
+ * (SET_IRQS UNMASK + DATA_EVENTFD). Assertion, guest EOI and unmask then all
+ * happen between the device model and KVM. INTx is enabled at the device
+ * only while neither MSI nor MSI-X is.
+ *
+ * Doorbells. If the device lists ioeventfds (ops->get_ioeventfds), the glue
+ * registers each with KVM at its BAR's guest address whenever that BAR
+ * decodes, and moves or removes them when the guest moves the BAR or turns
+ * decoding off.
+ *
+ * Without a VM (config.vm NULL) the glue does all of the above except the
+ * KVM part: trigger eventfds are still made and handed to the device, and
+ * irqlink_pci_trigger_fd() gives them to the caller, who delivers the
+ * interrupts itself (and tests count them).
+ *
+ * File descriptors
+ * ----------------
+ * The glue owns its trigger and resample eventfds; the device and KVM keep
+ * their own duplicates. The ioeventfds the device lists are borrowed: the
+ * glue keeps a close-on-exec duplicate of each until irqlink_pci_destroy().
+ * Every fd the glue holds is closed by irqlink_pci_destroy().
+ *
+ * Threading
+ * ---------
+ * One mutex per glue serializes every call, including the device ops calls
+ * made on their behalf: config and BAR accesses may come from any vCPU
+ * thread and the control calls from another thread. The ops must not call
+ * back into the same glue. irqlink_pci_destroy() must not race other calls.
+ *
+ * Errors
+ * ------
+ * A guest access cannot fail on hardware, so the guest view is always
+ * updated. When the host side could not follow (a device op or a KVM call
+ * failed), the call returns that -errno and counts it in stats.errors; the
+ * VMM may log it and carry on.
+ */
+#ifndef IRQLINK_PCI_H
+#define IRQLINK_PCI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <linux/vfio.h>
+
+#include <irqlink/bypass.h>
+#include <irqlink/relay.h>
+#include <irqlink/vm.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Config space size of a conventional PCI function and of a PCIe one. */
+#define IRQLINK_PCI_CONFIG_SIZE 256u
+#define IRQLINK_PCIE_CONFIG_SIZE 4096u
+
+/* struct irqlink_pci_ioeventfd flags. */
+/* Match only writes of @datamatch (KVM_IOEVENTFD_FLAG_DATAMATCH). */
+#define IRQLINK_PCI_IOEVENTFD_DATAMATCH (1u << 0)
+
+/*
+ * struct irqlink_pci_ioeventfd - a register write the device wants as an
+ * eventfd signal (vfio-user DEVICE_GET_REGION_IO_FDS).
+ * @region:    BAR index (0-5).
+ * @flags:     IRQLINK_PCI_IOEVENTFD_*.
+ * @offset:    register offset inside the BAR.
+ * @size:      access width to match: 1, 2, 4 or 8; 0 = any.
+ * @datamatch: value to match with IRQLINK_PCI_IOEVENTFD_DATAMATCH.
+ * @fd:        the eventfd; owned by the device, borrowed by the glue.
+ */
+struct irqlink_pci_ioeventfd {
+	uint32_t region;
+	uint32_t flags;
+	uint64_t offset;
+	uint32_t size;
+	uint64_t datamatch;
+	int fd;
+};
+
+/*
+ * struct irqlink_pci_ops - the device, as the glue reaches it. Every
+ * callback gets the opaque pointer of struct irqlink_pci_config and returns
+ * 0 (or the documented non-negative value) or -errno. Regions are numbered
+ * as in <linux/vfio.h>: BAR0-5 = 0-5, ROM = 6, CONFIG = 7.
+ *
+ * @get_region_info: VFIO_DEVICE_GET_REGION_INFO: fill size and flags of
+ *                   info->index (argsz and index are set). A region the
+ *                   device lacks has size 0.
+ * @region_read:     read @len bytes at @offset of @region into @data.
+ * @region_write:    write @len bytes from @data at @offset of @region.
+ * @get_irq_info:    VFIO_DEVICE_GET_IRQ_INFO (argsz and index are set).
+ * @set_irqs:        VFIO_DEVICE_SET_IRQS in vfio-user layout: BOOL data
+ *                   inline after @set, eventfds out of band in @fds
+ *                   (@nfds = set->count, or 0 = de-assign the range /
+ *                   enable without eventfds). The fds are borrowed for the
+ *                   call. May return a positive vector count (vfio's "fewer
+ *                   host vectors"); the glue then retries with that many.
+ * @get_ioeventfds:  optional. Fill up to @max entries of @out with the
+ *                   device's doorbells and return how many it has (which
+ *                   may exceed @max: the glue asks again with more room).
+ */
+struct irqlink_pci_ops {
+	int (*get_region_info)(void *opaque, struct vfio_region_info *info);
+	int (*region_read)(void *opaque, uint32_t region, uint64_t offset,
+			   void *data, size_t len);
+	int (*region_write)(void *opaque, uint32_t region, uint64_t offset,
+			    const void *data, size_t len);
+	int (*get_irq_info)(void *opaque, struct vfio_irq_info *info);
+	int (*set_irqs)(void *opaque, const struct vfio_irq_set *set,
+			const int *fds, size_t nfds);
+	int (*get_ioeventfds)(void *opaque, struct irqlink_pci_ioeventfd *out,
+			      size_t max);
+};
+
+/*
+ * struct irqlink_pci_config - what irqlink_pci_create() presents.
+ * @ops:    the device (required; every callback but get_ioeventfds).
+ * @opaque: passed to every op; the caller keeps it alive until destroy.
+ * @vm:     the VM to route interrupts and doorbells into, or NULL for none
+ *          (see "Without a VM"). Must outlive the glue.
+ * @relay:  NULL: each MSI/MSI-X vector is a KVM MSI route plus an irqfd on
+ *          its trigger eventfd (in-kernel delivery, always). Non-NULL: each
+ *          vector is an irqlink_consumer (<irqlink/consumer.h>) on this
+ *          relay: in-kernel while the device's trigger is paired with it
+ *          through @bypass, the relay thread otherwise. Needs @vm; must
+ *          outlive the glue.
+ * @bypass: the bypass manager the consumers register with (the device
+ *          attaches to the same one as producer, irqlink_dev_attach_bypass());
+ *          NULL = consumers always relay. Only with @relay.
+ * @flags:  reserved, must be 0.
+ */
+struct irqlink_pci_config {
+	const struct irqlink_pci_ops *ops;
+	void *opaque;
+	struct irqlink_vm *vm;
+	struct irqlink_relay *relay;
+	struct irqlink_bypass *bypass;
+	uint32_t flags;
+};
+
+struct irqlink_pci;
+
+/*
+ * irqlink_pci_create - read the device's config space, regions and
+ * interrupt info and build the guest view: BARs unprogrammed, command
+ * register 0, MSI and MSI-X disabled, every MSI-X vector masked (mirrored
+ * into the device with one SET_IRQS MASK), INTx not routed. The device is
+ * expected fresh or reset: no interrupt index enabled.
+ *
+ * Returns 0 and *@out; -EINVAL for a bad config (NULL ops or callback,
+ * flags, @relay without @vm, @bypass without @relay) or a device whose config space is malformed (a capability list
+ * that leaves the config space or loops, an MSI-X table or PBA outside its
+ * BAR, a config region smaller than 256 bytes); -ENOMEM; -EMFILE; or the
+ * -errno of a device op.
+ */
+int irqlink_pci_create(const struct irqlink_pci_config *cfg,
+		       struct irqlink_pci **out);
+
+/*
+ * irqlink_pci_destroy - disable the device's interrupts (SET_IRQS), remove
+ * every irqfd, route and ioeventfd the glue made (one routing commit), close
+ * every fd it holds and free it. NULL is a no-op.
+ */
+void irqlink_pci_destroy(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_config_read / irqlink_pci_config_write - a guest config space
+ * access of @size 1, 2 or 4 bytes at @offset, naturally aligned, below the
+ * device's config size. Little endian, as the guest sees it.
+ *
+ * Returns 0; -EINVAL for a bad size, alignment or offset (nothing is done);
+ * or, for a write, the -errno with which the host side failed to follow
+ * (the guest view is updated all the same). A read that the device fails
+ * returns its -errno and *@value all ones, as a failed PCI read does.
+ */
+int irqlink_pci_config_read(struct irqlink_pci *pci, uint32_t offset,
+			    uint32_t size, uint32_t *value);
+int irqlink_pci_config_write(struct irqlink_pci *pci, uint32_t offset,
+			     uint32_t size, uint32_t value);
+
+/*
+ * irqlink_pci_mmio / irqlink_pci_pio - a guest access of @size (1, 2, 4 or
+ * 8) bytes at guest-physical address @addr (I/O port for pio). For a read
+ * the glue fills @data.
+ *
+ * Returns 1 when a decoding BAR claims the access (the MSI-X table is
+ * served by the glue, the PBA and everything else by the device; writes to
+ * the PBA are dropped, reads past the device's region return all ones);
+ * 0 when no BAR claims it (nothing touched); -EINVAL for a bad size or an
+ * access that runs off the end of a BAR; or a device op's -errno (a failed
+ * read fills all ones).
+ */
+int irqlink_pci_mmio(struct irqlink_pci *pci, uint64_t addr, void *data,
+		     uint32_t size, bool is_write);
+int irqlink_pci_pio(struct irqlink_pci *pci, uint64_t port, void *data,
+		    uint32_t size, bool is_write);
+
+/*
+ * irqlink_pci_intx_route - the guest's INTx pin is wired to @gsi (an IOAPIC
+ * pin of the VM, 0-23). Attaches a level irqfd with a resamplefd on @gsi and
+ * gives both eventfds to the device as INTx trigger and unmask eventfd
+ * (unless MSI or MSI-X is enabled; then when they are disabled). Routing
+ * again moves the line to the new GSI.
+ *
+ * Returns 0; -ENODEV if the device has no interrupt pin; -EINVAL for
+ * @gsi >= 24; KVM's -errno from the irqfd (e.g. -EINVAL on a split irqchip,
+ * which has no resampler); or a device op's -errno. On failure INTx is left
+ * unrouted.
+ */
+int irqlink_pci_intx_route(struct irqlink_pci *pci, uint32_t gsi);
+
+/*
+ * irqlink_pci_intx_unroute - disable INTx at the device, detach the irqfd
+ * and close the INTx eventfds. Returns 0 (also when not routed).
+ */
+int irqlink_pci_intx_unroute(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_trigger_fd - the glue's trigger eventfd of @index
+ * (VFIO_PCI_INTX/MSI/MSIX_IRQ_INDEX) vector @vector, owned by the glue: use
+ * it (e.g. count it without a VM), do not close it. Valid until the vector
+ * loses its host vector (index disabled, INTx unrouted).
+ * Returns the fd, -ENOENT if the vector has no host vector now, -EINVAL.
+ */
+int irqlink_pci_trigger_fd(struct irqlink_pci *pci, unsigned int index,
+			   unsigned int vector);
+
+/*
+ * irqlink_pci_intx_resample_fd - the glue's INTx resample eventfd (the
+ * device's INTx unmask eventfd), owned by the glue; -ENOENT when INTx is
+ * not routed. Without a VM, signalling it stands in for the guest's EOI.
+ */
+int irqlink_pci_intx_resample_fd(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_vector_gsi - the GSI of the MSI route of @index vector
+ * @vector. Returns 0 and *@gsi, -ENOENT if it has none (no VM, no host
+ * vector), -EINVAL.
+ */
+int irqlink_pci_vector_gsi(struct irqlink_pci *pci, unsigned int index,
+			   unsigned int vector, uint32_t *gsi);
+
+/*
+ * struct irqlink_pci_bar - one BAR as the guest has programmed it.
+ * @addr:     guest address (port for I/O), as programmed.
+ * @size:     decode size (power of two); 0 = BAR not implemented.
+ * @io:       I/O space BAR.
+ * @is64:     64-bit memory BAR (it uses the next BAR register too).
+ * @prefetch: prefetchable.
+ * @mapped:   decoding now (space enabled in the command register, address
+ *            programmed and inside the address space).
+ */
+struct irqlink_pci_bar {
+	uint64_t addr;
+	uint64_t size;
+	bool io, is64, prefetch, mapped;
+};
+
+/* irqlink_pci_bar_info - fill *@out for BAR @bar (0-5). Returns 0 or
+ * -EINVAL. The upper half of a 64-bit BAR reports size 0. */
+int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
+			 struct irqlink_pci_bar *out);
+
+/*
+ * Counters, for tests and benchmarks. Monotonic except the "now" ones.
+ * @config_reads, @config_writes: guest config accesses.
+ * @mmio_reads, @mmio_writes:     claimed BAR accesses (MMIO and PIO).
+ * @msi_updates:     MSI capability changes reconciled.
+ * @msix_updates:    MSI-X changes (control or table entry) reconciled.
+ * @route_batches:   routing batches the glue committed (each is at most one
+ *                   KVM_SET_GSI_ROUTING; irqlink_routes_stats() counts the
+ *                   ioctls).
+ * @mask_calls:      SET_IRQS MASK/UNMASK calls made to mirror mask bits.
+ * @host_vectors:    MSI/MSI-X vectors with a trigger eventfd now.
+ * @ioeventfds:      doorbells registered with KVM now.
+ * @errors:          host-side failures during guest accesses.
+ */
+struct irqlink_pci_stats {
+	uint64_t config_reads, config_writes;
+	uint64_t mmio_reads, mmio_writes;
+	uint64_t msi_updates, msix_updates;
+	uint64_t route_batches;
+	uint64_t mask_calls;
+	uint64_t host_vectors;
+	uint64_t ioeventfds;
+	uint64_t errors;
+};
+void irqlink_pci_get_stats(struct irqlink_pci *pci,
+			   struct irqlink_pci_stats *stats);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
