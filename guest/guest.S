@@ -28,6 +28,11 @@
  * by writing it and bumping seq, then sends KG_WAKE_VECTOR; the guest runs
  * the command and copies seq to ack.
  *
+ * Commands from KG_CMD_EXT_FIRST on go to the C extension (guest_pci.c:
+ * a small PCI driver), called from the mailbox loop. vCPUs other than 0
+ * enter at _start too, with their index in %rdi, and after the shared
+ * setup only enable their LAPIC and idle (ap_start).
+ *
  * CPU exceptions are not recovered from: the stub stores vector, error
  * code, RIP and CR2 in the shared page and writes KG_PORT_EXCEPTION, which
  * ends the harness's KVM_RUN loop.
@@ -57,6 +62,9 @@ _start:
 	movl	%eax, %ss
 	movl	%eax, %fs
 	movl	%eax, %gs
+	/* vCPUs other than 0 enter with their index in %rdi (kvm_guest.c). */
+	testl	%edi, %edi
+	jnz	ap_start
 	movq	$KG_STACK_TOP, KG_TSS_GPA+4	/* TSS.rsp0, for a later ring 3 */
 	movl	$0x28, %eax
 	ltr	%ax
@@ -125,6 +133,14 @@ mailbox:
 	je	cmd_ud2
 	cmpl	$KG_CMD_NOP, %ecx
 	je	mb_done
+	/* The C extension (guest_pci.c) takes the rest, unknown ones included:
+	 * kg_ext_command(arg0, arg1, arg2, cmd) returns the result word.
+	 * %ebx (the seq) is callee-saved; the stack is 16-byte aligned. */
+	cmpl	$KG_CMD_EXT_FIRST, %ecx
+	jb	mb_bad
+	call	kg_ext_command
+	movq	%rax, SH(KG_SH_MB_RESULT)
+	jmp	mb_done
 mb_bad:
 	movq	$-1, SH(KG_SH_MB_RESULT)
 mb_done:
@@ -188,6 +204,21 @@ cmd_eoi:
 
 cmd_ud2:
 	ud2
+
+/* vCPUs 1..: the BSP built the IDT before the host started us. Enable our
+ * own LAPIC as the BSP did, report in, then only take interrupts. */
+ap_start:
+	lidt	idt_desc(%rip)
+	movl	$KG_LAPIC_GPA, %r8d
+	movl	$0x1ff, 0xf0(%r8)
+	movl	$0, 0x80(%r8)
+	movl	$0x10000, 0x350(%r8)
+	movl	$0x10000, 0x360(%r8)
+	lock incl	SH(KG_SH_AP_READY)
+ap_idle:
+	sti
+	hlt
+	jmp	ap_idle
 
 /* ---- Exceptions (vectors 0-31): report and stop ----------------------- */
 

@@ -25,6 +25,11 @@
 #define KG_STACK_TOP       0x80000   /* ring-0 stack grows down from here */
 #define KG_FREE_GPA        0x100000  /* 0x100000-0x1fffff: free for tests */
 
+/* vCPUs 1.. (APs, kg_create_opts()) each get an 8 KiB stack below the
+ * BSP's 64 KiB. */
+#define KG_MAX_VCPUS       8
+#define KG_AP_STACK_TOP(n) (KG_STACK_TOP - 0x10000 - ((n) - 1) * 0x2000)
+
 #define KG_LAPIC_GPA       0xfee00000
 #define KG_IOAPIC_GPA      0xfec00000
 
@@ -48,6 +53,9 @@
 #define KG_SH_MB_RESULT    0x1168    /* u64 */
 #define KG_SH_RING         0x2000    /* {u64 vector, u64 tsc} ring[KG_RING_SIZE] */
 #define KG_RING_SIZE       256
+/* 0x3000-0x4fff: extensions (guest/kg_ext.h) */
+#define KG_SH_AP_READY     0x3000    /* u32: APs that finished their setup */
+#define KG_SH_EXT          0x3040    /* struct kg_ext, see guest/kg_ext.h */
 
 /* ---- Mailbox commands ------------------------------------------------- */
 #define KG_CMD_NOP         0  /* just ack */
@@ -56,6 +64,9 @@
 #define KG_CMD_READ        3  /* arg0 address, arg2 size 1/2/4/8 -> result */
 #define KG_CMD_EOI         4  /* write the LAPIC EOI register once */
 #define KG_CMD_UD2         5  /* execute ud2 (raises #UD, never acks) */
+/* Commands from KG_CMD_EXT_FIRST on are run by the guest's C extension
+ * (guest/kg_ext.h lists them); unknown ones still answer -1. */
+#define KG_CMD_EXT_FIRST   16
 
 /* Vector the host sends (KVM_SIGNAL_MSI) to wake the guest for a command.
  * It is above every vector a test may hold without EOI (< 0xf0), so the

@@ -9,10 +9,14 @@
  * ring-0 code is emulated and 32-bit protected mode cannot iret, so the
  * guest never runs the usual real-mode-to-long-mode climb.
  *
- * The vCPU runs on its own thread in a KVM_RUN loop. With the in-kernel
- * irqchip, HLT, LAPIC and IOAPIC accesses never leave the kernel, so the
- * loop only sees the guest's port reports (ready, exception), userspace MMIO
- * and failures; every exit is counted by reason for tests to assert on.
+ * Every vCPU runs on its own thread in a KVM_RUN loop; vCPUs beyond 0
+ * (kg_create_opts()) enter the same image with their index in %rdi, are
+ * made runnable directly (no INIT/SIPI) and only take interrupts. With
+ * the in-kernel irqchip, HLT, LAPIC and IOAPIC accesses never leave the
+ * kernel, so the loop only sees the guest's port reports (ready,
+ * exception), other port I/O and userspace MMIO (handed to the caller's
+ * handlers) and failures; every exit is counted by reason for tests to
+ * assert on.
  * kg_stop() sets kvm_run.immediate_exit before it sends SIGUSR1 (handler
  * without SA_RESTART): a signal that lands while the thread is between its
  * stop check and the KVM_RUN ioctl is then not lost, because KVM_RUN sees
@@ -68,17 +72,33 @@ _Static_assert(sizeof(struct kg_shared) <= KG_SHARED_SIZE, "abi");
 #define KG_EXIT_SLOTS 64
 #define KG_MEM_SLOT 0
 
+struct kg_guest;
+
+/* One vCPU and its thread. vCPU 0 (the BSP) runs the guest's setup and
+ * mailbox; the others (APs) enter the image with %rdi = their index, load
+ * the BSP's IDT, enable their LAPIC and idle (guest.S, ap_start). */
+struct kg_vcpu {
+	struct kg_guest *g;
+	unsigned int idx;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_live;  /* created and not yet joined */
+};
+
 struct kg_guest {
 	int vm_fd;   /* our dup of the caller's VM fd */
-	int vcpu_fd;
-	struct kvm_run *run;
+	int vcpu_fd; /* vCPU 0's, == vcpu[0].fd */
+	struct kvm_run *run; /* vCPU 0's, == vcpu[0].run */
 	size_t run_size;
 	uint8_t *mem;
 	volatile struct kg_shared *sh;
 
-	pthread_t thread;
-	bool thread_live;  /* created and not yet joined */
-	int stop;          /* atomic: asks the vCPU thread to leave its loop */
+	unsigned int nvcpus;
+	struct kg_vcpu vcpu[KG_MAX_VCPUS];
+	bool aps_booted;   /* the APs reported in once */
+	int failing;       /* atomic: the first failure owns why[] */
+	int stop;          /* atomic: asks the vCPU threads to leave their loop */
 	int booted;        /* atomic: the KG_PORT_READY exit was handled */
 	uint64_t entries;  /* atomic: KVM_RUN calls so far, see sync_vcpu() */
 	int state;         /* atomic enum kg_state */
@@ -91,6 +111,8 @@ struct kg_guest {
 
 	kg_mmio_fn mmio_fn;
 	void *mmio_opaque;
+	kg_pio_fn pio_fn;
+	void *pio_opaque;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -126,6 +148,9 @@ static void fail(struct kg_guest *g, enum kg_state s, const char *fmt, ...)
 {
 	va_list ap;
 
+	/* With several vCPUs, the first one to fail tells the story. */
+	if (__atomic_exchange_n(&g->failing, 1, __ATOMIC_ACQ_REL))
+		return;
 	va_start(ap, fmt);
 	vsnprintf(g->why, sizeof(g->why), fmt, ap);
 	va_end(ap);
@@ -171,19 +196,18 @@ static void count_exit(struct kg_guest *g, uint32_t reason)
 	__atomic_fetch_add(&g->exits[reason], 1, __ATOMIC_RELAXED);
 }
 
-static uint64_t vcpu_rip(struct kg_guest *g)
+static uint64_t vcpu_rip(struct kg_vcpu *v)
 {
 	struct kvm_regs regs;
 
-	if (ioctl(g->vcpu_fd, KVM_GET_REGS, &regs) < 0)
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
 		return ~0ull;
 	return regs.rip;
 }
 
 /* Handles one port exit. Returns false when the run must end. */
-static bool handle_io(struct kg_guest *g)
+static bool handle_io(struct kg_guest *g, struct kvm_run *run)
 {
-	struct kvm_run *run = g->run;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
 	if (run->io.direction == KVM_EXIT_IO_OUT &&
@@ -202,17 +226,23 @@ static bool handle_io(struct kg_guest *g)
 	/* kg_start() waits for this exit rather than the guest's ready flag,
 	 * so the exit counts are settled when it returns. */
 	if (run->io.direction == KVM_EXIT_IO_OUT &&
-	    run->io.port == KG_PORT_READY)
+	    run->io.port == KG_PORT_READY) {
 		__atomic_store_n(&g->booted, 1, __ATOMIC_RELEASE);
+		return true;
+	}
+	if (g->pio_fn) {
+		g->pio_fn(g->pio_opaque, run->io.port, data, run->io.size,
+			  run->io.count, run->io.direction == KVM_EXIT_IO_OUT);
+		return true;
+	}
 	/* Other ports: writes are dropped, reads float high. */
 	if (run->io.direction == KVM_EXIT_IO_IN)
 		memset(data, 0xff, (size_t)run->io.size * run->io.count);
 	return true;
 }
 
-static void handle_mmio(struct kg_guest *g)
+static void handle_mmio(struct kg_guest *g, struct kvm_run *run)
 {
-	struct kvm_run *run = g->run;
 
 	/* The guest touches MMIO when a mailbox command tells it to. Acquiring
 	 * the seq the host published orders what the caller did before the
@@ -228,8 +258,9 @@ static void handle_mmio(struct kg_guest *g)
 
 static void *vcpu_thread(void *arg)
 {
-	struct kg_guest *g = arg;
-	struct kvm_run *run = g->run;
+	struct kg_vcpu *v = arg;
+	struct kg_guest *g = v->g;
+	struct kvm_run *run = v->run;
 	sigset_t kick;
 
 	sigemptyset(&kick);
@@ -239,7 +270,7 @@ static void *vcpu_thread(void *arg)
 	while (!__atomic_load_n(&g->stop, __ATOMIC_ACQUIRE)) {
 		/* Publishes everything exit handling did (see sync_vcpu()). */
 		__atomic_fetch_add(&g->entries, 1, __ATOMIC_RELEASE);
-		if (ioctl(g->vcpu_fd, KVM_RUN, 0) < 0) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				count_exit(g, KVM_EXIT_INTR);
 				continue; /* the loop condition decides */
@@ -250,24 +281,24 @@ static void *vcpu_thread(void *arg)
 		count_exit(g, run->exit_reason);
 		switch (run->exit_reason) {
 		case KVM_EXIT_IO:
-			if (!handle_io(g))
+			if (!handle_io(g, run))
 				return NULL;
 			break;
 		case KVM_EXIT_MMIO:
-			handle_mmio(g);
+			handle_mmio(g, run);
 			break;
 		case KVM_EXIT_INTR:
 			break;
 		case KVM_EXIT_SHUTDOWN:
 			fail(g, KG_FAILED,
 			     "guest shutdown (triple fault) near rip 0x%llx",
-			     (unsigned long long)vcpu_rip(g));
+			     (unsigned long long)vcpu_rip(v));
 			return NULL;
 		case KVM_EXIT_INTERNAL_ERROR:
 			fail(g, KG_FAILED,
 			     "KVM internal error, suberror %u, rip 0x%llx",
 			     run->internal.suberror,
-			     (unsigned long long)vcpu_rip(g));
+			     (unsigned long long)vcpu_rip(v));
 			return NULL;
 		case KVM_EXIT_FAIL_ENTRY:
 			fail(g, KG_FAILED, "VM entry failed, reason 0x%llx",
@@ -279,7 +310,7 @@ static void *vcpu_thread(void *arg)
 			return NULL;
 		default:
 			fail(g, KG_FAILED, "unexpected exit reason %u at rip 0x%llx",
-			     run->exit_reason, (unsigned long long)vcpu_rip(g));
+			     run->exit_reason, (unsigned long long)vcpu_rip(v));
 			return NULL;
 		}
 	}
@@ -354,7 +385,9 @@ static int set_cpuid(int kvm, int vcpu)
 	return err;
 }
 
-static int set_long_mode(int vcpu)
+/* Enter the image in 64-bit long mode. vCPU 0 gets %rdi = 0 and the top of
+ * the stack area; AP n gets %rdi = n and its own stack (KG_AP_STACK_TOP). */
+static int set_long_mode(int vcpu, unsigned int idx)
 {
 	struct kvm_sregs sregs;
 	struct kvm_regs regs;
@@ -383,21 +416,85 @@ static int set_long_mode(int vcpu)
 
 	memset(&regs, 0, sizeof(regs));
 	regs.rip = KG_IMAGE_GPA;
-	regs.rsp = KG_STACK_TOP;
+	regs.rsp = idx ? KG_AP_STACK_TOP(idx) : KG_STACK_TOP;
+	regs.rdi = idx;
 	regs.rflags = 0x2; /* interrupts off until the IDT is up */
 	if (ioctl(vcpu, KVM_SET_REGS, &regs) < 0)
 		return -errno;
+	if (idx) {
+		/* With the in-kernel irqchip an AP waits for INIT/SIPI; this
+		 * one is already in long mode and just has to run. */
+		struct kvm_mp_state mp = { .mp_state = KVM_MP_STATE_RUNNABLE };
+
+		if (ioctl(vcpu, KVM_SET_MP_STATE, &mp) < 0)
+			return -errno;
+	}
 	return 0;
+}
+
+static int vcpu_create(struct kg_guest *g, int kvm, unsigned int idx)
+{
+	struct kg_vcpu *v = &g->vcpu[idx];
+	int err;
+
+	v->g = g;
+	v->idx = idx;
+	v->fd = ioctl(g->vm_fd, KVM_CREATE_VCPU, (unsigned long)idx);
+	if (v->fd < 0) {
+		err = -errno;
+		v->fd = -1;
+		return err;
+	}
+	v->run = mmap(NULL, g->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		err = -errno;
+		goto err_fd;
+	}
+	err = set_cpuid(kvm, v->fd);
+	if (err)
+		goto err_run;
+	err = set_long_mode(v->fd, idx);
+	if (err)
+		goto err_run;
+	return 0;
+
+err_run:
+	munmap(v->run, g->run_size);
+err_fd:
+	close(v->fd);
+	v->fd = -1;
+	v->run = NULL;
+	return err;
+}
+
+static void vcpu_release(struct kg_guest *g, struct kg_vcpu *v)
+{
+	if (v->fd < 0)
+		return;
+	munmap(v->run, g->run_size);
+	close(v->fd);
+	v->fd = -1;
+	v->run = NULL;
 }
 
 int kg_create(int vm_fd, struct kg_guest **out)
 {
+	return kg_create_opts(vm_fd, NULL, out);
+}
+
+int kg_create_opts(int vm_fd, const struct kg_options *opts,
+		   struct kg_guest **out)
+{
 	size_t image_size = (size_t)(kg_guest_image_end - kg_guest_image);
 	struct kvm_userspace_memory_region region;
+	unsigned int nvcpus = opts && opts->vcpus ? opts->vcpus : 1;
 	struct kg_guest *g;
 	int kvm, size, err;
 
 	*out = NULL;
+	if (nvcpus > KG_MAX_VCPUS)
+		return -EINVAL;
 	if (image_size == 0 || image_size > KG_IMAGE_MAX)
 		return -E2BIG;
 	pthread_once(&kick_once, install_kick_handler);
@@ -406,6 +503,9 @@ int kg_create(int vm_fd, struct kg_guest **out)
 	if (!g)
 		return -ENOMEM;
 	g->vcpu_fd = -1;
+	g->nvcpus = nvcpus;
+	for (unsigned int i = 0; i < KG_MAX_VCPUS; i++)
+		g->vcpu[i].fd = -1;
 	pthread_mutex_init(&g->mb_lock, NULL);
 
 	g->vm_fd = fcntl(vm_fd, F_DUPFD_CLOEXEC, 0);
@@ -445,33 +545,22 @@ int kg_create(int vm_fd, struct kg_guest **out)
 		goto err_kvm;
 	}
 	g->run_size = (size_t)size;
-	g->vcpu_fd = ioctl(g->vm_fd, KVM_CREATE_VCPU, 0);
-	if (g->vcpu_fd < 0) {
-		err = -errno;
-		goto err_kvm;
+	for (unsigned int i = 0; i < nvcpus; i++) {
+		err = vcpu_create(g, kvm, i);
+		if (err)
+			goto err_vcpus;
 	}
-	g->run = mmap(NULL, g->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
-		      g->vcpu_fd, 0);
-	if (g->run == MAP_FAILED) {
-		err = -errno;
-		goto err_vcpu;
-	}
-	err = set_cpuid(kvm, g->vcpu_fd);
-	if (err)
-		goto err_run;
-	err = set_long_mode(g->vcpu_fd);
-	if (err)
-		goto err_run;
+	g->vcpu_fd = g->vcpu[0].fd;
+	g->run = g->vcpu[0].run;
 	close(kvm);
 
 	set_state(g, KG_STOPPED);
 	*out = g;
 	return 0;
 
-err_run:
-	munmap(g->run, g->run_size);
-err_vcpu:
-	close(g->vcpu_fd);
+err_vcpus:
+	for (unsigned int i = nvcpus; i-- > 0;)
+		vcpu_release(g, &g->vcpu[i]);
 err_kvm:
 	close(kvm);
 err_slot:
@@ -507,6 +596,27 @@ static bool dead(struct kg_guest *g)
 	return s == KG_EXCEPTION || s == KG_FAILED;
 }
 
+static int start_vcpu(struct kg_vcpu *v)
+{
+	int err;
+
+	v->run->immediate_exit = 0;
+	err = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	if (err)
+		return -err;
+	v->thread_live = true;
+	return 0;
+}
+
+static uint32_t aps_ready(struct kg_guest *g)
+{
+	const volatile uint32_t *p =
+		(const volatile uint32_t *)(g->mem + KG_SHARED_GPA +
+					    KG_SH_AP_READY);
+
+	return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
 int kg_start(struct kg_guest *g)
 {
 	unsigned int spins = 0;
@@ -515,17 +625,15 @@ int kg_start(struct kg_guest *g)
 
 	if (dead(g))
 		return -EIO;
-	if (g->thread_live)
+	if (g->vcpu[0].thread_live)
 		return -EBUSY;
 	__atomic_store_n(&g->stop, 0, __ATOMIC_RELAXED);
-	g->run->immediate_exit = 0;
 	set_state(g, KG_RUNNING);
-	err = pthread_create(&g->thread, NULL, vcpu_thread, g);
+	err = start_vcpu(&g->vcpu[0]);
 	if (err) {
 		set_state(g, KG_STOPPED);
-		return -err;
+		return err;
 	}
-	g->thread_live = true;
 
 	deadline = now_ms() + KG_TIMEOUT_MS;
 	while (!__atomic_load_n(&g->booted, __ATOMIC_ACQUIRE)) {
@@ -535,20 +643,44 @@ int kg_start(struct kg_guest *g)
 			return -ETIMEDOUT;
 		poll_pause(&spins);
 	}
+	/* APs load the IDT the BSP built, so they start once it is ready. */
+	for (unsigned int i = 1; i < g->nvcpus; i++) {
+		err = start_vcpu(&g->vcpu[i]);
+		if (err)
+			return err;
+	}
+	while (!g->aps_booted && aps_ready(g) < g->nvcpus - 1) {
+		if (dead(g))
+			return -EIO;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		poll_pause(&spins);
+	}
+	g->aps_booted = true;
 	return 0;
 }
 
 int kg_stop(struct kg_guest *g)
 {
-	if (!g->thread_live)
-		return 0;
 	__atomic_store_n(&g->stop, 1, __ATOMIC_RELEASE);
-	/* Covers a kick that lands before the thread enters KVM_RUN. */
-	g->run->immediate_exit = 1;
-	pthread_kill(g->thread, SIGUSR1);
-	pthread_join(g->thread, NULL);
-	g->thread_live = false;
-	g->run->immediate_exit = 0;
+	for (unsigned int i = 0; i < g->nvcpus; i++) {
+		struct kg_vcpu *v = &g->vcpu[i];
+
+		if (!v->thread_live)
+			continue;
+		/* Covers a kick that lands before the thread enters KVM_RUN. */
+		v->run->immediate_exit = 1;
+		pthread_kill(v->thread, SIGUSR1);
+	}
+	for (unsigned int i = 0; i < g->nvcpus; i++) {
+		struct kg_vcpu *v = &g->vcpu[i];
+
+		if (!v->thread_live)
+			continue;
+		pthread_join(v->thread, NULL);
+		v->thread_live = false;
+		v->run->immediate_exit = 0;
+	}
 	if (!dead(g))
 		set_state(g, KG_STOPPED);
 	return 0;
@@ -561,8 +693,8 @@ void kg_destroy(struct kg_guest *g)
 	if (!g)
 		return;
 	kg_stop(g);
-	munmap(g->run, g->run_size);
-	close(g->vcpu_fd);
+	for (unsigned int i = g->nvcpus; i-- > 0;)
+		vcpu_release(g, &g->vcpu[i]);
 	/* Drop the memslot before unmapping its memory: the caller's VM may
 	 * live on (irqfds, routes) after this guest is gone. */
 	memset(&region, 0, sizeof(region));
@@ -606,6 +738,16 @@ int kg_vm_fd(struct kg_guest *g)
 int kg_vcpu_fd(struct kg_guest *g)
 {
 	return g->vcpu_fd;
+}
+
+unsigned int kg_vcpus(struct kg_guest *g)
+{
+	return g->nvcpus;
+}
+
+int kg_vcpu_fd_n(struct kg_guest *g, unsigned int idx)
+{
+	return idx < g->nvcpus ? g->vcpu[idx].fd : -EINVAL;
 }
 
 uint64_t kg_count(struct kg_guest *g, unsigned int vector)
@@ -659,13 +801,15 @@ static int wake(struct kg_guest *g)
 	return ioctl(g->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
 }
 
-int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,
-	       uint64_t arg2, uint64_t *result, int timeout_ms)
+/* With @progress, the deadline moves out whenever that guest word changes. */
+static int mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
+		   uint64_t arg1, uint64_t arg2, uint64_t *result,
+		   int timeout_ms, const volatile uint32_t *progress)
 {
 	volatile struct kg_shared *sh = g->sh;
 	unsigned int spins = 0;
-	uint64_t deadline;
-	uint32_t seq;
+	uint64_t deadline, wait = (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	uint32_t seq, seen = 0;
 	int err = 0;
 
 	if (dead(g))
@@ -685,11 +829,17 @@ int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,
 	if (err)
 		goto out;
 
-	deadline = now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	deadline = now_ms() + wait;
+	if (progress)
+		seen = *progress;
 	while (__atomic_load_n(&sh->mb_ack, __ATOMIC_ACQUIRE) != seq) {
 		if (dead(g)) {
 			err = -EIO;
 			goto out;
+		}
+		if (progress && *progress != seen) {
+			seen = *progress;
+			deadline = now_ms() + wait;
 		}
 		if (now_ms() >= deadline) {
 			err = -ETIMEDOUT;
@@ -703,6 +853,19 @@ int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,
 out:
 	pthread_mutex_unlock(&g->mb_lock);
 	return err;
+}
+
+int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,
+	       uint64_t arg2, uint64_t *result, int timeout_ms)
+{
+	return mailbox(g, cmd, arg0, arg1, arg2, result, timeout_ms, NULL);
+}
+
+int kg_mailbox_progress(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
+			uint64_t arg1, uint64_t arg2, uint64_t *result,
+			int timeout_ms, const volatile uint32_t *progress)
+{
+	return mailbox(g, cmd, arg0, arg1, arg2, result, timeout_ms, progress);
 }
 
 int kg_program_ioapic(struct kg_guest *g, unsigned int pin,
@@ -761,4 +924,10 @@ void kg_set_mmio_handler(struct kg_guest *g, kg_mmio_fn fn, void *opaque)
 {
 	g->mmio_fn = fn;
 	g->mmio_opaque = opaque;
+}
+
+void kg_set_pio_handler(struct kg_guest *g, kg_pio_fn fn, void *opaque)
+{
+	g->pio_fn = fn;
+	g->pio_opaque = opaque;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A real KVM guest for tests: boots guest/guest.S on one vCPU and
- * counts the interrupts it actually takes, per vector, with the guest TSC at
- * ISR entry.
+ * A real KVM guest for tests: boots guest/guest.S on one vCPU (or more,
+ * kg_create_opts()) and counts the interrupts it actually takes, per vector,
+ * with the guest TSC at ISR entry. Its PCI driver is driven through
+ * guest/kvm_guest_pci.h.
  *
  * Typical use:
  *
@@ -99,6 +100,19 @@ struct kg_guest;
 typedef void (*kg_mmio_fn)(void *opaque, uint64_t gpa, uint8_t *data,
 			   uint32_t len, bool is_write);
 
+/* Optional handler for port I/O exits on ports other than the guest's own
+ * reports (KG_PORT_READY, KG_PORT_EXCEPTION). Called on the thread of the
+ * vCPU that exited (any vCPU with kg_create_opts()); data holds
+ * size * count bytes, to be filled for a read (is_write false). Without
+ * one, writes are dropped and reads return all ones. */
+typedef void (*kg_pio_fn)(void *opaque, uint16_t port, uint8_t *data,
+			  uint32_t size, uint32_t count, bool is_write);
+
+/* Options for kg_create_opts(); zeroed = kg_create()'s defaults. */
+struct kg_options {
+	unsigned int vcpus; /* 0 or 1: vCPU 0 only; at most KG_MAX_VCPUS */
+};
+
 /* Open /dev/kvm, KVM_CREATE_VM and KVM_CREATE_IRQCHIP (IOAPIC + PIC + LAPIC
  * in the kernel). Returns the VM fd, which the caller owns and closes, or
  * -errno. /dev/kvm is not kept open. */
@@ -109,6 +123,15 @@ int kg_vm_create(void);
  * supported CPUID and long-mode registers. The vCPU does not run until
  * kg_start(). Returns 0 and *out, or -errno (nothing left open). */
 int kg_create(int vm_fd, struct kg_guest **out);
+
+/* kg_create() with options. With vcpus > 1, vCPUs 1.. (APs, APIC IDs =
+ * their index) each get a thread too; kg_start() starts them once vCPU 0
+ * is ready and waits until they report in (shared word KG_SH_AP_READY).
+ * APs only take interrupts (counted in the same shared page): the mailbox
+ * runs on vCPU 0. MMIO and port handlers may be called from any vCPU
+ * thread. Returns as kg_create(), or -EINVAL for too many vCPUs. */
+int kg_create_opts(int vm_fd, const struct kg_options *opts,
+		   struct kg_guest **out);
 
 /* Start (or restart after kg_stop()) the vCPU thread. The first start waits
  * up to KG_TIMEOUT_MS for the guest's ready report (its port exit has been
@@ -142,6 +165,10 @@ void *kg_mem(struct kg_guest *g, uint64_t gpa, size_t len);
 /* Borrowed fds: valid until kg_destroy(). Do not close them. */
 int kg_vm_fd(struct kg_guest *g);
 int kg_vcpu_fd(struct kg_guest *g);
+/* vCPU @idx's fd (0 = kg_vcpu_fd()), or -EINVAL. */
+int kg_vcpu_fd_n(struct kg_guest *g, unsigned int idx);
+/* Number of vCPUs. */
+unsigned int kg_vcpus(struct kg_guest *g);
 
 /* Interrupts the guest took on `vector` since boot. */
 uint64_t kg_count(struct kg_guest *g, unsigned int vector);
@@ -154,7 +181,7 @@ int kg_wait_count(struct kg_guest *g, unsigned int vector, uint64_t expected,
 		  int timeout_ms);
 
 /* Exits from KVM_RUN to this harness with exit_reason `reason` (KVM_EXIT_*;
- * a KVM_RUN that fails with EINTR counts as KVM_EXIT_INTR). */
+ * a KVM_RUN that fails with EINTR counts as KVM_EXIT_INTR), all vCPUs. */
 uint64_t kg_exits(struct kg_guest *g, unsigned int reason);
 
 /* Post one mailbox command (KG_CMD_*, see guest/kg_abi.h), wake the guest
@@ -167,6 +194,14 @@ uint64_t kg_exits(struct kg_guest *g, unsigned int reason);
  * KVM_SIGNAL_MSI. Serialized: one command at a time per guest. */
 int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,
 	       uint64_t arg2, uint64_t *result, int timeout_ms);
+
+/* kg_mailbox() for a long command: timeout_ms counts from the last change
+ * of *progress, a word in guest memory (e.g. in kg_shared()) that the
+ * command advances as it works. A command that keeps moving is waited
+ * for; one that stalls for timeout_ms fails with -ETIMEDOUT. */
+int kg_mailbox_progress(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
+			uint64_t arg1, uint64_t arg2, uint64_t *result,
+			int timeout_ms, const volatile uint32_t *progress);
 
 /* Have the guest program IOAPIC pin (0-23) to deliver `vector` to APIC ID 0,
  * flags KG_EDGE / KG_LEVEL, optionally KG_MASKED. Returns as kg_mailbox(),
@@ -196,5 +231,8 @@ int kg_eoi(struct kg_guest *g);
 
 /* Install (or clear, fn NULL) the MMIO-exit handler. Call while stopped. */
 void kg_set_mmio_handler(struct kg_guest *g, kg_mmio_fn fn, void *opaque);
+
+/* Install (or clear, fn NULL) the port I/O handler. Call while stopped. */
+void kg_set_pio_handler(struct kg_guest *g, kg_pio_fn fn, void *opaque);
 
 #endif

@@ -1,0 +1,802 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqlink-vm end to end, on real KVM: the VMM's machine (tools/vm_machine.c,
+ * tools/vm_bus.c) booted in-process, and the irqlink-vm binary itself.
+ *
+ * The guest's own PCI driver does all the device work here, as a driver
+ * would: configuration cycles through ports 0xCF8/0xCFC, BAR sizing and
+ * assignment, IOAPIC/MSI/MSI-X programming, and asking the device for
+ * interrupts through its BAR0 registers and doorbell. The test reads the
+ * outcome from three independent places and makes them agree exactly: the
+ * guest's per-vector ISR counts, the device's counters (testdev registers
+ * and its interrupt model's stats), and KVM_RUN exits by reason.
+ *
+ * INTx on this KVM: kvm_pvm EOIs a level interrupt when it injects it, so
+ * the resamplefd fires before the guest's handler has acknowledged the
+ * device. The VMM dispatches the device's unmask when the guest's handler
+ * reports its EOI (vm_bus.c), which is where upstream KVM signals the
+ * resamplefd; the counts below (N interrupts, N EOIs, N unmasks, 0
+ * spurious) hold on both. The grace timer that would dispatch an unmask
+ * the guest never reported is set long here and must never fire.
+ */
+#include "testutil.h"
+
+#include "vm_machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WAIT_MS 2000
+#define BDF (VM_TESTDEV_SLOT << 3)
+
+#define VEC_INTX 0x30
+#define VEC_MSI  0x40   /* 32-aligned: up to 32 MSI vectors 0x40-0x5f */
+#define VEC_MSIX 0x70
+
+#define MSI_PENDING (TESTDEV_MSI_CAP + 0x14)   /* 64-bit MSI, maskable */
+#define MSI_MASK    (TESTDEV_MSI_CAP + 0x10)
+#define MSIX_PBA    0x1000                      /* BAR2 offset */
+
+struct fx {
+	int fds_before;
+	struct vm_machine *m;
+};
+
+static struct vm_machine *boot(struct fx *f, unsigned int vcpus)
+{
+	struct vm_machine_config cfg = { .vcpus = vcpus, .grace_ms = 5000 };
+	char err[256] = "";
+
+	f->fds_before = tu_open_fds();
+	if (vm_machine_create(&cfg, &f->m, err, sizeof(err)) ||
+	    vm_machine_boot(f->m, err, sizeof(err)))
+		fail_msg("machine: %s", err);
+	return f->m;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	boot(f, 1);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	/* The grace timer never stood in for a guest EOI report. */
+	assert_int_equal(vm_machine_late_unmasks(f->m), 0);
+	vm_machine_destroy(f->m);
+	assert_int_equal(tu_open_fds(), f->fds_before);
+	free(f);
+	return 0;
+}
+
+/* ---- helpers: the guest's driver does the work ------------------------------ */
+
+static void reg_w(struct vm_machine *m, uint32_t reg, uint32_t v)
+{
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m, reg), v, 4), 0);
+}
+
+static uint32_t reg_r(struct vm_machine *m, uint32_t reg)
+{
+	uint64_t v = 0;
+
+	assert_int_equal(kg_guest_read(m->g, vm_machine_reg(m, reg), 4, &v), 0);
+	return (uint32_t)v;
+}
+
+static void cfg_w(struct vm_machine *m, uint32_t off, uint32_t size,
+		  uint32_t v)
+{
+	assert_int_equal(kg_pci_cfg_write(m->g, BDF, off, size, v), 0);
+}
+
+static uint32_t cfg_r(struct vm_machine *m, uint32_t off, uint32_t size)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(kg_pci_cfg_read(m->g, BDF, off, size, &v), 0);
+	return v;
+}
+
+/* The device's command: what DOORBELL raises. */
+static void command(struct vm_machine *m, uint32_t kind, uint32_t vector,
+		    uint32_t count)
+{
+	reg_w(m, TESTDEV_REG_KIND, kind);
+	reg_w(m, TESTDEV_REG_VECTOR, vector);
+	reg_w(m, TESTDEV_REG_COUNT, count);
+}
+
+/* The guest asks for @count interrupts one at a time through the doorbell,
+ * cycling @nvec vectors from @vector (the VECTOR register selects them when
+ * nvec > 1), waiting for each before the next. */
+static void guest_run(struct vm_machine *m, unsigned int vector,
+		      unsigned int nvec, uint32_t count)
+{
+	struct kg_ext_run req = {
+		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_value = 1,
+		.kick_size = 4,
+		.sel_gpa = nvec > 1 ? vm_machine_reg(m, TESTDEV_REG_VECTOR) : 0,
+		.count = count,
+		.vector = vector,
+		.nvec = nvec,
+		.timeout_ms = WAIT_MS,
+	};
+	uint32_t done = 0;
+
+	assert_int_equal(kg_pci_run(m->g, &req, &done), 0);
+	assert_int_equal(done, count);
+}
+
+/* Counts must not move past @n once the source stops. */
+static void settled(struct vm_machine *m, unsigned int vec, uint64_t n)
+{
+	usleep(30 * 1000);
+	assert_int_equal(kg_count(m->g, vec), n);
+}
+
+static struct irqlink_dev_stats dstats(struct vm_machine *m)
+{
+	struct irqlink_dev_stats st;
+
+	irqlink_dev_get_stats(testdev_irq(m->td), &st);
+	return st;
+}
+
+static struct vm_bus_stats bstats(struct vm_machine *m)
+{
+	struct vm_bus_stats st;
+
+	vm_bus_get_stats(&m->bus, &st);
+	return st;
+}
+
+static void intx_on(struct vm_machine *m, bool ack)
+{
+	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
+	unsigned int pin = 0;
+
+	assert_int_equal(kg_pci_intx(m->g, (unsigned int)m->fn, VEC_INTX,
+				     KG_PCI_PIN_FROM_LINE, status,
+				     ack ? status : 0, &pin), 0);
+	assert_int_equal(pin, m->intx_gsi);
+}
+
+/* ---- 1. skeleton: config cycles, enumeration, BARs -------------------------- */
+
+static void test_enumerate(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	volatile struct kg_ext *e = kg_ext(m->g);
+	volatile struct kg_ext_fn *fn;
+	struct irqlink_pci_bar bar;
+	struct irqlink_pci_stats ps;
+	struct vm_bus_stats b0, b1;
+	uint64_t mmio;
+	uint32_t v;
+
+	/* Exactly one function on bus 0: the test device in its slot. */
+	assert_int_equal(e->nfn, 1);
+	assert_int_equal(m->fn, 0);
+	fn = &e->fn[0];
+	assert_int_equal(fn->bdf, BDF);
+	assert_int_equal(fn->vendor, TESTDEV_VENDOR_ID);
+	assert_int_equal(fn->device, TESTDEV_DEVICE_ID);
+	assert_int_equal(fn->irq_pin, 1);
+	assert_int_equal(fn->irq_line, VM_DEFAULT_GSI);
+	assert_int_equal(fn->msi_cap, TESTDEV_MSI_CAP);
+	assert_int_equal(fn->msix_cap, TESTDEV_MSIX_CAP);
+	assert_int_equal(fn->pcie_cap, TESTDEV_PCIE_CAP);
+	assert_int_equal((fn->msi_ctrl >> 1) & 7, 5);            /* 32 vectors */
+	assert_int_equal((fn->msix_ctrl & 0x7ff) + 1, VM_MSIX_VECTORS);
+
+	/* BARs sized by writing all ones, placed by the guest, and the
+	 * glue decodes them where the guest put them. */
+	assert_int_equal(fn->bar[0].size, TESTDEV_BAR0_SIZE);
+	assert_int_equal(fn->bar[0].addr, KG_PCI_MMIO_BASE);
+	assert_int_equal(fn->bar[0].flags, 0);
+	assert_int_equal(fn->bar[1].size, 0);
+	assert_int_equal(fn->bar[2].flags, KG_BAR_64);
+	assert_true(fn->bar[2].size >= 0x2000);
+	assert_int_equal(fn->bar[2].addr % fn->bar[2].size, 0);
+	for (unsigned int b = 0; b < 6; b++) {
+		assert_int_equal(irqlink_pci_bar_info(m->pci, b, &bar), 0);
+		if (fn->bar[b].size) {
+			assert_true(bar.mapped);
+			assert_int_equal(bar.addr, fn->bar[b].addr);
+			assert_int_equal(bar.size, fn->bar[b].size);
+		} else {
+			assert_false(bar.mapped);
+		}
+	}
+	/* Memory + I/O decoding and bus mastering on. */
+	assert_int_equal(cfg_r(m, 0x04, 2) & 7, 7);
+
+	/* A BAR0 register read is one MMIO exit, served by the device. */
+	mmio = kg_exits(m->g, KVM_EXIT_MMIO);
+	assert_int_equal(reg_r(m, TESTDEV_REG_ID), TESTDEV_ID_VALUE);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_MMIO), mmio + 1);
+
+	/* Config cycles: each access of the guest is one config read or
+	 * write at the glue; an empty slot or a disabled CONFIG_ADDRESS
+	 * reads all ones. */
+	b0 = bstats(m);
+	assert_int_equal(cfg_r(m, 0x00, 4),
+			 TESTDEV_VENDOR_ID | TESTDEV_DEVICE_ID << 16);
+	assert_int_equal(cfg_r(m, 0x02, 2), TESTDEV_DEVICE_ID);
+	assert_int_equal(cfg_r(m, 0x3d, 1), 1);
+	assert_int_equal(kg_pci_cfg_read(m->g, 4 << 3, 0, 4, &v), 0);
+	assert_int_equal(v, 0xffffffff);
+	assert_int_equal(kg_pci_cfg_read(m->g, BDF | 1, 0, 4, &v), 0);
+	assert_int_equal(v, 0xffffffff);
+	b1 = bstats(m);
+	assert_int_equal(b1.cfg_reads - b0.cfg_reads, 3);
+	assert_int_equal(b1.cfg_misses - b0.cfg_misses, 2);
+	assert_int_equal(b1.errors, 0);
+	irqlink_pci_get_stats(m->pci, &ps);
+	assert_int_equal(ps.errors, 0);
+	assert_int_equal(ps.ioeventfds, 1);   /* the doorbell, at BAR0 */
+}
+
+/* ---- 2. INTx through the resampler ------------------------------------------ */
+
+/* N assertions, one at a time: exactly N guest interrupts, N EOIs, N
+ * device unmasks, no spurious one; and the exits are exactly the driver's
+ * (status read + ack write per interrupt, one EOI report, no doorbell
+ * exit). */
+static void test_intx_resample(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	volatile struct kg_ext *e = kg_ext(m->g);
+	const uint32_t n = 200;
+	struct irqlink_dev_stats d0, d1;
+	struct vm_bus_stats b0, b1;
+	uint64_t mmio, io;
+	uint32_t unmasks;
+
+	intx_on(m, true);
+	command(m, VFIO_PCI_INTX_IRQ_INDEX, 0, 1);
+	d0 = dstats(m);
+	b0 = bstats(m);
+	unmasks = reg_r(m, TESTDEV_REG_UNMASKS);
+	mmio = kg_exits(m->g, KVM_EXIT_MMIO);
+	io = kg_exits(m->g, KVM_EXIT_IO);
+
+	guest_run(m, VEC_INTX, 1, n);
+	settled(m, VEC_INTX, n);
+
+	d1 = dstats(m);
+	b1 = bstats(m);
+	assert_int_equal(e->intx_claimed, n);
+	assert_int_equal(e->intx_spurious, 0);
+	assert_int_equal(d1.intx_fires - d0.intx_fires, n);
+	assert_int_equal(d1.intx_unmasks - d0.intx_unmasks, n);
+	assert_int_equal(b1.intx_eois - b0.intx_eois, n);
+	assert_int_equal(b1.intx_unmasks - b0.intx_unmasks, n);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_MMIO) - mmio, 2 * n);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_IO) - io, n);
+	/* (the read of UNMASKS is itself one more MMIO exit) */
+	assert_int_equal(reg_r(m, TESTDEV_REG_UNMASKS) - unmasks, n);
+	assert_int_equal(reg_r(m, TESTDEV_REG_STATUS), 0);
+	assert_int_equal(b1.errors, 0);
+}
+
+/* A level the device keeps asserted re-fires after every EOI: the handler
+ * reads the status but does not ack, so each EOI's unmask finds the line
+ * still up. When the device drops it, the storm stops; every interrupt
+ * was one fire, one EOI, one unmask. */
+static void test_intx_held_line_refires(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	volatile struct kg_ext *e = kg_ext(m->g);
+	struct irqlink_dev_stats d;
+	struct vm_bus_stats b;
+	uint64_t n;
+
+	intx_on(m, false);
+	testdev_reg_write(m->td, TESTDEV_REG_INTX, 1);
+	/* kg_wait_count() wants an exact count; a storm runs past it. */
+	for (int i = 0; i < WAIT_MS && kg_count(m->g, VEC_INTX) < 5; i++)
+		usleep(1000);
+	assert_true(kg_count(m->g, VEC_INTX) >= 5);
+	testdev_reg_write(m->td, TESTDEV_REG_INTX, 0);
+	usleep(30 * 1000);
+	n = kg_count(m->g, VEC_INTX);
+	settled(m, VEC_INTX, n);
+	assert_true(n >= 5);
+
+	d = dstats(m);
+	b = bstats(m);
+	assert_int_equal(d.intx_fires, n);
+	assert_int_equal(b.intx_eois, n);
+	assert_int_equal(d.intx_unmasks, n);
+	assert_int_equal(e->intx_claimed + e->intx_spurious, n);
+	assert_true(e->intx_claimed >= n - 1);
+}
+
+/* Interrupt Disable (command bit 10, written by the guest) holds the line:
+ * the device asserts, nothing arrives, the status register's Interrupt
+ * Status shows it pending; clearing the bit delivers it, once. */
+static void test_intx_disable(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	struct irqlink_dev_stats d0, d1;
+	uint32_t cmd, done;
+	uint64_t seen = 0;
+
+	intx_on(m, true);
+	command(m, VFIO_PCI_INTX_IRQ_INDEX, 0, 1);
+	guest_run(m, VEC_INTX, 1, 3);
+
+	cmd = cfg_r(m, 0x04, 2);
+	cfg_w(m, 0x04, 2, cmd | 0x400);
+	d0 = dstats(m);
+	done = reg_r(m, TESTDEV_REG_DONE);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	while (reg_r(m, TESTDEV_REG_DONE) == done)
+		usleep(1000);
+	/* The guest itself waits 50 ms (its LAPIC timer ends the wait):
+	 * still 3. */
+	assert_int_equal(kg_guest_wait(m->g, VEC_INTX, 4, 50, &seen), 0);
+	assert_int_equal(seen, 3);
+	settled(m, VEC_INTX, 3);
+	assert_int_equal(cfg_r(m, 0x06, 2) & 0x08, 0x08);
+	assert_int_equal(reg_r(m, TESTDEV_REG_STATUS), TESTDEV_STATUS_INTX);
+	assert_int_equal(dstats(m).intx_fires, d0.intx_fires);
+
+	cfg_w(m, 0x04, 2, cmd & ~0x400u);
+	assert_int_equal(kg_wait_count(m->g, VEC_INTX, 4, WAIT_MS), 0);
+	settled(m, VEC_INTX, 4);
+	d1 = dstats(m);
+	assert_int_equal(d1.intx_fires - d0.intx_fires, 1);
+	/* Clearing the bit is an unmask (vfio's virq_disabled), the EOI is
+	 * the other. */
+	assert_int_equal(d1.intx_unmasks - d0.intx_unmasks, 2);
+	assert_int_equal(cfg_r(m, 0x06, 2) & 0x08, 0);
+	assert_int_equal(kg_ext(m->g)->intx_spurious, 0);
+}
+
+/* ---- 3. MSI ------------------------------------------------------------------ */
+
+/* Every vector delivers exactly what the device raised, one at a time. */
+static void msi_vectors(struct vm_machine *m, unsigned int nvec)
+{
+	const uint32_t per = 4;
+	uint64_t before[256];
+	uint32_t raised, signalled;
+
+	for (unsigned int v = 0; v < 256; v++)
+		before[v] = kg_count(m->g, v);
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, nvec, 0,
+				    false), 0);
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
+	raised = reg_r(m, TESTDEV_REG_RAISED);
+	signalled = reg_r(m, TESTDEV_REG_SIGNALLED);
+
+	guest_run(m, VEC_MSI, nvec, nvec * per);
+	usleep(30 * 1000);
+	for (unsigned int v = 0x20; v < 0xef; v++) {
+		uint64_t want = v >= VEC_MSI && v < VEC_MSI + nvec ? per : 0;
+
+		assert_int_equal(kg_count(m->g, v) - before[v], want);
+	}
+	assert_int_equal(reg_r(m, TESTDEV_REG_RAISED) - raised, nvec * per);
+	assert_int_equal(reg_r(m, TESTDEV_REG_SIGNALLED) - signalled,
+			 nvec * per);
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, 0, 0, 0, false),
+			 0);
+}
+
+static void test_msi_1_4_32(void **state)
+{
+	struct fx *f = *state;
+
+	msi_vectors(f->m, 1);
+	msi_vectors(f->m, 4);
+	msi_vectors(f->m, 32);
+	assert_int_equal(bstats(f->m).errors, 0);
+}
+
+/* A masked vector's raises are held in its pending bit and arrive once on
+ * unmask; its neighbours are not held. */
+static void test_msi_mask(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	unsigned int fn = (unsigned int)m->fn;
+	struct irqlink_dev_stats d0, d1;
+	uint32_t held;
+
+	assert_int_equal(kg_pci_msi(m->g, fn, VEC_MSI, 4, 0, false), 0);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSI, 2, true), 0);
+	assert_int_equal(cfg_r(m, MSI_MASK, 4), 1u << 2);
+
+	d0 = dstats(m);
+	held = reg_r(m, TESTDEV_REG_HELD);
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 2, 3);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	while (reg_r(m, TESTDEV_REG_HELD) - held < 3)
+		usleep(1000);
+	settled(m, VEC_MSI + 2, 0);
+	assert_int_equal(cfg_r(m, MSI_PENDING, 4), 1u << 2);
+	d1 = dstats(m);
+	assert_int_equal(d1.msi_latched - d0.msi_latched, 3);
+
+	/* Vector 1 is not held meanwhile. */
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 1, 1);
+	guest_run(m, VEC_MSI + 1, 1, 1);
+
+	/* Unmask: the pending one arrives, once, and the bit clears. */
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSI, 2, false), 0);
+	assert_int_equal(kg_wait_count(m->g, VEC_MSI + 2, 1, WAIT_MS), 0);
+	settled(m, VEC_MSI + 2, 1);
+	assert_int_equal(cfg_r(m, MSI_PENDING, 4), 0);
+	assert_int_equal(dstats(m).msi_replayed - d0.msi_replayed, 1);
+	assert_int_equal(kg_count(m->g, VEC_MSI + 1), 1);
+	assert_int_equal(kg_count(m->g, VEC_MSI), 0);
+	assert_int_equal(kg_count(m->g, VEC_MSI + 3), 0);
+}
+
+/* ---- 4. MSI-X ---------------------------------------------------------------- */
+
+static void test_msix(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	unsigned int fn = (unsigned int)m->fn;
+	uint64_t pba_gpa = kg_ext(m->g)->fn[fn].bar[TESTDEV_MSIX_BAR].addr +
+			   MSIX_PBA;
+	uint64_t pba = 0;
+	uint32_t held;
+
+	assert_int_equal(kg_pci_msix(m->g, fn, VEC_MSIX, 8, 0, false), 0);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	guest_run(m, VEC_MSIX, 8, 8 * 3);
+	for (unsigned int v = 0; v < 8; v++)
+		assert_int_equal(kg_count(m->g, VEC_MSIX + v), 3);
+
+	/* Entry 5 masked in its vector control: held, PBA bit 5, one on
+	 * unmask. */
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, 5, true), 0);
+	held = reg_r(m, TESTDEV_REG_HELD);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 5, 2);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	while (reg_r(m, TESTDEV_REG_HELD) - held < 2)
+		usleep(1000);
+	settled(m, VEC_MSIX + 5, 3);
+	assert_int_equal(kg_guest_read(m->g, pba_gpa, 8, &pba), 0);
+	assert_int_equal(pba, 1u << 5);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, 5, false), 0);
+	assert_int_equal(kg_wait_count(m->g, VEC_MSIX + 5, 4, WAIT_MS), 0);
+	settled(m, VEC_MSIX + 5, 4);
+	assert_int_equal(kg_guest_read(m->g, pba_gpa, 8, &pba), 0);
+	assert_int_equal(pba, 0);
+
+	/* The Function Mask holds every vector; clearing it replays each
+	 * pending one once. */
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX,
+				     KG_PCI_FUNCTION_MASK, true), 0);
+	held = reg_r(m, TESTDEV_REG_HELD);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 1, 1);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	/* The command registers may change once the doorbell was served. */
+	while (reg_r(m, TESTDEV_REG_HELD) - held < 1)
+		usleep(1000);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 6, 1);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	while (reg_r(m, TESTDEV_REG_HELD) - held < 2)
+		usleep(1000);
+	settled(m, VEC_MSIX + 1, 3);
+	settled(m, VEC_MSIX + 6, 3);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX,
+				     KG_PCI_FUNCTION_MASK, false), 0);
+	assert_int_equal(kg_wait_count(m->g, VEC_MSIX + 1, 4, WAIT_MS), 0);
+	assert_int_equal(kg_wait_count(m->g, VEC_MSIX + 6, 4, WAIT_MS), 0);
+	settled(m, VEC_MSIX + 1, 4);
+	settled(m, VEC_MSIX + 6, 4);
+	assert_int_equal(kg_count(m->g, VEC_MSIX + 0), 3);
+	assert_int_equal(bstats(m).errors, 0);
+}
+
+/* ---- 5. the doorbell is an ioeventfd ------------------------------------------ */
+
+/* A guest write to DOORBELL reaches the device with no exit to user space;
+ * a write to any other register exits. Counted by KVM_RUN exit reason. */
+static void test_doorbell_no_exit(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	const uint32_t n = 100;
+	uint64_t mmio, io, done;
+
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 1, 0,
+				    false), 0);
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
+	done = testdev_reg_read(m->td, TESTDEV_REG_DONE);
+	mmio = kg_exits(m->g, KVM_EXIT_MMIO);
+	io = kg_exits(m->g, KVM_EXIT_IO);
+
+	guest_run(m, VEC_MSI, 1, n);
+	assert_int_equal(testdev_reg_read(m->td, TESTDEV_REG_DONE) - done, n);
+	assert_int_equal(vm_machine_raises(m), n);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_MMIO), mmio);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_IO), io);
+	settled(m, VEC_MSI, n);
+
+	/* COUNT is an ordinary register: one exit. */
+	reg_w(m, TESTDEV_REG_COUNT, 1);
+	assert_int_equal(kg_exits(m->g, KVM_EXIT_MMIO), mmio + 1);
+}
+
+/* ---- 6. more than one vCPU ---------------------------------------------------- */
+
+static void test_two_vcpus(void **state)
+{
+	struct kvm_msi msi = { .address_lo = 0xfee00000 | 1 << 12, .data = 0x90 };
+	struct fx f = { 0 };
+	struct vm_machine *m;
+
+	(void)state;
+	m = boot(&f, 2);
+	assert_int_equal(kg_vcpus(m->g), 2);
+	assert_int_equal(*(volatile uint32_t *)((volatile uint8_t *)kg_shared(m->g) +
+						KG_SH_AP_READY), 1);
+	/* APIC ID 1 takes an MSI addressed to it, on its own thread. */
+	assert_int_equal(irqlink_vm_signal_msi(m->vm, &msi), 1);
+	assert_int_equal(kg_wait_count(m->g, 0x90, 1, WAIT_MS), 0);
+	/* The device works as with one. */
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 1, 0,
+				    false), 0);
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
+	guest_run(m, VEC_MSI, 1, 20);
+	settled(m, VEC_MSI, 20);
+	vm_machine_destroy(m);
+	assert_int_equal(tu_open_fds(), f.fds_before);
+}
+
+/* ---- 7. guest faults end the run ----------------------------------------------- */
+
+static void test_guest_exception(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	char why[256];
+
+	assert_int_equal(kg_mailbox(m->g, KG_CMD_UD2, 0, 0, 0, NULL, WAIT_MS),
+			 -EIO);
+	assert_non_null(strstr(vm_machine_strerror(m, -EIO, why, sizeof(why)),
+			       "#UD"));
+	/* Everything after fails at once instead of waiting. */
+	assert_int_equal(kg_pci_scan(m->g, NULL), -EIO);
+}
+
+static void test_guest_hang(void **state)
+{
+	struct fx *f = *state;
+	struct vm_machine *m = f->m;
+	char why[256];
+
+	assert_int_equal(kg_mailbox(m->g, KG_CMD_HANG, 0, 0, 0, NULL, 200),
+			 -ETIMEDOUT);
+	assert_non_null(strstr(vm_machine_strerror(m, -ETIMEDOUT, why,
+						   sizeof(why)),
+			       "did not answer"));
+}
+
+/* ---- 8. the binary -------------------------------------------------------------- */
+
+/* tests/test_vm_e2e -> tools/irqlink-vm in the same build tree. */
+static void vm_binary(char *path, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	assert_true(strlen(self) + sizeof("/../tools/irqlink-vm") <= len);
+	strcpy(path, self);
+	strcat(path, "/../tools/irqlink-vm");
+	assert_int_equal(access(path, X_OK), 0);
+}
+
+/* Runs irqlink-vm with @args, at most @limit_s seconds (killed and failed
+ * if it takes longer: it must never hang). Returns its exit status; its
+ * stdout and stderr go to @out. */
+static int run_vm(const char *const *args, char *out, size_t outlen,
+		  int limit_s)
+{
+	char path[PATH_MAX];
+	const char *argv[16];
+	int pipefd[2], status = 0, n = 0;
+	size_t used = 0;
+	time_t end = time(NULL) + limit_s;
+	pid_t pid;
+
+	vm_binary(path, sizeof(path));
+	argv[n++] = path;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		int left = (int)(end - time(NULL));
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, left * 1000) <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(pipefd[0]);
+			fail_msg("irqlink-vm %s did not finish in %d s", args[0],
+				 limit_s);
+		}
+		r = read(pipefd[0], out + used, outlen - 1 - used);
+		if (r <= 0)
+			break;
+		used += (size_t)r;
+		if (used == outlen - 1)
+			break;
+	}
+	out[used] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_cli_usage(void **state)
+{
+	static const char *const none[] = { NULL };
+	static const char *const help[] = { "--help", NULL };
+	static const char *const badcmd[] = { "fly", NULL };
+	static const char *const badopt[] = { "--nope", "demo", NULL };
+	static const char *const badgsi[] = { "--gsi", "3", "demo", NULL };
+	static const char *const badcount[] = { "-n", "0", "demo", NULL };
+	static const char *const badpath[] = { "-p", "intx,edge", "demo", NULL };
+	static const char *const badfault[] = { "--fault", "x", "demo", NULL };
+	static const char *const extra[] = { "demo", "more", NULL };
+	char out[8192];
+
+	(void)state;
+	assert_int_equal(run_vm(help, out, sizeof(out), 10), 0);
+	assert_non_null(strstr(out, "Usage:"));
+	assert_int_equal(run_vm(none, out, sizeof(out), 10), 2);
+	assert_non_null(strstr(out, "no command"));
+	assert_int_equal(run_vm(badcmd, out, sizeof(out), 10), 2);
+	assert_non_null(strstr(out, "unknown command 'fly'"));
+	assert_int_equal(run_vm(badopt, out, sizeof(out), 10), 2);
+	assert_int_equal(run_vm(badgsi, out, sizeof(out), 10), 2);
+	assert_non_null(strstr(out, "--gsi"));
+	assert_int_equal(run_vm(badcount, out, sizeof(out), 10), 2);
+	assert_int_equal(run_vm(badpath, out, sizeof(out), 10), 2);
+	assert_int_equal(run_vm(badfault, out, sizeof(out), 10), 2);
+	assert_int_equal(run_vm(extra, out, sizeof(out), 10), 2);
+}
+
+static void test_cli_faults(void **state)
+{
+	static const char *const exc[] = { "--fault", "exception", "demo", NULL };
+	static const char *const hang[] = { "--fault", "hang", "--timeout",
+					    "300", "demo", NULL };
+	char out[8192];
+	time_t t0;
+
+	(void)state;
+	assert_int_equal(run_vm(exc, out, sizeof(out), 30), 1);
+	assert_non_null(strstr(out, "guest exception #UD (vector 6) at rip"));
+	t0 = time(NULL);
+	assert_int_equal(run_vm(hang, out, sizeof(out), 30), 1);
+	assert_non_null(strstr(out, "did not answer within 300 ms"));
+	assert_true(time(NULL) - t0 < 10);
+}
+
+/* Finds the demo's table row for @path and checks sent == received ==
+ * @n, lost 0. */
+static void demo_row(const char *out, const char *path, unsigned int n)
+{
+	char key[16];
+	const char *row;
+	unsigned int vectors = 0;
+	unsigned long long sent = 0, received = 0;
+	long long lost = -1;
+
+	snprintf(key, sizeof(key), "\n%s ", path);
+	row = strstr(out, key);
+	assert_non_null(row);
+	assert_int_equal(sscanf(row + strlen(key), "%u %llu %llu %lld", &vectors,
+				&sent, &received, &lost), 4);
+	assert_int_equal(sent, n);
+	assert_int_equal(received, n);
+	assert_int_equal(lost, 0);
+}
+
+static void test_cli_demo(void **state)
+{
+	static const char *const demo[] = { "demo", "-n", "300", NULL };
+	static const char *const two[] = { "demo", "-n", "50", "-c", "2",
+					   "-g", "19", "-p", "intx,msix", NULL };
+	static const char *const probe[] = { "probe", NULL };
+	char out[8192];
+
+	(void)state;
+	assert_int_equal(run_vm(demo, out, sizeof(out), 120), 0);
+	demo_row(out, "INTx", 300);
+	demo_row(out, "MSI", 300);
+	demo_row(out, "MSI-X", 300);
+	assert_non_null(strstr(out, "claimed 300, spurious 0, EOIs 300, "
+				    "unmasks 300"));
+
+	assert_int_equal(run_vm(two, out, sizeof(out), 120), 0);
+	demo_row(out, "INTx", 50);
+	demo_row(out, "MSI-X", 50);
+	assert_null(strstr(out, "\nMSI "));
+	assert_non_null(strstr(out, "INTA# -> GSI 19"));
+
+	assert_int_equal(run_vm(probe, out, sizeof(out), 30), 0);
+	assert_non_null(strstr(out, "00:03.0 1b36:11c0"));
+	assert_non_null(strstr(out, "INTA# -> IOAPIC pin 16"));
+}
+
+int main(void)
+{
+	int r = tu_require_kvm();
+
+	if (r)
+		return r;
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_enumerate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_resample, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_held_line_refires, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_intx_disable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_1_4_32, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_mask, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_doorbell_no_exit, setup,
+						teardown),
+		cmocka_unit_test(test_two_vcpus),
+		cmocka_unit_test_setup_teardown(test_guest_exception, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_guest_hang, setup, teardown),
+		cmocka_unit_test(test_cli_usage),
+		cmocka_unit_test(test_cli_faults),
+		cmocka_unit_test(test_cli_demo),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqlink-vm: irqlink's small VMM. Boots the test guest (guest/) in a KVM VM
+ * with the test PCI device (devices/testdev) on bus 0 and drives the
+ * device's interrupts into the guest through irqlink.
+ *
+ * The machine is vm_machine.c (VM, vCPU threads, device, glue) and
+ * vm_bus.c (PCI config mechanism #1, BAR dispatch). This file is the
+ * command line and the demo: for each interrupt path the guest's own PCI
+ * driver programs the device (INTx on its IOAPIC pin, MSI, MSI-X) and asks
+ * it, through its BAR0 registers and the doorbell, for one interrupt at a
+ * time. Latency is device raise -> guest ISR entry: the device thread reads
+ * the TSC just before raising, the guest's ISR reads it first thing on
+ * entry; on this KVM the guest TSC is the host TSC.
+ *
+ * Every wait has a timeout, so a guest that faults or stops answering ends
+ * the run with a message and exit status 1, never a hang.
+ */
+#include "vm_machine.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_RUN_FAILED 1
+#define EXIT_USAGE      2
+
+#define MAX_COUNT 100000u   /* latency samples fit in the guest's free RAM */
+
+/* Guest vectors per path (0x20-0xee; MSI's block aligned to its size). */
+#define VEC_INTX 0x30
+#define VEC_MSI  0x40
+#define VEC_MSIX 0x60
+#define PATH_VECTORS 4u     /* MSI and MSI-X vectors the demo cycles through */
+
+enum path { PATH_INTX, PATH_MSI, PATH_MSIX, NPATHS };
+
+static const char *const path_names[NPATHS] = { "intx", "msi", "msix" };
+static const char *const path_titles[NPATHS] = { "INTx", "MSI", "MSI-X" };
+
+struct opts {
+	const char *cmd;
+	unsigned int count;
+	unsigned int vcpus;
+	unsigned int gsi;
+	unsigned int timeout_ms;
+	bool paths[NPATHS];
+	const char *fault;
+};
+
+struct result {
+	bool ran;
+	unsigned int vectors;
+	uint64_t sent, received;
+	int64_t lost;
+	double p50_us, p99_us;
+	double exits_per_irq;
+	char note[96];
+};
+
+static const char *prog = "irqlink-vm";
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"Usage: %s [OPTIONS] COMMAND\n"
+"\n"
+"Boot irqlink's test guest in a KVM VM with the test PCI device on bus 0 and\n"
+"drive the device's interrupts into the guest through irqlink.\n"
+"\n"
+"Commands:\n"
+"  demo    the guest programs INTx, MSI and MSI-X and asks the device for one\n"
+"          interrupt at a time; prints per path: sent, received, lost, and\n"
+"          device-raise -> guest-ISR latency (p50/p99)\n"
+"  probe   boot, let the guest enumerate PCI bus 0, print what it found\n"
+"\n"
+"Options:\n"
+"  -n, --count N       interrupts per path (demo; default 2000, max %u)\n"
+"  -p, --paths LIST    paths to run, comma-separated: intx,msi,msix (default all)\n"
+"  -c, --vcpus N       vCPUs, each on its own thread (1-%u, default 1)\n"
+"  -g, --gsi N         IOAPIC pin the device's INTA# is wired to (16-23,\n"
+"                      default 16)\n"
+"  -t, --timeout MS    longest wait for one interrupt or one guest answer\n"
+"                      (default 2000)\n"
+"      --fault KIND    make the guest fail on purpose after boot, to show how\n"
+"                      a failed run ends: exception (ud2) or hang (no answer)\n"
+"  -h, --help          this text\n"
+"\n"
+"Exit status: 0 success, 1 the run failed (guest fault, timeout, lost\n"
+"interrupts), 2 usage error.\n",
+		prog, MAX_COUNT, KG_MAX_VCPUS);
+}
+
+static bool parse_uint(const char *s, unsigned int lo, unsigned int hi,
+		       unsigned int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < lo || v > hi)
+		return false;
+	*out = (unsigned int)v;
+	return true;
+}
+
+static bool parse_paths(char *list, bool *paths)
+{
+	char *save = NULL;
+
+	memset(paths, 0, NPATHS * sizeof(*paths));
+	for (char *t = strtok_r(list, ",", &save); t;
+	     t = strtok_r(NULL, ",", &save)) {
+		int k;
+
+		for (k = 0; k < NPATHS; k++)
+			if (!strcmp(t, path_names[k]))
+				break;
+		if (k == NPATHS)
+			return false;
+		paths[k] = true;
+	}
+	return paths[0] || paths[1] || paths[2];
+}
+
+/* Returns 0 to run, or the exit status to leave with. */
+static int parse(int argc, char **argv, struct opts *o)
+{
+	enum { OPT_FAULT = 256 };
+	static const struct option longopts[] = {
+		{ "count", required_argument, NULL, 'n' },
+		{ "paths", required_argument, NULL, 'p' },
+		{ "vcpus", required_argument, NULL, 'c' },
+		{ "gsi", required_argument, NULL, 'g' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "fault", required_argument, NULL, OPT_FAULT },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct opts){
+		.count = 2000, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
+		.timeout_ms = 2000, .paths = { true, true, true },
+	};
+	while ((c = getopt_long(argc, argv, "n:p:c:g:t:h", longopts,
+				NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (!parse_uint(optarg, 1, MAX_COUNT, &o->count)) {
+				fprintf(stderr, "%s: --count must be 1-%u, not '%s'\n",
+					prog, MAX_COUNT, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'p':
+			if (!parse_paths(optarg, o->paths)) {
+				fprintf(stderr, "%s: --paths takes a comma-separated "
+					"list of intx, msi, msix\n", prog);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'c':
+			if (!parse_uint(optarg, 1, KG_MAX_VCPUS, &o->vcpus)) {
+				fprintf(stderr, "%s: --vcpus must be 1-%u, not '%s'\n",
+					prog, KG_MAX_VCPUS, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'g':
+			if (!parse_uint(optarg, 16, 23, &o->gsi)) {
+				fprintf(stderr, "%s: --gsi must be an IOAPIC pin "
+					"16-23 (pins below 16 are shared with the "
+					"PIC), not '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 't':
+			if (!parse_uint(optarg, 10, 600000, &o->timeout_ms)) {
+				fprintf(stderr, "%s: --timeout must be 10-600000 ms, "
+					"not '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case OPT_FAULT:
+			if (strcmp(optarg, "exception") && strcmp(optarg, "hang")) {
+				fprintf(stderr, "%s: --fault takes 'exception' or "
+					"'hang', not '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			o->fault = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			fprintf(stderr, "Try '%s --help'.\n", prog);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "%s: no command given (demo or probe)\n"
+			"Try '%s --help'.\n", prog, prog);
+		return EXIT_USAGE;
+	}
+	o->cmd = argv[optind++];
+	if (strcmp(o->cmd, "demo") && strcmp(o->cmd, "probe")) {
+		fprintf(stderr, "%s: unknown command '%s' (demo or probe)\n",
+			prog, o->cmd);
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog,
+			argv[optind]);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Reports a failed kg_* call and returns the exit status for it. */
+static int failed(struct vm_machine *m, const char *what, int err)
+{
+	char why[256];
+
+	fprintf(stderr, "%s: %s: %s\n", prog, what,
+		vm_machine_strerror(m, err, why, sizeof(why)));
+	return EXIT_RUN_FAILED;
+}
+
+/* ---- probe ------------------------------------------------------------------ */
+
+static void print_size(uint64_t size)
+{
+	if (size >= (1u << 20) && !(size & ((1u << 20) - 1)))
+		printf("%lluM", (unsigned long long)(size >> 20));
+	else if (size >= 1024 && !(size & 1023))
+		printf("%lluK", (unsigned long long)(size >> 10));
+	else
+		printf("%llu", (unsigned long long)size);
+}
+
+static int probe(struct vm_machine *m)
+{
+	volatile struct kg_ext *e = kg_ext(m->g);
+
+	for (uint32_t i = 0; i < e->nfn; i++) {
+		volatile struct kg_ext_fn *f = &e->fn[i];
+
+		printf("%02x:%02x.%x %04x:%04x class %06x\n", f->bdf >> 8,
+		       (f->bdf >> 3) & 0x1f, f->bdf & 7, f->vendor, f->device,
+		       f->class_rev >> 8);
+		for (int b = 0; b < 6; b++) {
+			if (!f->bar[b].size)
+				continue;
+			printf("  BAR%d %s%s at 0x%llx [", b,
+			       f->bar[b].flags & KG_BAR_IO ? "I/O" : "memory",
+			       f->bar[b].flags & KG_BAR_64 ? " 64-bit" : "",
+			       (unsigned long long)f->bar[b].addr);
+			print_size(f->bar[b].size);
+			printf("]\n");
+		}
+		if (f->irq_pin)
+			printf("  INT%c# -> IOAPIC pin %u (Interrupt Line)\n",
+			       'A' + f->irq_pin - 1, f->irq_line);
+		if (f->msi_cap)
+			printf("  MSI at 0x%02x: up to %u vectors%s%s\n",
+			       f->msi_cap, 1u << ((f->msi_ctrl >> 1) & 7),
+			       f->msi_ctrl & 0x80 ? ", 64-bit" : "",
+			       f->msi_ctrl & 0x100 ? ", per-vector mask" : "");
+		if (f->msix_cap)
+			printf("  MSI-X at 0x%02x: %u vectors, table BAR%u+0x%x, "
+			       "PBA BAR%u+0x%x\n", f->msix_cap,
+			       (f->msix_ctrl & 0x7ff) + 1, f->msix_table & 7,
+			       f->msix_table & ~7u, f->msix_pba & 7,
+			       f->msix_pba & ~7u);
+		if (f->pcie_cap)
+			printf("  PCI Express at 0x%02x\n", f->pcie_cap);
+	}
+	return 0;
+}
+
+/* ---- demo ------------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static uint64_t user_exits(struct vm_machine *m)
+{
+	return kg_exits(m->g, KVM_EXIT_IO) + kg_exits(m->g, KVM_EXIT_MMIO);
+}
+
+/* The device's command registers, as the guest's driver writes them. */
+static int dev_command(struct vm_machine *m, uint32_t kind)
+{
+	int err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_KIND),
+				 kind, 4);
+
+	if (!err)
+		err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_VECTOR),
+				     0, 4);
+	if (!err)
+		err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_COUNT),
+				     1, 4);
+	return err;
+}
+
+/* One path's run: @count interrupts, one at a time, cycling @nvec vectors
+ * from @vector (the device's VECTOR register selects which). */
+static int measure(struct vm_machine *m, const struct opts *o,
+		   unsigned int vector, unsigned int nvec, struct result *res)
+{
+	struct kg_ext_run req = {
+		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_value = 1,
+		.kick_size = 4,
+		.sel_gpa = nvec > 1 ? vm_machine_reg(m, TESTDEV_REG_VECTOR) : 0,
+		.samples_gpa = KG_FREE_GPA,
+		.count = o->count,
+		.vector = vector,
+		.nvec = nvec,
+		.timeout_ms = o->timeout_ms,
+	};
+	uint64_t before[PATH_VECTORS] = { 0 }, seq0, raised0, exits0, *lat;
+	const uint64_t *samples;
+	uint32_t done = 0, nlat = 0;
+	int err;
+
+	for (unsigned int v = 0; v < nvec; v++)
+		before[v] = kg_count(m->g, vector + v);
+	seq0 = vm_machine_raises(m);
+	raised0 = testdev_reg_read(m->td, TESTDEV_REG_RAISED);
+	exits0 = user_exits(m);
+
+	err = kg_pci_run(m->g, &req, &done);
+	if (err)
+		return err;
+	/* Give a late or duplicate delivery time to show up in the counts. */
+	usleep(20 * 1000);
+
+	res->ran = true;
+	res->vectors = nvec;
+	res->sent = testdev_reg_read(m->td, TESTDEV_REG_RAISED) - raised0;
+	for (unsigned int v = 0; v < nvec; v++)
+		res->received += kg_count(m->g, vector + v) - before[v];
+	res->lost = (int64_t)res->sent - (int64_t)res->received;
+	res->exits_per_irq = done ? (double)(user_exits(m) - exits0) / done : 0;
+
+	samples = kg_mem(m->g, KG_FREE_GPA, (size_t)o->count * 8);
+	lat = calloc(done ? done : 1, sizeof(*lat));
+	if (!lat || !samples) {
+		free(lat);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < done; i++) {
+		uint64_t isr = __atomic_load_n(&samples[i], __ATOMIC_RELAXED);
+		uint64_t raise = vm_machine_raise_tsc(m, seq0 + i);
+
+		if (raise && isr > raise)
+			lat[nlat++] = isr - raise;
+	}
+	if (nlat) {
+		double tick_us = 1000.0 / m->tsc_khz;
+
+		qsort(lat, nlat, sizeof(*lat), cmp_u64);
+		res->p50_us = (double)lat[nlat / 2] * tick_us;
+		res->p99_us = (double)lat[(uint64_t)nlat * 99 / 100] * tick_us;
+	}
+	free(lat);
+	if (done < o->count)
+		snprintf(res->note, sizeof(res->note),
+			 "interrupt %u of %u never came (waited %u ms)",
+			 done + 1, o->count, o->timeout_ms);
+	return 0;
+}
+
+static int run_intx(struct vm_machine *m, const struct opts *o,
+		    struct result *res)
+{
+	volatile struct kg_ext *e = kg_ext(m->g);
+	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
+	uint64_t claimed0 = e->intx_claimed, spurious0 = e->intx_spurious;
+	struct vm_bus_stats b0, b1;
+	unsigned int pin;
+	int err;
+
+	/* The driver takes the pin from Interrupt Line (the VMM put the GSI
+	 * there) and acks by writing STATUS back (W1C). */
+	err = kg_pci_intx(m->g, (unsigned int)m->fn, VEC_INTX,
+			  KG_PCI_PIN_FROM_LINE, status, status, &pin);
+	if (err)
+		return err;
+	if (pin != m->intx_gsi) {
+		snprintf(res->note, sizeof(res->note),
+			 "guest read pin %u from Interrupt Line, not %u", pin,
+			 m->intx_gsi);
+		return -EPROTO;
+	}
+	err = dev_command(m, VFIO_PCI_INTX_IRQ_INDEX);
+	if (err)
+		return err;
+	vm_bus_get_stats(&m->bus, &b0);
+	err = measure(m, o, VEC_INTX, 1, res);
+	if (err)
+		return err;
+	vm_bus_get_stats(&m->bus, &b1);
+	if (!res->note[0])
+		snprintf(res->note, sizeof(res->note),
+			 "claimed %llu, spurious %llu, EOIs %llu, unmasks %llu",
+			 (unsigned long long)(e->intx_claimed - claimed0),
+			 (unsigned long long)(e->intx_spurious - spurious0),
+			 (unsigned long long)(b1.intx_eois - b0.intx_eois),
+			 (unsigned long long)(b1.intx_unmasks - b0.intx_unmasks));
+	return 0;
+}
+
+static int run_msi(struct vm_machine *m, const struct opts *o,
+		   struct result *res, bool msix)
+{
+	unsigned int fn = (unsigned int)m->fn;
+	int err;
+
+	/* One of MSI and MSI-X at a time, as on hardware. */
+	err = msix ? kg_pci_msi(m->g, fn, 0, 0, 0, false)
+		   : kg_pci_msix(m->g, fn, 0, 0, 0, false);
+	if (!err)
+		err = msix ? kg_pci_msix(m->g, fn, VEC_MSIX, PATH_VECTORS, 0, false)
+			   : kg_pci_msi(m->g, fn, VEC_MSI, PATH_VECTORS, 0, false);
+	if (!err)
+		err = dev_command(m, msix ? VFIO_PCI_MSIX_IRQ_INDEX
+					  : VFIO_PCI_MSI_IRQ_INDEX);
+	if (err)
+		return err;
+	return measure(m, o, msix ? VEC_MSIX : VEC_MSI, PATH_VECTORS, res);
+}
+
+static int demo(struct vm_machine *m, const struct opts *o)
+{
+	struct result res[NPATHS];
+	bool bad = false;
+	int err = 0;
+
+	memset(res, 0, sizeof(res));
+	printf("irqlink-vm demo: %u vCPU%s, test device %04x:%04x at 00:%02x.0, "
+	       "BAR0 0x%llx, INTA# -> GSI %u, %u interrupts per path\n",
+	       o->vcpus, o->vcpus == 1 ? "" : "s", TESTDEV_VENDOR_ID,
+	       TESTDEV_DEVICE_ID, VM_TESTDEV_SLOT,
+	       (unsigned long long)m->bar0, m->intx_gsi, o->count);
+	fflush(stdout);
+	for (int p = 0; p < NPATHS && !err; p++) {
+		if (!o->paths[p])
+			continue;
+		if (p == PATH_INTX)
+			err = run_intx(m, o, &res[p]);
+		else
+			err = run_msi(m, o, &res[p], p == PATH_MSIX);
+		if (err) {
+			char what[64];
+
+			snprintf(what, sizeof(what), "%s path", path_titles[p]);
+			if (err == -EPROTO) {
+				fprintf(stderr, "%s: %s: %s\n", prog, what,
+					res[p].note);
+				return EXIT_RUN_FAILED;
+			}
+			return failed(m, what, err);
+		}
+	}
+
+	printf("\n%-6s %7s %9s %9s %6s %9s %9s %10s\n", "path", "vectors",
+	       "sent", "received", "lost", "p50 us", "p99 us", "exits/irq");
+	for (int p = 0; p < NPATHS; p++) {
+		struct result *r = &res[p];
+
+		if (!r->ran)
+			continue;
+		printf("%-6s %7u %9llu %9llu %6lld %9.1f %9.1f %10.1f\n",
+		       path_titles[p], r->vectors, (unsigned long long)r->sent,
+		       (unsigned long long)r->received, (long long)r->lost,
+		       r->p50_us, r->p99_us, r->exits_per_irq);
+		if (r->lost || r->received != o->count)
+			bad = true;
+	}
+	printf("\n");
+	for (int p = 0; p < NPATHS; p++)
+		if (res[p].ran && res[p].note[0])
+			printf("%-6s %s\n", path_titles[p], res[p].note);
+	printf("latency: device raise (TSC before the device's raise) -> guest "
+	       "ISR entry (guest rdtsc; guest TSC == host TSC)\n");
+	if (vm_machine_late_unmasks(m))
+		printf("note: %llu INTx unmask(s) went out on the grace timer, "
+		       "not a guest EOI report\n",
+		       (unsigned long long)vm_machine_late_unmasks(m));
+	if (bad) {
+		fprintf(stderr, "%s: interrupts were lost or did not arrive\n",
+			prog);
+		return EXIT_RUN_FAILED;
+	}
+	return 0;
+}
+
+/* ---- main ------------------------------------------------------------------- */
+
+static int inject_fault(struct vm_machine *m, const struct opts *o)
+{
+	int err;
+
+	if (!strcmp(o->fault, "exception")) {
+		err = kg_mailbox(m->g, KG_CMD_UD2, 0, 0, 0, NULL,
+				 (int)o->timeout_ms);
+		return failed(m, "run ended", err ? err : -EPROTO);
+	}
+	err = kg_mailbox(m->g, KG_CMD_HANG, 0, 0, 0, NULL, (int)o->timeout_ms);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "%s: the guest did not answer within %u ms; "
+			"giving up\n", prog, o->timeout_ms);
+		return EXIT_RUN_FAILED;
+	}
+	return failed(m, "run ended", err ? err : -EPROTO);
+}
+
+int main(int argc, char **argv)
+{
+	struct vm_machine_config mc = { 0 };
+	struct vm_machine *m;
+	char err[256];
+	struct opts o;
+	int r;
+
+	if (argv[0] && argv[0][0]) {
+		const char *slash = strrchr(argv[0], '/');
+
+		prog = slash ? slash + 1 : argv[0];
+	}
+	r = parse(argc, argv, &o);
+	if (r)
+		return r;
+
+	mc.vcpus = o.vcpus;
+	mc.intx_gsi = o.gsi;
+	if (vm_machine_create(&mc, &m, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return EXIT_RUN_FAILED;
+	}
+	if (vm_machine_boot(m, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		vm_machine_destroy(m);
+		return EXIT_RUN_FAILED;
+	}
+	if (o.fault)
+		r = inject_fault(m, &o);
+	else if (!strcmp(o.cmd, "probe"))
+		r = probe(m);
+	else
+		r = demo(m, &o);
+	vm_machine_destroy(m);
+	return r;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * irqlink-vm's machine: one KVM VM with the full in-kernel irqchip, the
+ * test guest (guest/) on one or more vCPUs, and the test PCI device
+ * (devices/testdev) behind the PCI glue (<irqlink/pci.h>) in slot
+ * VM_TESTDEV_SLOT of bus 0. Shared by the irqlink-vm tool and
+ * tests/test_vm_e2e.c; internal, not installed.
+ *
+ *	struct vm_machine *m;
+ *	vm_machine_create(&cfg, &m, err, sizeof(err));  // VM, guest, device
+ *	vm_machine_boot(m, err, sizeof(err));           // vCPUs run; guest
+ *	                                               // enumerates bus 0
+ *	... kg_* calls on m->g, vm_machine_* helpers ...
+ *	vm_machine_destroy(m);
+ */
+#ifndef IRQLINK_TOOLS_VM_MACHINE_H
+#define IRQLINK_TOOLS_VM_MACHINE_H
+
+#include <irqlink/irqlink.h>
+#include <irqlink/pci.h>
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvm_guest.h"
+#include "kvm_guest_pci.h"
+#include "testdev.h"
+#include "vm_bus.h"
+
+#define VM_TESTDEV_SLOT   3u   /* bus 0, device 3, function 0 */
+#define VM_DEFAULT_GSI    16u  /* IOAPIC pin of INTA# (no PIC route) */
+#define VM_MSI_VECTORS    32u
+#define VM_MSIX_VECTORS   64u
+#define VM_RAISE_RING     (1u << 17)  /* raise timestamps kept */
+
+/*
+ * struct vm_machine_config - zeroed = defaults.
+ * @vcpus:     vCPUs, 1..KG_MAX_VCPUS (0 = 1). Each has its own thread.
+ * @intx_gsi:  IOAPIC pin INTA# is wired to, 16..23 (0 = VM_DEFAULT_GSI):
+ *             told to the guest through the Interrupt Line register.
+ * @grace_ms:  a pending INTx unmask the guest did not report an EOI for
+ *             is dispatched after this long anyway (0 = 100).
+ */
+struct vm_machine_config {
+	unsigned int vcpus;
+	unsigned int intx_gsi;
+	unsigned int grace_ms;
+};
+
+struct vm_machine {
+	struct irqlink_vm *vm;
+	struct kg_guest *g;
+	struct testdev *td;
+	struct irqlink_pci *pci;
+	struct vm_bus bus;
+	unsigned int intx_gsi;
+	unsigned int grace_ms;
+	uint32_t tsc_khz;       /* guest TSC rate (== host TSC here) */
+	int fn;                 /* the device in the guest's kg_ext.fn[], -1 */
+	uint64_t bar0;          /* BAR0 as the guest assigned it */
+
+	/* The device thread: serves the doorbell eventfd, and dispatches
+	 * INTx unmasks nobody reported an EOI for (vm_machine.c). */
+	pthread_t thread;
+	bool thread_live;
+	int stopfd;
+	uint64_t raises;        /* atomic: doorbell commands run */
+	uint64_t late_unmasks;  /* atomic: unmasks dispatched after grace */
+	uint64_t *raise_tsc;    /* [VM_RAISE_RING]: TSC before command i */
+};
+
+/* Build everything, vCPUs not running yet. On failure returns -errno and
+ * writes a one-line reason to @err; nothing is left open. */
+int vm_machine_create(const struct vm_machine_config *cfg,
+		      struct vm_machine **out, char *err, size_t errlen);
+
+/* Start the vCPUs and the device thread, then have the guest enumerate
+ * bus 0 and find the device (m->fn, m->bar0). Returns 0 or -errno with a
+ * reason in @err (a guest fault is reported with kg_why()). */
+int vm_machine_boot(struct vm_machine *m, char *err, size_t errlen);
+
+/* Stop everything and free it, in reverse order. NULL is a no-op. */
+void vm_machine_destroy(struct vm_machine *m);
+
+/* Guest-physical address of BAR0 register @reg of the device. */
+static inline uint64_t vm_machine_reg(const struct vm_machine *m, uint32_t reg)
+{
+	return m->bar0 + reg;
+}
+
+/* TSC taken just before doorbell command @seq (0-based, in the order the
+ * device ran them) raised its interrupt(s); 0 if it fell out of the ring. */
+uint64_t vm_machine_raise_tsc(struct vm_machine *m, uint64_t seq);
+
+/* Doorbell commands run so far. */
+uint64_t vm_machine_raises(struct vm_machine *m);
+
+/* INTx unmasks dispatched by the grace timer, not by a guest EOI report. */
+uint64_t vm_machine_late_unmasks(struct vm_machine *m);
+
+/* Describe a kg_* error for a person: the guest's fault if it died, a
+ * timeout as "did not answer", else strerror. */
+const char *vm_machine_strerror(struct vm_machine *m, int err, char *buf,
+				size_t len);
+
+#endif
