@@ -49,6 +49,7 @@
 #include <irqlink/routes.h>
 
 #include "eventfd.h"
+#include "kvm_ioctl.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -405,12 +406,17 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 	r = il_eventfd_token(c->efd, &c->bc.token);
 	if (r)
 		goto fail_token;
+	/* One consumer per eventfd per VM, whatever relay or bypass manager
+	 * it uses: two would silently split the interrupts between them. */
+	r = il_vm_claim(vm, c->bc.token);
+	if (r)
+		goto fail_token;
 	if (c->kind == IRQLINK_CONSUMER_INTX) {
 		c->gsi = cfg->gsi;
 		c->ufd = il_eventfd_dup(cfg->unmask_fd);
 		if (c->ufd < 0) {
 			r = c->ufd;
-			goto fail_token;
+			goto fail_claim;
 		}
 		r = setup_intx(c);
 	} else {
@@ -440,6 +446,8 @@ fail_register:
 fail_setup:
 	if (c->ufd >= 0)
 		close(c->ufd);
+fail_claim:
+	il_vm_unclaim(vm, c->bc.token);
 fail_token:
 	close(c->efd);
 fail_efd:
@@ -469,6 +477,7 @@ void irqlink_consumer_destroy(struct irqlink_consumer *c)
 	} else {
 		teardown_msi(c);
 	}
+	il_vm_unclaim(c->vm, c->bc.token);
 	close(c->efd);
 	pthread_mutex_destroy(&c->lock);
 	free(c);

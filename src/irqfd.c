@@ -124,6 +124,11 @@ static int kvm_deassign(struct irqlink_vm *vm, int efd, uint32_t gsi)
 	return il_kvm_ioctl(&vm->kvm, vm->fd, KVM_IRQFD, (unsigned long)&req);
 }
 
+static bool fd_open(int fd)
+{
+	return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
 static int dup_fd(int fd)
 {
 	int r = fcntl(fd, F_DUPFD_CLOEXEC, 0);
@@ -131,26 +136,39 @@ static int dup_fd(int fd)
 	return r < 0 ? -errno : r;
 }
 
+/*
+ * Both directions work on our own dup of the caller's fd, never on the
+ * caller's fd number twice: another thread may close that number (or
+ * reuse it for another eventfd) between our KVM_IRQFD and our identity
+ * lookup, and the record would then disagree with KVM.
+ */
 static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 {
 	struct irqfd_rec **p, *rec;
 	uint64_t token;
-	int r = kvm_deassign(vm, efd, gsi);
+	int fd = dup_fd(efd), r;
 
-	if (r < 0)
-		return r;
-	/* KVM accepted @efd as an eventfd, so it has a token; not finding one
-	 * (no fdinfo) means we could not have recorded it either. */
-	if (il_eventfd_token(efd, &token))
-		return 0;
-	p = find(vm->irqfds, token, gsi, false);
-	rec = *p;
-	if (rec) {
-		*p = rec->next;
-		vm->irqfds->count--;
-		rec_free(rec);
+	if (fd < 0) {
+		/* KVM's answer for the raw request (a bad fd, bad flags) is
+		 * the errno the caller should see; a dup that failed with
+		 * EMFILE while KVM would have succeeded is still refused,
+		 * before anything changed. */
+		return fd_open(efd) ? fd : -EBADF;
 	}
-	return 0;
+	r = kvm_deassign(vm, fd, gsi);
+	/* KVM accepted the fd as an eventfd, so it has a token; not finding
+	 * one (no fdinfo) means we could not have recorded it either. */
+	if (r == 0 && il_eventfd_token(fd, &token) == 0) {
+		p = find(vm->irqfds, token, gsi, false);
+		rec = *p;
+		if (rec) {
+			*p = rec->next;
+			vm->irqfds->count--;
+			rec_free(rec);
+		}
+	}
+	close(fd);
+	return r;
 }
 
 static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
@@ -168,22 +186,42 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 	rec->gsi = req->gsi;
 	rec->rfd = -1;
 
-	r = il_kvm_ioctl(&vm->kvm, vm->fd, KVM_IRQFD, (unsigned long)req);
+	/* Dup first (see above), but only fds that are open: a dup takes the
+	 * lowest free number, which may be the caller's bad one, and KVM would
+	 * then see our dup where the caller passed a closed fd. When an fd is
+	 * not open or a dup fails, KVM judges the caller's raw request, so the
+	 * errno is KVM's (bad flags before a bad fd, the eventfd before the
+	 * resamplefd); if KVM would accept it, we undo that and report ours. */
+	bool level = req->flags & KVM_IRQFD_FLAG_RESAMPLE;
+	int dup_err = 0;
+
+	rec->efd = -1;
+	if (!fd_open((int)req->fd) || (level && !fd_open((int)req->resamplefd))) {
+		dup_err = -EBADF;
+	} else {
+		rec->efd = dup_fd((int)req->fd);
+		if (rec->efd < 0)
+			dup_err = rec->efd;
+		else if (level && (rec->rfd = dup_fd((int)req->resamplefd)) < 0)
+			dup_err = rec->rfd;
+	}
+	if (dup_err) {
+		r = il_kvm_ioctl(&vm->kvm, vm->fd, KVM_IRQFD, (unsigned long)req);
+		if (r == 0) {
+			(void)kvm_deassign(vm, (int)req->fd, req->gsi);
+			r = dup_err;
+		}
+		goto fail_kvm;
+	}
+	struct kvm_irqfd own = *req;
+
+	own.fd = (uint32_t)rec->efd;
+	if (level)
+		own.resamplefd = (uint32_t)rec->rfd;
+	r = il_kvm_ioctl(&vm->kvm, vm->fd, KVM_IRQFD, (unsigned long)&own);
 	if (r < 0)
 		goto fail_kvm;
 	/* From here on KVM holds the irqfd: every failure must detach it. */
-	rec->efd = dup_fd((int)req->fd);
-	if (rec->efd < 0) {
-		r = rec->efd;
-		goto fail_efd;
-	}
-	if (req->flags & KVM_IRQFD_FLAG_RESAMPLE) {
-		rec->rfd = dup_fd((int)req->resamplefd);
-		if (rec->rfd < 0) {
-			r = rec->rfd;
-			goto fail_rfd;
-		}
-	}
 	r = il_eventfd_token(rec->efd, &rec->token);
 	if (r)
 		goto fail_token;
@@ -205,13 +243,12 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 	return 0;
 
 fail_token:
+	(void)kvm_deassign(vm, rec->efd, req->gsi);
+fail_kvm:
 	if (rec->rfd >= 0)
 		close(rec->rfd);
-fail_rfd:
-	close(rec->efd);
-fail_efd:
-	(void)kvm_deassign(vm, (int)req->fd, req->gsi);
-fail_kvm:
+	if (rec->efd >= 0)
+		close(rec->efd);
 	free(rec);
 	return r;
 }

@@ -19,6 +19,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+
+#include "token_set.h"
 #include <stdint.h>
 
 #include <irqlink/vm.h>
@@ -62,7 +64,15 @@ struct irqlink_vm {
 	struct il_irqfds *irqfds;
 	struct il_routes *routes;
 	struct il_ioeventfds *ioeventfds;
+	/* Eventfds a consumer delivers from, so a second consumer of one
+	 * eventfd in this VM is refused (-EBUSY) instead of splitting its
+	 * interrupts with the first (relay threads would race to read it). */
+	struct il_token_set consumers;
 };
+
+/* Claim @token for a consumer of @vm: 0, -EBUSY, -ENOMEM; and give it back. */
+int il_vm_claim(struct irqlink_vm *vm, uint64_t token);
+void il_vm_unclaim(struct irqlink_vm *vm, uint64_t token);
 
 /* The ioctl layer of @vm, so tests can set a hook on a live VM. */
 struct il_kvm *il_vm_kvm(struct irqlink_vm *vm);

@@ -51,8 +51,26 @@ static void vm_free(struct irqlink_vm *vm)
 {
 	if (vm->fd >= 0)
 		close(vm->fd);
+	il_token_set_free(&vm->consumers);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
+}
+
+int il_vm_claim(struct irqlink_vm *vm, uint64_t token)
+{
+	int r;
+
+	pthread_mutex_lock(&vm->lock);
+	r = il_token_set_add(&vm->consumers, token);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
+void il_vm_unclaim(struct irqlink_vm *vm, uint64_t token)
+{
+	pthread_mutex_lock(&vm->lock);
+	il_token_set_del(&vm->consumers, token);
+	pthread_mutex_unlock(&vm->lock);
 }
 
 /* Learn the route limit, then give every concept its (empty) state. The VM

@@ -162,8 +162,10 @@ struct irqlink_consumer;
  *
  * Returns 0; -EINVAL (NULL argument, unknown kind, MSI flags, INTx pin >=
  * 24, no in-kernel irqchip, INTx on a split irqchip, a fd that is not an
- * eventfd); -EBADF (a fd not open); -EBUSY (a consumer is already registered
- * under E with @bypass, or E already feeds an entry of @relay);
+ * eventfd); -EBADF (a fd not open); -EBUSY (E already feeds another
+ * consumer of @vm, whatever its relay or manager: two would split E's
+ * interrupts between them; irqlink keeps no global state, so consumers of
+ * one eventfd in two different VMs are not detected);
  * -ENOSPC (no free GSI); -ENOMEM; -EMFILE; -ENOTSUP (no eventfd
  * identities in /proc); or an error the manager's pairing returned. Nothing
  * is left behind on failure.
