@@ -64,20 +64,13 @@ static uint32_t ioapic_irr(struct irqlink_vm *vm)
 	return chip.chip.ioapic.irr;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = 0, .tv_nsec = ms * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* irqfd injection of IOAPIC pins runs from a kernel work item: poll. */
 static bool wait_irr(struct irqlink_vm *vm, unsigned pin, bool set)
 {
 	for (int i = 0; i < 1000; i++) {
 		if (!!(ioapic_irr(vm) & (1u << pin)) == set)
 			return true;
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	}
 	return false;
 }
@@ -500,7 +493,7 @@ static void test_irqfd_level_deassert(void **state)
 	assert_true(wait_irr(vm, 22, true));
 	/* One resampler per GSI: removing one of two irqfds keeps the line. */
 	assert_int_equal(irqlink_irqfd_detach(vm, e1, 22), 0);
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	assert_true(ioapic_irr(vm) & (1u << 22));
 	/* Removing the last one deasserts it, before detach returns. */
 	assert_int_equal(irqlink_irqfd_detach(vm, e2, 22), 0);
@@ -542,7 +535,7 @@ static void test_irqfd_close_vs_destroy(void **state)
 	close(rfd);
 	tu_signal(e2);
 	assert_true(wait_irr(own, 23, true));
-	sleep_ms(20);
+	tu_sleep_ms(20);
 	assert_true(ioapic_irr(own) & (1u << 23));
 	assert_int_equal(irqlink_irqfd_count(vm), 1);
 

@@ -53,45 +53,7 @@
 
 #define PIN_UNMASK 20
 
-struct fx {
-	int fds_before;
-	struct irqlink_vm *vm;
-	struct kg_guest *g;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->fds_before = tu_open_fds();
-	assert_int_equal(irqlink_vm_create(NULL, &f->vm), 0);
-	assert_int_equal(kg_create(irqlink_vm_fd(f->vm), &f->g), 0);
-	assert_int_equal(kg_start(f->g), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	kg_destroy(f->g);
-	irqlink_vm_destroy(f->vm);
-	assert_int_equal(tu_open_fds(), f->fds_before);
-	free(f);
-	return 0;
-}
-
 /* ---- helpers ------------------------------------------------------------ */
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static double now_s(void)
 {
@@ -112,7 +74,7 @@ static uint64_t wait_efd(int efd)
 
 static void assert_settled(struct kg_guest *g, unsigned int vec, uint64_t n)
 {
-	sleep_ms(SETTLE_MS);
+	tu_sleep_ms(SETTLE_MS);
 	assert_int_equal(kg_count(g, vec), n);
 }
 
@@ -157,7 +119,7 @@ static bool wait_level(struct irqlink_vm *vm, unsigned int pin, bool level)
 	for (int i = 0; i < WAIT_MS; i++) {
 		if (ioapic_pin(vm, pin).level == level)
 			return true;
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	}
 	return false;
 }
@@ -295,7 +257,7 @@ static uint64_t routed(struct kg_guest *g)
  */
 static void test_regress_detach_vs_routing_and_signals(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	struct kvm_lapic_state la;
 	uint64_t c1 = 0, c2 = 0, c_a[4], seen, post_total = 0;
 	struct irqlink_routes_stats st0, st1;
@@ -333,13 +295,13 @@ static void test_regress_detach_vs_routing_and_signals(void **state)
 			if (routed(f->g) >= seen + 50 &&
 			    atomic_load(&rc.commits) >= 4)
 				break;
-			sleep_ms(1);
+			tu_sleep_ms(1);
 		}
 		assert_true(i < WAIT_MS);
 
 		/* Stop the vCPU; let the race go on into its LAPIC. */
 		assert_int_equal(kg_stop(f->g), 0);
-		sleep_ms(5);
+		tu_sleep_ms(5);
 		assert_int_equal(irqlink_irqfd_detach(f->vm, rc.efd, rc.gsi), 0);
 		atomic_store(&rc.phase, PH_DETACHED);
 		/* What was injected before detach returned is legitimate:
@@ -352,7 +314,7 @@ static void test_regress_detach_vs_routing_and_signals(void **state)
 			irr_clear(&la, vecs[v]);
 		assert_int_equal(ioctl(kg_vcpu_fd(f->g), KVM_SET_LAPIC, &la), 0);
 
-		sleep_ms(RACE_SETTLE_MS);
+		tu_sleep_ms(RACE_SETTLE_MS);
 		assert_int_equal(ioctl(kg_vcpu_fd(f->g), KVM_GET_LAPIC, &la), 0);
 		for (int v = 0; v < 4; v++)
 			assert_false(irr_bit(&la, vecs[v]));
@@ -363,10 +325,10 @@ static void test_regress_detach_vs_routing_and_signals(void **state)
 		assert_int_equal(kg_start(f->g), 0);
 		assert_int_equal(kg_mailbox(f->g, KG_CMD_NOP, 0, 0, 0, NULL,
 					    WAIT_MS), 0);
-		sleep_ms(SETTLE_MS);
+		tu_sleep_ms(SETTLE_MS);
 		for (int v = 0; v < 4; v++)
 			c_a[v] = kg_count(f->g, vecs[v]);
-		sleep_ms(RACE_SETTLE_MS);
+		tu_sleep_ms(RACE_SETTLE_MS);
 		for (int v = 0; v < 4; v++)
 			assert_int_equal(kg_count(f->g, vecs[v]), c_a[v]);
 		assert_int_equal(kg_count(f->g, VEC_R3), 0);
@@ -429,7 +391,7 @@ static void producer_init(struct irqlink_bypass_producer *p, int efd)
  */
 static void test_regress_two_consumers_ebusy(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	struct irqlink_relay *relay;
 	struct irqlink_bypass *bypass;
 	struct irqlink_bypass_producer prod;
@@ -492,7 +454,7 @@ static void test_regress_two_consumers_ebusy(void **state)
  */
 static void test_regress_two_consumers_two_relays(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	struct irqlink_relay *r1, *r2;
 	struct irqlink_consumer *c1, *c2 = NULL;
 	struct irqlink_consumer_config cfg = { .kind = IRQLINK_CONSUMER_MSI };
@@ -512,7 +474,7 @@ static void test_regress_two_consumers_two_relays(void **state)
 			tu_signal(e);
 			usleep(200);
 		}
-		sleep_ms(SETTLE_MS);
+		tu_sleep_ms(SETTLE_MS);
 		fprintf(stderr, "two relays: second consumer accepted; 200 "
 			"triggers -> %llu on the first, %llu on the second\n",
 			(unsigned long long)kg_count(f->g, VEC_C1),
@@ -539,7 +501,7 @@ static void test_regress_two_consumers_two_relays(void **state)
  */
 static void test_regress_irqfd_two_gsis_ebusy(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int vmfd = irqlink_vm_fd(f->vm), e = tu_eventfd(), e2, other;
 	struct kvm_msi m1 = msi_vec(VEC_C1), m2 = msi_vec(VEC_C2);
 	struct kvm_irqfd req = { .fd = (uint32_t)e };
@@ -605,7 +567,7 @@ static void test_regress_irqfd_two_gsis_ebusy(void **state)
  */
 static void test_regress_level_unmask_after_eoi(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e = tu_eventfd(), r = tu_eventfd();
 	uint64_t n = 0;
 	struct pin p;
@@ -629,7 +591,7 @@ static void test_regress_level_unmask_after_eoi(void **state)
 		/* 3 */
 		tu_signal(e);
 		assert_true(wait_level(f->vm, PIN_UNMASK, true));
-		sleep_ms(SETTLE_MS);
+		tu_sleep_ms(SETTLE_MS);
 		p = ioapic_pin(f->vm, PIN_UNMASK);
 		assert_true(p.masked);
 		assert_false(p.rirr);
@@ -934,16 +896,16 @@ int main(void)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(
-			test_regress_detach_vs_routing_and_signals, setup,
-			teardown),
+			test_regress_detach_vs_routing_and_signals, tu_guest_vm_setup,
+			tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(test_regress_two_consumers_ebusy,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_regress_two_consumers_two_relays, setup, teardown),
+			test_regress_two_consumers_two_relays, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_regress_irqfd_two_gsis_ebusy, setup, teardown),
+			test_regress_irqfd_two_gsis_ebusy, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_regress_level_unmask_after_eoi, setup, teardown),
+			test_regress_level_unmask_after_eoi, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test(test_regress_assign_vs_close_raw),
 		cmocka_unit_test(test_regress_assign_vs_close_lib),
 		cmocka_unit_test(test_regress_detach_close_10k),

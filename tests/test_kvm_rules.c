@@ -49,44 +49,6 @@
 #define VEC_HELD          0x45
 #define VEC_UNMASK        0x46
 
-struct fx {
-	int fds_before;
-	struct irqlink_vm *vm;
-	struct kg_guest *g;
-};
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-
-	assert_non_null(f);
-	f->fds_before = tu_open_fds();
-	assert_int_equal(irqlink_vm_create(NULL, &f->vm), 0);
-	assert_int_equal(kg_create(irqlink_vm_fd(f->vm), &f->g), 0);
-	assert_int_equal(kg_start(f->g), 0);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-
-	kg_destroy(f->g);
-	irqlink_vm_destroy(f->vm);
-	assert_int_equal(tu_open_fds(), f->fds_before);
-	free(f);
-	return 0;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { .tv_sec = ms / 1000,
-			       .tv_nsec = (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 /* Waits up to WAIT_MS for @efd to become readable; returns its count
  * (reset), or 0 on timeout. */
 static uint64_t wait_efd(int efd)
@@ -102,7 +64,7 @@ static uint64_t wait_efd(int efd)
  * exactly @n. */
 static void assert_settled(struct kg_guest *g, unsigned int vec, uint64_t n)
 {
-	sleep_ms(SETTLE_MS);
+	tu_sleep_ms(SETTLE_MS);
 	assert_int_equal(kg_count(g, vec), n);
 }
 
@@ -130,7 +92,7 @@ static bool wait_level(struct irqlink_vm *vm, unsigned int pin, bool level)
 	for (int i = 0; i < WAIT_MS; i++) {
 		if (ioapic_pin(vm, pin).level == level)
 			return true;
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	}
 	return false;
 }
@@ -158,7 +120,7 @@ static bool lapic_bit(struct kg_guest *g, unsigned int reg, unsigned int vec)
  */
 static void test_rule26_plain_irqfd_is_edge(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e1 = tu_eventfd(), e2 = tu_eventfd();
 	struct pin p;
 
@@ -198,7 +160,7 @@ static void test_rule26_plain_irqfd_is_edge(void **state)
  * interrupt and one resamplefd signal, and leaves the line low. */
 static void test_rule26_resample_one_per_assertion(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e = tu_eventfd(), r = tu_eventfd();
 	struct pin p;
 
@@ -229,7 +191,7 @@ static void test_rule26_resample_one_per_assertion(void **state)
  */
 static void test_rule26_resample_coalesce(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e = tu_eventfd(), r = tu_eventfd();
 	struct pin p;
 
@@ -241,7 +203,7 @@ static void test_rule26_resample_coalesce(void **state)
 		for (int k = 0; k < 5; k++)
 			tu_signal(e);
 		assert_true(wait_level(f->vm, 18, true));
-		sleep_ms(SETTLE_MS);
+		tu_sleep_ms(SETTLE_MS);
 		p = ioapic_pin(f->vm, 18);
 		assert_true(p.level);
 		assert_true(p.rirr);
@@ -271,7 +233,7 @@ static void test_rule26_resample_coalesce(void **state)
  */
 static void test_rule26_shared_resampler(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e1 = tu_eventfd(), e2 = tu_eventfd(), e3 = tu_eventfd();
 	int r1 = tu_eventfd(), r2 = tu_eventfd();
 	uint64_t n = 0;
@@ -294,7 +256,7 @@ static void test_rule26_shared_resampler(void **state)
 	tu_signal(e1);
 	tu_signal(e2);
 	assert_true(wait_level(f->vm, 19, true));
-	sleep_ms(SETTLE_MS);
+	tu_sleep_ms(SETTLE_MS);
 	assert_int_equal(kg_start(f->g), 0);
 	assert_int_equal(kg_wait_count(f->g, VEC_SHARED, ++n, WAIT_MS), 0);
 	assert_int_equal(wait_efd(r1), 1);
@@ -356,7 +318,7 @@ static void test_rule26_shared_resampler(void **state)
  */
 static void test_rule27_held_level_redelivers(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e = tu_eventfd(), r = tu_eventfd();
 	uint64_t base, n;
 	struct pin p;
@@ -398,10 +360,10 @@ static void test_rule27_held_level_redelivers(void **state)
 	assert_int_equal(base, 2);
 	assert_int_equal(kg_start(f->g), 0);
 	for (i = 0; i < WAIT_MS && kg_count(f->g, VEC_HELD) < base + 3; i++)
-		sleep_ms(1);
+		tu_sleep_ms(1);
 	assert_true(kg_count(f->g, VEC_HELD) >= base + 3);
 	assert_int_equal(irqlink_vm_set_irq_line(f->vm, 20, false), 0);
-	sleep_ms(SETTLE_MS);
+	tu_sleep_ms(SETTLE_MS);
 	n = kg_count(f->g, VEC_HELD) - base;
 	assert_settled(f->g, VEC_HELD, base + n);
 	assert_int_equal(tu_count(r), n);
@@ -436,7 +398,7 @@ static void test_rule27_held_level_redelivers(void **state)
  */
 static void test_rule28_close_deasserts_later(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int vmfd = irqlink_vm_fd(f->vm);
 	int e1 = tu_eventfd(), e2 = tu_eventfd(), r = tu_eventfd();
 	struct kvm_irqfd req = { .gsi = 21, .flags = KVM_IRQFD_FLAG_RESAMPLE,
@@ -453,7 +415,7 @@ static void test_rule28_close_deasserts_later(void **state)
 
 	/* Not the last irqfd of the pin: the shared resampler keeps the line. */
 	close(e1);
-	sleep_ms(50);
+	tu_sleep_ms(50);
 	assert_true(ioapic_pin(f->vm, 21).level);
 	/* The last: the line comes down, without an EOI (no resample). */
 	close(e2);
@@ -487,7 +449,7 @@ static void test_rule28_close_deasserts_later(void **state)
  */
 static void test_rule29_unmask_resamples(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	int e1 = tu_eventfd(), e2 = tu_eventfd();
 	int r1 = tu_eventfd(), r2 = tu_eventfd();
 	struct pin p;
@@ -500,7 +462,7 @@ static void test_rule29_unmask_resamples(void **state)
 	for (int round = 0; round < 3; round++) {
 		tu_signal(e1);
 		assert_true(wait_level(f->vm, 22, true));
-		sleep_ms(SETTLE_MS);
+		tu_sleep_ms(SETTLE_MS);
 		p = ioapic_pin(f->vm, 22);
 		assert_true(p.masked);
 		assert_false(p.rirr);
@@ -572,7 +534,7 @@ static int reg(struct irqlink_vm *vm, int fd, uint64_t addr, uint32_t len,
  */
 static void test_rule33_more_collisions(void **state)
 {
-	struct fx *f = *state;
+	struct tu_guest_vm *f = *state;
 	struct irqlink_vm *vm = f->vm;
 	int e = tu_eventfd(), e2 = tu_eventfd();
 	int base = tu_open_fds();
@@ -632,21 +594,21 @@ int main(void)
 
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_rule26_plain_irqfd_is_edge,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_rule26_resample_one_per_assertion, setup, teardown),
+			test_rule26_resample_one_per_assertion, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(test_rule26_resample_coalesce,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(test_rule26_shared_resampler,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_rule27_held_level_redelivers, setup, teardown),
+			test_rule27_held_level_redelivers, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(
-			test_rule28_close_deasserts_later, setup, teardown),
+			test_rule28_close_deasserts_later, tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(test_rule29_unmask_resamples,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 		cmocka_unit_test_setup_teardown(test_rule33_more_collisions,
-						setup, teardown),
+						tu_guest_vm_setup, tu_guest_vm_teardown),
 	};
 
 	return tu_run_group(tests);

@@ -2,6 +2,9 @@
 #include "testutil.h"
 
 #include <irqlink/device.h>
+#include <irqlink/vm.h>
+
+#include "kvm_guest.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 int tu_eventfd(void)
@@ -99,4 +103,37 @@ int tu_group_fd_check(int fds_before, int result)
 		return result ? result : 1;
 	}
 	return result;
+}
+
+void tu_sleep_ms(int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000,
+			       .tv_nsec = (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+int tu_guest_vm_setup(void **state)
+{
+	struct tu_guest_vm *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	f->fds_before = tu_open_fds();
+	assert_int_equal(irqlink_vm_create(NULL, &f->vm), 0);
+	assert_int_equal(kg_create(irqlink_vm_fd(f->vm), &f->g), 0);
+	assert_int_equal(kg_start(f->g), 0);
+	*state = f;
+	return 0;
+}
+
+int tu_guest_vm_teardown(void **state)
+{
+	struct tu_guest_vm *f = *state;
+
+	kg_destroy(f->g);
+	irqlink_vm_destroy(f->vm);
+	assert_int_equal(tu_open_fds(), f->fds_before);
+	free(f);
+	return 0;
 }

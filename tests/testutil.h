@@ -37,6 +37,24 @@ int tu_set_irqs(struct irqlink_dev *dev, uint32_t flags, uint32_t index,
 	tu_group_fd_check(tu_open_fds(), cmocka_run_group_tests(tests, NULL, NULL))
 int tu_group_fd_check(int fds_before, int result);
 
+/* Sleep @ms milliseconds (a settle period; never a wait for an event:
+ * waits poll for their condition with a timeout). */
+void tu_sleep_ms(int ms);
+
+struct irqlink_vm;
+struct kg_guest;
+
+/* A cmocka fixture: a VM with the full in-kernel irqchip made by
+ * irqlink_vm_create() and the test guest booted on it. Teardown destroys
+ * both and asserts the process has exactly the fds it had before setup. */
+struct tu_guest_vm {
+	int fds_before;
+	struct irqlink_vm *vm;
+	struct kg_guest *g;
+};
+int tu_guest_vm_setup(void **state);
+int tu_guest_vm_teardown(void **state);
+
 /* Exit code meson understands as "skipped". */
 #define TU_SKIP 77
 
