@@ -17,10 +17,20 @@ irqlink_deps() {
 }
 
 # irqlink_build DIR [meson setup args...]: configure once, then build.
+# Quiet when it works; on failure, the tool's whole output goes to stderr.
 irqlink_build() {
 	local dir=$1; shift
+	local out
 	if [ ! -f "$dir/build.ninja" ]; then
-		meson setup "$dir" "$@" >/dev/null
+		if ! out=$(meson setup "$dir" "$@" 2>&1); then
+			printf '%s\n' "$out" >&2
+			echo "irqlink: meson setup $dir failed" >&2
+			return 1
+		fi
 	fi
-	ninja -C "$dir" >/dev/null
+	if ! out=$(ninja -C "$dir" 2>&1); then
+		printf '%s\n' "$out" >&2
+		echo "irqlink: build in $dir failed" >&2
+		return 1
+	fi
 }
