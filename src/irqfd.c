@@ -27,22 +27,25 @@
 #include <irqlink/irqfd.h>
 
 #include "eventfd.h"
+#include "token_map.h"
 
 struct irqfd_rec {
-	struct irqfd_rec *next;         /* hash chain */
-	uint64_t token;
+	struct il_token_link link;      /* keyed by the eventfd's identity */
 	uint32_t gsi;
 	int efd;                        /* our duplicate */
 	int rfd;                        /* our duplicate, -1 for edge */
 };
 
 struct il_irqfds {
-	struct irqfd_rec **bucket;
-	size_t nbuckets;                /* a power of two */
-	size_t count;
+	struct il_token_map map;
 };
 
 #define MIN_BUCKETS 64u
+
+static struct irqfd_rec *rec_of(struct il_token_link *l)
+{
+	return il_token_entry(l, struct irqfd_rec, link);
+}
 
 int il_irqfds_init(struct irqlink_vm *vm)
 {
@@ -50,57 +53,23 @@ int il_irqfds_init(struct irqlink_vm *vm)
 
 	if (!t)
 		return -ENOMEM;
-	t->bucket = calloc(MIN_BUCKETS, sizeof(*t->bucket));
-	if (!t->bucket) {
+	if (il_token_map_init(&t->map, MIN_BUCKETS)) {
 		free(t);
 		return -ENOMEM;
 	}
-	t->nbuckets = MIN_BUCKETS;
 	vm->irqfds = t;
-	return 0;
-}
-
-static size_t hash(const struct il_irqfds *t, uint64_t token)
-{
-	return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) &
-	       (t->nbuckets - 1);
-}
-
-/* Keep the load factor at most 1, so lookups stay O(1). Called before
- * asking KVM, so running out of memory never has to undo a KVM call. */
-static int reserve_one(struct il_irqfds *t)
-{
-	struct irqfd_rec **nb, *r, *next;
-	size_t i, n = t->nbuckets * 2, old = t->nbuckets;
-
-	if (t->count < t->nbuckets)
-		return 0;
-	nb = calloc(n, sizeof(*nb));
-	if (!nb)
-		return -ENOMEM;
-	t->nbuckets = n;
-	for (i = 0; i < old; i++) {
-		for (r = t->bucket[i]; r; r = next) {
-			size_t h = hash(t, r->token);
-
-			next = r->next;
-			r->next = nb[h];
-			nb[h] = r;
-		}
-	}
-	free(t->bucket);
-	t->bucket = nb;
 	return 0;
 }
 
 /* The link pointing at the record with @token (and @gsi unless any_gsi),
  * or at the chain's terminating NULL. */
-static struct irqfd_rec **find(struct il_irqfds *t, uint64_t token,
-			       uint32_t gsi, bool any_gsi)
+static struct il_token_link **find(struct il_irqfds *t, uint64_t token,
+				   uint32_t gsi, bool any_gsi)
 {
-	struct irqfd_rec **p = &t->bucket[hash(t, token)];
+	struct il_token_link **p = il_token_map_chain(&t->map, token);
 
-	while (*p && ((*p)->token != token || (!any_gsi && (*p)->gsi != gsi)))
+	while (*p && ((*p)->token != token ||
+		      (!any_gsi && rec_of(*p)->gsi != gsi)))
 		p = &(*p)->next;
 	return p;
 }
@@ -144,7 +113,7 @@ static int dup_fd(int fd)
  */
 static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 {
-	struct irqfd_rec **p, *rec;
+	struct il_token_link **p;
 	uint64_t token;
 	int fd = dup_fd(efd), r;
 
@@ -160,10 +129,10 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 	 * one (no fdinfo) means we could not have recorded it either. */
 	if (r == 0 && il_eventfd_token(fd, &token) == 0) {
 		p = find(vm->irqfds, token, gsi, false);
-		rec = *p;
-		if (rec) {
-			*p = rec->next;
-			vm->irqfds->count--;
+		if (*p) {
+			struct irqfd_rec *rec = rec_of(*p);
+
+			il_token_map_unlink(&vm->irqfds->map, p);
 			rec_free(rec);
 		}
 	}
@@ -174,10 +143,11 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 {
 	struct il_irqfds *t = vm->irqfds;
-	struct irqfd_rec *rec, **p;
+	struct il_token_link **p;
+	struct irqfd_rec *rec;
 	int r;
 
-	r = reserve_one(t);
+	r = il_token_map_reserve(&t->map);
 	if (r)
 		return r;
 	rec = calloc(1, sizeof(*rec));
@@ -222,24 +192,20 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 	if (r < 0)
 		goto fail_kvm;
 	/* From here on KVM holds the irqfd: every failure must detach it. */
-	r = il_eventfd_token(rec->efd, &rec->token);
+	r = il_eventfd_token(rec->efd, &rec->link.token);
 	if (r)
 		goto fail_token;
 
 	/* KVM allows one irqfd per eventfd, so a record with this token is
 	 * stale: its irqfd was deassigned behind our back. Drop it. */
-	p = find(t, rec->token, 0, true);
+	p = find(t, rec->link.token, 0, true);
 	if (*p) {
-		struct irqfd_rec *stale = *p;
+		struct irqfd_rec *stale = rec_of(*p);
 
-		*p = stale->next;
-		t->count--;
+		il_token_map_unlink(&t->map, p);
 		rec_free(stale);
 	}
-	p = &t->bucket[hash(t, rec->token)];
-	rec->next = *p;
-	*p = rec;
-	t->count++;
+	il_token_map_insert(&t->map, &rec->link);
 	return 0;
 
 fail_token:
@@ -302,6 +268,7 @@ int irqlink_irqfd_detach(struct irqlink_vm *vm, int efd, uint32_t gsi)
 int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,
 			 struct irqlink_irqfd_info *info)
 {
+	struct il_token_link *l;
 	struct irqfd_rec *rec;
 	uint64_t token;
 	int r;
@@ -312,14 +279,15 @@ int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,
 	if (r)
 		return r;
 	pthread_mutex_lock(&vm->lock);
-	rec = *find(vm->irqfds, token, 0, true);
-	if (rec) {
-		info->token = rec->token;
+	l = *find(vm->irqfds, token, 0, true);
+	if (l) {
+		rec = rec_of(l);
+		info->token = l->token;
 		info->gsi = rec->gsi;
 		info->level = rec->rfd >= 0;
 	}
 	pthread_mutex_unlock(&vm->lock);
-	return rec ? 1 : 0;
+	return l ? 1 : 0;
 }
 
 size_t irqlink_irqfd_count(struct irqlink_vm *vm)
@@ -329,7 +297,7 @@ size_t irqlink_irqfd_count(struct irqlink_vm *vm)
 	if (!vm)
 		return 0;
 	pthread_mutex_lock(&vm->lock);
-	n = vm->irqfds->count;
+	n = vm->irqfds->map.count;
 	pthread_mutex_unlock(&vm->lock);
 	return n;
 }
@@ -337,23 +305,22 @@ size_t irqlink_irqfd_count(struct irqlink_vm *vm)
 void il_irqfds_teardown(struct irqlink_vm *vm)
 {
 	struct il_irqfds *t = vm->irqfds;
-	struct irqfd_rec *rec, *next;
-	size_t i;
+	struct il_token_link *l, *next;
 
 	if (!t)
 		return;
-	for (i = 0; i < t->nbuckets; i++) {
-		for (rec = t->bucket[i]; rec; rec = next) {
-			next = rec->next;
-			/* Deassign explicitly: closing our duplicate detaches
-			 * nothing while the caller still holds the eventfd, and
-			 * even a final close is noticed by KVM asynchronously,
-			 * possibly after the routes change under the irqfd. */
-			(void)kvm_deassign(vm, rec->efd, rec->gsi);
-			rec_free(rec);
-		}
+	for (l = il_token_map_drain(&t->map); l; l = next) {
+		struct irqfd_rec *rec = rec_of(l);
+
+		next = l->next;
+		/* Deassign explicitly: closing our duplicate detaches nothing
+		 * while the caller still holds the eventfd, and even a final
+		 * close is noticed by KVM asynchronously, possibly after the
+		 * routes change under the irqfd. */
+		(void)kvm_deassign(vm, rec->efd, rec->gsi);
+		rec_free(rec);
 	}
-	free(t->bucket);
+	il_token_map_fini(&t->map);
 	free(t);
 	vm->irqfds = NULL;
 }

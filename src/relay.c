@@ -31,6 +31,7 @@
 #include <irqlink/relay.h>
 
 #include "eventfd.h"
+#include "token_map.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,8 +48,8 @@
 #include <unistd.h>
 
 struct relay_entry {
-	struct relay_entry *next;       /* hash chain: relay thread only */
-	uint64_t token;                 /* the source's eventfd identity */
+	struct il_token_link link;      /* keyed by the source's eventfd
+	                                   identity; relay thread only */
 	int src;                        /* our dup of the source */
 	bool paused;                    /* relay thread only */
 	struct irqlink_relay_action act;/* target_fd is our dup, or -1 */
@@ -102,9 +103,7 @@ struct irqlink_relay {
 	struct relay_cmd *cmd;          /* posted, not yet taken back */
 
 	/* Relay thread only. */
-	struct relay_entry **bucket;
-	size_t nbuckets;                /* a power of two */
-	size_t count;
+	struct il_token_map entries;
 	bool stopping;
 
 	struct relay_counters st;
@@ -123,45 +122,18 @@ static inline void bump(_Atomic uint64_t *c, uint64_t n)
 
 /* ---- the entry table (relay thread only) ------------------------------ */
 
-static size_t hash(const struct irqlink_relay *r, uint64_t token)
+static struct relay_entry *entry_of(struct il_token_link *l)
 {
-	return (size_t)((token * 0x9E3779B97F4A7C15ull) >> 32) &
-	       (r->nbuckets - 1);
+	return l ? il_token_entry(l, struct relay_entry, link) : NULL;
 }
 
-static struct relay_entry **find(struct irqlink_relay *r, uint64_t token)
+static struct il_token_link **find(struct irqlink_relay *r, uint64_t token)
 {
-	struct relay_entry **p = &r->bucket[hash(r, token)];
+	struct il_token_link **p = il_token_map_chain(&r->entries, token);
 
 	while (*p && (*p)->token != token)
 		p = &(*p)->next;
 	return p;
-}
-
-/* Keep the load factor at most 1 so lookups stay O(1). */
-static int reserve_one(struct irqlink_relay *r)
-{
-	struct relay_entry **nb, *e, *next;
-	size_t i, old = r->nbuckets;
-
-	if (r->count < r->nbuckets)
-		return 0;
-	nb = calloc(old * 2, sizeof(*nb));
-	if (!nb)
-		return -ENOMEM;
-	r->nbuckets = old * 2;
-	for (i = 0; i < old; i++) {
-		for (e = r->bucket[i]; e; e = next) {
-			size_t h = hash(r, e->token);
-
-			next = e->next;
-			e->next = nb[h];
-			nb[h] = e;
-		}
-	}
-	free(r->bucket);
-	r->bucket = nb;
-	return 0;
 }
 
 static void entry_free(struct relay_entry *e)
@@ -251,7 +223,8 @@ static int epoll_set(struct irqlink_relay *r, int op, struct relay_entry *e,
 
 static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 {
-	struct relay_entry **p, *e;
+	struct il_token_link **p;
+	struct relay_entry *e;
 	int ret;
 
 	if (c->op == OP_STOP) {
@@ -259,23 +232,20 @@ static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 		return 0;
 	}
 	p = find(r, c->token);
-	e = *p;
+	e = entry_of(*p);
 	switch (c->op) {
 	case OP_ADD:
 		if (e)
 			return -EBUSY;
-		ret = reserve_one(r);
+		ret = il_token_map_reserve(&r->entries);
 		if (ret)
 			return ret;
 		e = c->entry;
 		ret = epoll_set(r, EPOLL_CTL_ADD, e, EPOLLIN);
 		if (ret)
 			return ret;
-		p = &r->bucket[hash(r, e->token)];
-		e->next = *p;
-		*p = e;
-		r->count++;
-		atomic_store_explicit(&r->st.entries, (uint32_t)r->count,
+		il_token_map_insert(&r->entries, &e->link);
+		atomic_store_explicit(&r->st.entries, (uint32_t)r->entries.count,
 				      memory_order_relaxed);
 		return 0;
 	case OP_REMOVE:
@@ -284,12 +254,11 @@ static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 		/* Our dup stays open until the caller frees the entry, so
 		 * DEL always finds the registration. */
 		(void)epoll_set(r, EPOLL_CTL_DEL, e, 0);
-		*p = e->next;
-		r->count--;
+		il_token_map_unlink(&r->entries, p);
 		if (e->paused)
 			atomic_fetch_sub_explicit(&r->st.paused, 1,
 						  memory_order_relaxed);
-		atomic_store_explicit(&r->st.entries, (uint32_t)r->count,
+		atomic_store_explicit(&r->st.entries, (uint32_t)r->entries.count,
 				      memory_order_relaxed);
 		c->entry = e;
 		return 0;
@@ -450,10 +419,10 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	ret = il_eventfd_token(src_fd, &e->token);
+	ret = il_eventfd_token(src_fd, &e->link.token);
 	if (ret)
 		goto fail_token;
-	ret = prepare_action(relay, act, e->token, &e->act);
+	ret = prepare_action(relay, act, e->link.token, &e->act);
 	if (ret)
 		goto fail_action;
 	e->src = il_eventfd_dup(src_fd);
@@ -461,7 +430,7 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 		ret = e->src;
 		goto fail_src;
 	}
-	c.token = e->token;
+	c.token = e->link.token;
 	c.entry = e;
 	ret = post(relay, &c);
 	if (ret)
@@ -633,10 +602,8 @@ int irqlink_relay_create(struct irqlink_vm *vm,
 	r->vm = vm;
 	r->busy_poll = cfg->flags & IRQLINK_RELAY_BUSY_POLL;
 	atomic_init(&r->st.cpu, -1);
-	r->nbuckets = MIN_BUCKETS;
-	r->bucket = calloc(r->nbuckets, sizeof(*r->bucket));
-	if (!r->bucket) {
-		ret = -ENOMEM;
+	ret = il_token_map_init(&r->entries, MIN_BUCKETS);
+	if (ret) {
 		goto fail_bucket;
 	}
 	ret = pthread_mutex_init(&r->lock, NULL);
@@ -679,7 +646,7 @@ fail_epoll:
 fail_cond:
 	pthread_mutex_destroy(&r->lock);
 fail_mutex:
-	free(r->bucket);
+	il_token_map_fini(&r->entries);
 fail_bucket:
 	free(r);
 	return ret;
@@ -688,20 +655,17 @@ fail_bucket:
 void irqlink_relay_destroy(struct irqlink_relay *relay)
 {
 	struct relay_cmd c = { .op = OP_STOP };
-	struct relay_entry *e, *next;
-	size_t i;
+	struct il_token_link *l, *next;
 
 	if (!relay)
 		return;
 	(void)post(relay, &c);
 	pthread_join(relay->thread, NULL);
-	for (i = 0; i < relay->nbuckets; i++) {
-		for (e = relay->bucket[i]; e; e = next) {
-			next = e->next;
-			entry_free(e);
-		}
+	for (l = il_token_map_drain(&relay->entries); l; l = next) {
+		next = l->next;
+		entry_free(entry_of(l));
 	}
-	free(relay->bucket);
+	il_token_map_fini(&relay->entries);
 	close(relay->ctlfd);
 	close(relay->epfd);
 	pthread_cond_destroy(&relay->cond);
