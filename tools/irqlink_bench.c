@@ -806,12 +806,18 @@ static int db_ring(struct run *r)
 	return 0;
 }
 
-/* Wait for the ISR to finish (its TSC is stored after the write). */
+/*
+ * Wait for the ISR to finish (its TSC is stored after the write). *t is
+ * written on every path: set_why() passes its error through, so the compiler
+ * cannot prove a failure return is non-zero, and a caller would otherwise
+ * appear to read *t unset.
+ */
 static int db_guest_tsc(struct run *r, uint64_t *t)
 {
 	struct spin s;
 	int err;
 
+	*t = 0;
 	spin_init(r, &s);
 	while (__atomic_load_n(r->db_count, __ATOMIC_ACQUIRE) < r->expected)
 		if ((err = spin_check(r, &s, "the doorbell ISR")))
