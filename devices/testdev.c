@@ -595,6 +595,13 @@ static int td_get_ioeventfds(void *opaque, struct irqlink_pci_ioeventfd *out,
 	return 1;
 }
 
+static int td_intx_asserted(void *opaque)
+{
+	struct testdev *td = opaque;
+
+	return irqlink_dev_intx_asserted(td->dev);
+}
+
 const struct irqlink_pci_ops testdev_pci_ops = {
 	.get_region_info = td_get_region_info,
 	.region_read = td_region_read,
@@ -602,4 +609,5 @@ const struct irqlink_pci_ops testdev_pci_ops = {
 	.get_irq_info = td_get_irq_info,
 	.set_irqs = td_set_irqs,
 	.get_ioeventfds = td_get_ioeventfds,
+	.intx_asserted = td_intx_asserted,
 };

@@ -70,7 +70,7 @@ struct irqlink_consumer {
 	int efd;                /* dup of E */
 	int ufd;                /* INTx: dup of U */
 	int lfd, rfd;           /* INTx: relay-side level irqfd and its
-				 * resamplefd, ours */
+				 * resamplefd, ours (INTX_NOTIFY too) */
 	uint32_t gsi;           /* MSI: allocated GSI; INTx: the pin */
 	bool gsi_allocated;
 	bool registered;        /* with @bypass */
@@ -79,6 +79,7 @@ struct irqlink_consumer {
 	struct kvm_msi msi;
 	bool connected;
 	bool force_relay;
+	bool deferred;          /* bypass waits for a routes commit */
 	_Atomic int path;       /* enum irqlink_consumer_path */
 	struct irqlink_consumer_stats st;
 };
@@ -101,6 +102,8 @@ static bool chip_ok(const struct irqlink_consumer *c)
 {
 	enum irqlink_irqchip chip = irqlink_vm_irqchip(c->vm);
 
+	if (c->kind == IRQLINK_CONSUMER_INTX_NOTIFY)
+		return false;   /* no resampler, no in-kernel level */
 	if (c->kind == IRQLINK_CONSUMER_INTX)
 		return chip == IRQLINK_IRQCHIP_FULL;
 	return chip == IRQLINK_IRQCHIP_FULL || chip == IRQLINK_IRQCHIP_SPLIT;
@@ -211,10 +214,18 @@ static int reconcile(struct irqlink_consumer *c)
 	enum irqlink_consumer_path cur = path_of(c);
 	int r = 0;
 
+	c->deferred = false;
 	if (want && cur == IRQLINK_PATH_RELAY) {
 		r = to_bypass(c);
-		if (r)
+		if (r == -EAGAIN) {
+			/* The route is only staged: not a failure, a state
+			 * that the batch's commit and a refresh end. */
+			c->deferred = true;
+			c->st.deferred++;
+			r = 0;
+		} else if (r) {
 			c->st.bypass_failures++;
+		}
 	} else if (!want && cur == IRQLINK_PATH_BYPASS) {
 		r = to_relay(c);
 	}
@@ -266,10 +277,13 @@ static int check_config(struct irqlink_vm *vm,
 			return -EINVAL;
 		return chip == IRQLINK_IRQCHIP_NONE ? -EINVAL : 0;
 	case IRQLINK_CONSUMER_INTX:
-		r = il_eventfd_check(cfg->unmask_fd);
+	case IRQLINK_CONSUMER_INTX_NOTIFY:
+		r = il_eventfd_check(cfg->kind == IRQLINK_CONSUMER_INTX ?
+				     cfg->unmask_fd : cfg->notify_fd);
 		if (r)
 			return r;
-		/* Both paths use a level irqfd: the full irqchip only. */
+		/* A level irqfd, or KVM_IRQ_LINE on an IOAPIC pin: both need
+		 * the full irqchip. */
 		if (cfg->gsi >= IRQLINK_IOAPIC_PINS ||
 		    chip != IRQLINK_IRQCHIP_FULL)
 			return -EINVAL;
@@ -286,11 +300,9 @@ static int new_eventfd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-/* INTx relay side: L's level irqfd, then R -> U, then E -> L, so that a
- * count already pending in E finds the whole chain in place. */
-static int setup_intx(struct irqlink_consumer *c)
+/* L, a level irqfd on the pin of our own, with its resamplefd R. */
+static int own_level_attach(struct irqlink_consumer *c)
 {
-	struct irqlink_relay_action act = { .kind = IRQLINK_RELAY_EVENTFD };
 	int r;
 
 	c->lfd = new_eventfd();
@@ -302,23 +314,8 @@ static int setup_intx(struct irqlink_consumer *c)
 		goto fail_rfd;
 	}
 	r = irqlink_irqfd_attach_level(c->vm, c->lfd, c->rfd, c->gsi);
-	if (r)
-		goto fail_attach;
-	act.target_fd = c->ufd;
-	r = irqlink_relay_add(c->relay, c->rfd, &act);
-	if (r)
-		goto fail_r;
-	act.target_fd = c->lfd;
-	r = irqlink_relay_add(c->relay, c->efd, &act);
-	if (r)
-		goto fail_e;
-	return 0;
-
-fail_e:
-	(void)irqlink_relay_remove(c->relay, c->rfd);
-fail_r:
-	(void)irqlink_irqfd_detach(c->vm, c->lfd, c->gsi);
-fail_attach:
+	if (!r)
+		return 0;
 	close(c->rfd);
 	c->rfd = -1;
 fail_rfd:
@@ -327,19 +324,90 @@ fail_rfd:
 	return r;
 }
 
+static void own_level_close(struct irqlink_consumer *c)
+{
+	close(c->rfd);
+	close(c->lfd);
+	c->lfd = c->rfd = -1;
+}
+
+static void own_level_detach(struct irqlink_consumer *c)
+{
+	/* Detaching the pin's last level irqfd deasserts it (rule 28). */
+	(void)irqlink_irqfd_detach(c->vm, c->lfd, c->gsi);
+	own_level_close(c);
+}
+
+/* INTx relay side: L's level irqfd, then R -> U, then E -> L, so that a
+ * count already pending in E finds the whole chain in place. */
+static int setup_intx(struct irqlink_consumer *c)
+{
+	struct irqlink_relay_action act = { .kind = IRQLINK_RELAY_EVENTFD };
+	int r;
+
+	r = own_level_attach(c);
+	if (r)
+		return r;
+	act.target_fd = c->ufd;
+	r = irqlink_relay_add(c->relay, c->rfd, &act);
+	if (r)
+		goto fail_r;
+	act.target_fd = c->lfd;
+	r = irqlink_relay_add(c->relay, c->efd, &act);
+	if (!r)
+		return 0;
+	(void)irqlink_relay_remove(c->relay, c->rfd);
+fail_r:
+	own_level_detach(c);
+	return r;
+}
+
 static void teardown_intx(struct irqlink_consumer *c)
 {
 	uint64_t m;
 
 	(void)irqlink_relay_remove(c->relay, c->efd);
-	/* Detaching the pin's last level irqfd deasserts it (rule 28). */
+	/* L first: once it is detached no EOI reaches R, so what R holds
+	 * after its relay entry goes is all there is. It also deasserts the
+	 * pin if L was its last level irqfd (rule 28). */
 	(void)irqlink_irqfd_detach(c->vm, c->lfd, c->gsi);
 	(void)irqlink_relay_remove(c->relay, c->rfd);
 	/* An EOI the relay had not passed on yet still unmasks the device. */
 	if (il_eventfd_take(c->rfd, &m) > 0)
 		(void)il_eventfd_signal(c->ufd);
-	close(c->rfd);
-	close(c->lfd);
+	own_level_close(c);
+}
+
+/* The relay signals N, then L, a level irqfd on the pin of our own whose
+ * resamplefd R nobody needs: the device's unmask is the VMM's business
+ * (its EOI policy). Not a pulse (assert, deassert) of the pin: on a KVM
+ * that EOIs at injection the vCPU can take and EOI the interrupt between
+ * the two, and the level-triggered IOAPIC entry, seeing the pin still up,
+ * delivers it again. KVM's resampler lowers the line inside the EOI,
+ * before the IOAPIC looks at it again, so each signal is one interrupt on
+ * either kind of KVM. */
+static int setup_notify(struct irqlink_consumer *c, int notify_fd)
+{
+	struct irqlink_relay_action act = {
+		.kind = IRQLINK_RELAY_EVENTFD_NOTIFY,
+		.notify_fd = notify_fd,
+	};
+	int r;
+
+	r = own_level_attach(c);
+	if (r)
+		return r;
+	act.target_fd = c->lfd;
+	r = irqlink_relay_add(c->relay, c->efd, &act);
+	if (r)
+		own_level_detach(c);
+	return r;
+}
+
+static void teardown_notify(struct irqlink_consumer *c)
+{
+	(void)irqlink_relay_remove(c->relay, c->efd);
+	own_level_detach(c);
 }
 
 static int setup_msi(struct irqlink_consumer *c)
@@ -367,6 +435,16 @@ static void teardown_msi(struct irqlink_consumer *c)
 	(void)irqlink_relay_remove(c->relay, c->efd);
 	if (c->gsi_allocated)
 		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
+}
+
+static void teardown(struct irqlink_consumer *c)
+{
+	if (c->kind == IRQLINK_CONSUMER_INTX)
+		teardown_intx(c);
+	else if (c->kind == IRQLINK_CONSUMER_INTX_NOTIFY)
+		teardown_notify(c);
+	else
+		teardown_msi(c);
 }
 
 int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
@@ -419,6 +497,9 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 			goto fail_claim;
 		}
 		r = setup_intx(c);
+	} else if (c->kind == IRQLINK_CONSUMER_INTX_NOTIFY) {
+		c->gsi = cfg->gsi;
+		r = setup_notify(c, cfg->notify_fd);
 	} else {
 		r = setup_msi(c);
 	}
@@ -439,10 +520,7 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 	return 0;
 
 fail_register:
-	if (c->kind == IRQLINK_CONSUMER_INTX)
-		teardown_intx(c);
-	else
-		teardown_msi(c);
+	teardown(c);
 fail_setup:
 	if (c->ufd >= 0)
 		close(c->ufd);
@@ -471,12 +549,9 @@ void irqlink_consumer_destroy(struct irqlink_consumer *c)
 		(void)to_relay(c);
 	pthread_mutex_unlock(&c->lock);
 
-	if (c->kind == IRQLINK_CONSUMER_INTX) {
-		teardown_intx(c);
+	teardown(c);
+	if (c->ufd >= 0)
 		close(c->ufd);
-	} else {
-		teardown_msi(c);
-	}
 	il_vm_unclaim(c->vm, c->bc.token);
 	close(c->efd);
 	pthread_mutex_destroy(&c->lock);
@@ -488,6 +563,16 @@ void irqlink_consumer_destroy(struct irqlink_consumer *c)
 enum irqlink_consumer_path irqlink_consumer_path(struct irqlink_consumer *c)
 {
 	return path_of(c);
+}
+
+bool irqlink_consumer_deferred(struct irqlink_consumer *c)
+{
+	bool d;
+
+	pthread_mutex_lock(&c->lock);
+	d = c->deferred;
+	pthread_mutex_unlock(&c->lock);
+	return d;
 }
 
 uint32_t irqlink_consumer_gsi(struct irqlink_consumer *c)

@@ -108,6 +108,19 @@ int irqlink_dev_intx_deassert(struct irqlink_dev *dev)
 	return 0;
 }
 
+int irqlink_dev_intx_asserted(struct irqlink_dev *dev)
+{
+	struct il_intx *x = &dev->intx;
+	bool a;
+
+	if (!dev->shape.intx_pin)
+		return -ENODEV;
+	pthread_mutex_lock(&x->lock);
+	a = x->asserted;
+	pthread_mutex_unlock(&x->lock);
+	return a;
+}
+
 int irqlink_dev_set_intx_disable(struct irqlink_dev *dev, bool disable)
 {
 	struct il_intx *x = &dev->intx;

@@ -242,7 +242,7 @@ int il_pci_bars_update(struct irqlink_pci *p)
 				doorbell_off(p, &p->db[j]);
 		b->mapped = on;
 		b->addr = on ? addr : 0;
-		if (!on)
+		if (!on || p->db_suspended)
 			continue;
 		for (j = 0; j < p->ndb; j++)
 			if (p->db[j].d.region == i)
@@ -250,6 +250,56 @@ int il_pci_bars_update(struct irqlink_pci *p)
 					doorbell_on(p, &p->db[j], addr));
 	}
 	return first;
+}
+
+void il_pci_doorbells_suspend(struct irqlink_pci *p)
+{
+	for (size_t j = 0; j < p->ndb; j++)
+		doorbell_off(p, &p->db[j]);
+	p->db_suspended = true;
+}
+
+int il_pci_doorbells_resume(struct irqlink_pci *p)
+{
+	int first = 0;
+
+	if (!p->db_suspended)
+		return 0;
+	p->db_suspended = false;
+	for (size_t j = 0; j < p->ndb; j++) {
+		struct il_pci_bar *b = &p->bar[p->db[j].d.region];
+
+		if (b->mapped)
+			first = il_first(first, doorbell_on(p, &p->db[j],
+							    b->addr));
+	}
+	return first;
+}
+
+/* A write to a removed doorbell: give the device what KVM's ioeventfd
+ * would have (one signal on a match), not a register write it never sees
+ * while the doorbell is registered. 1 if it was a doorbell. */
+static int doorbell_trap(struct irqlink_pci *p, uint32_t bar, uint64_t off,
+			 const void *data, uint32_t size)
+{
+	static const uint64_t one = 1;
+	uint64_t v = 0;
+
+	memcpy(&v, data, size);
+	for (size_t j = 0; j < p->ndb; j++) {
+		const struct irqlink_pci_ioeventfd *d = &p->db[j].d;
+
+		if (d->region != bar || d->offset != off ||
+		    (d->size && d->size != size) ||
+		    ((d->flags & IRQLINK_PCI_IOEVENTFD_DATAMATCH) &&
+		     d->datamatch != v))
+			continue;
+		if (write(d->fd, &one, sizeof(one)) != sizeof(one))
+			return il_pci_err(p, 0, -errno);
+		p->stats.doorbell_traps++;
+		return 1;
+	}
+	return 0;
 }
 
 static int bar_access(struct irqlink_pci *p, uint64_t addr, void *data,
@@ -289,7 +339,10 @@ static int bar_access(struct irqlink_pci *p, uint64_t addr, void *data,
 				memset(data, 0xff, size);
 			break;
 		}
-		if (is_write) {
+		if (is_write && p->db_suspended &&
+		    (r = doorbell_trap(p, i, off, data, size)) != 0) {
+			break;
+		} else if (is_write) {
 			r = p->ops->region_write(p->opaque, i, off, data, size);
 		} else {
 			r = p->ops->region_read(p->opaque, i, off, data, size);
@@ -299,6 +352,8 @@ static int bar_access(struct irqlink_pci *p, uint64_t addr, void *data,
 		r = r ? il_pci_err(p, 0, r) : 1;
 		break;
 	}
+	if (r > 0)
+		il_pci_ack_bar_accessed(p);
 	pthread_mutex_unlock(&p->lock);
 	return r;
 }

@@ -102,6 +102,7 @@ static void teardown(struct irqlink_pci *p)
 	il_pci_irqs_fini(p, &p->msi.irqs);
 	il_pci_msix_fini(p);
 	il_pci_intx_fini(p);
+	il_pci_ack_fini(p);
 	il_pci_bars_fini(p);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
@@ -117,8 +118,10 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 	uint8_t msi, msix;
 	int r;
 
-	if (!cfg || !out || cfg->flags || (cfg->relay && !cfg->vm) ||
-	    (cfg->bypass && !cfg->relay))
+	if (!cfg || !out || cfg->flags || !cfg->relay != !cfg->vm ||
+	    (cfg->bypass && !cfg->relay) ||
+	    irqlink_eoi_check(cfg->intx_eoi, cfg->delivery, NULL) ||
+	    (!cfg->vm && cfg->intx_eoi == IRQLINK_EOI_BAR_ACCESS))
 		return -EINVAL;
 	ops = cfg->ops;
 	if (!ops || !ops->get_region_info || !ops->region_read ||
@@ -141,10 +144,13 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 	p->ops = ops;
 	p->opaque = cfg->opaque;
 	p->vm = cfg->vm;
-	p->be.vm = cfg->vm;
-	p->be.relay = cfg->relay;
-	p->be.bypass = cfg->bypass;
-	p->intx.trigger = p->intx.resample = -1;
+	p->sinks.vm = cfg->vm;
+	p->sinks.relay = cfg->relay;
+	p->sinks.bypass = cfg->bypass;
+	p->sinks.delivery = cfg->delivery;
+	p->eoi = cfg->intx_eoi;
+	p->intx.trigger = p->intx.resample = p->intx.notify = -1;
+	p->intx.epfd = p->intx.timer = -1;
 	p->cfg_size = ri.size >= IRQLINK_PCIE_CONFIG_SIZE ?
 		IRQLINK_PCIE_CONFIG_SIZE : IRQLINK_PCI_CONFIG_SIZE;
 
@@ -172,6 +178,11 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 	r = il_pci_intx_init(p);
 	if (r)
 		goto fail;
+	if (p->eoi == IRQLINK_EOI_BAR_ACCESS) {
+		r = il_pci_ack_init(p, cfg->intx_ack_timeout_ms);
+		if (r)
+			goto fail;
+	}
 	if (msi) {
 		r = il_pci_msi_init(p, msi);
 		if (r)
@@ -309,14 +320,4 @@ int irqlink_pci_config_write(struct irqlink_pci *pci, uint32_t offset,
 		first = il_first(first, il_pci_msix_written(p));
 	pthread_mutex_unlock(&p->lock);
 	return first;
-}
-
-void irqlink_pci_get_stats(struct irqlink_pci *pci,
-			   struct irqlink_pci_stats *stats)
-{
-	if (!pci || !stats)
-		return;
-	pthread_mutex_lock(&pci->lock);
-	*stats = pci->stats;
-	pthread_mutex_unlock(&pci->lock);
 }

@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "pci_irq_backend.h"
+#include "pci_irq_sink.h"
 
 #define IL_PCI_BARS 6u
 
@@ -59,7 +59,7 @@ struct il_pci_vec {
 	int efd;                /* our trigger eventfd, -1 = no host vector */
 	bool dev_fd;            /* the device holds efd as its trigger */
 	bool dev_masked;        /* the mask bit the device holds */
-	struct il_msi_sink sink;
+	struct il_irq_sink sink;
 };
 
 /* The host side of one interrupt index (MSI or MSI-X). */
@@ -98,15 +98,24 @@ struct il_pci_intx {
 	uint8_t pin;            /* 0 = none */
 	bool routed;
 	uint32_t gsi;
-	int trigger, resample;  /* our eventfds, -1 when not routed */
+	int trigger;            /* our eventfds, -1 when not routed */
+	int resample;           /* RESAMPLEFD, GUEST_PORT: the EOI's eventfd */
+	int notify;             /* BAR_ACCESS: signalled before each injection */
 	bool dev_on;            /* INTx enabled at the device */
+	bool ack_pending;       /* BAR_ACCESS: fired, not acknowledged yet */
+	struct il_irq_sink sink;
+	/* BAR_ACCESS's poll fd: an epoll set of notify and timer. Made at
+	 * create, for the glue's lifetime. */
+	int epfd, timer;
+	unsigned int ack_timeout_ms;
 };
 
 struct irqlink_pci {
 	const struct irqlink_pci_ops *ops;
 	void *opaque;
 	struct irqlink_vm *vm;
-	struct il_msi_backend be;       /* vm, relay, bypass for the sinks */
+	struct il_irq_sinks sinks;      /* vm, relay, bypass, delivery */
+	enum irqlink_eoi_policy eoi;
 	pthread_mutex_t lock;
 
 	uint32_t cfg_size;
@@ -117,6 +126,7 @@ struct irqlink_pci {
 	struct il_pci_bar bar[IL_PCI_BARS];
 	struct il_pci_doorbell *db;
 	size_t ndb;
+	bool db_suspended;      /* BAR_ACCESS: removed until the guest acks */
 
 	struct il_pci_msi msi;
 	struct il_pci_msix msix;
@@ -158,6 +168,10 @@ void il_pci_bars_fini(struct irqlink_pci *p);
 /* Re-derive every BAR's decode state (after a command or BAR write) and
  * move doorbells that moved. Returns 0 or the first -errno. */
 int il_pci_bars_update(struct irqlink_pci *p);
+/* Remove every doorbell from KVM so that each guest write traps, and put
+ * them back. Resume returns 0 or the first -errno. */
+void il_pci_doorbells_suspend(struct irqlink_pci *p);
+int il_pci_doorbells_resume(struct irqlink_pci *p);
 
 /* pci_vectors.c */
 int il_pci_irqs_init(struct il_pci_irqs *q, uint32_t index, uint32_t nvec,
@@ -192,5 +206,19 @@ void il_pci_intx_fini(struct irqlink_pci *p);
 /* Enable or disable INTx at the device as the current state wants;
  * @allow false forces it off (MSI or MSI-X is about to be enabled). */
 int il_pci_intx_sync(struct irqlink_pci *p, bool allow);
+/* SET_IRQS UNMASK (DATA_NONE) of the device's INTx. */
+int il_pci_intx_unmask(struct irqlink_pci *p);
+
+/* pci_intx_ack.c: the BAR_ACCESS policy's acknowledgement inference */
+int il_pci_ack_init(struct irqlink_pci *p, unsigned int timeout_ms);
+void il_pci_ack_fini(struct irqlink_pci *p);
+/* Start / stop watching the routed INTx's notify eventfd. */
+int il_pci_ack_watch(struct irqlink_pci *p);
+void il_pci_ack_unwatch(struct irqlink_pci *p);
+/* A guest access to one of the device's BARs was served. */
+void il_pci_ack_bar_accessed(struct irqlink_pci *p);
+/* INTx is going away or being moved: forget a pending acknowledgement
+ * and put the doorbells back. */
+void il_pci_ack_reset(struct irqlink_pci *p);
 
 #endif

@@ -1,96 +1,131 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One MSI/MSI-X vector into the guest, for the PCI glue.
+ * Interrupt sinks of the PCI glue: each one an irqlink_consumer.
  *
- * Theory of operation: on the direct path the route is staged first and
- * the irqfd attached to its GSI second. Inside the glue's routing batch the
- * route is not in KVM yet when the irqfd attaches; that is harmless because
- * the device is only given the eventfd after the batch commits, so nothing
- * signals it before the route exists (a signal to a GSI without a route
- * would be lost). Teardown mirrors it: irqfd first, route second.
- *
- * On the consumer path the consumer does all of that itself and more (the
- * relay fallback, bypass pairing); created inside the batch it starts on
- * the relay, and settle() lets it move to the irqfd once the route is in.
+ * Theory of operation: the consumer does the work (route, irqfd, relay
+ * entries, pairing, lossless switches); a sink only says which kind of
+ * consumer an interrupt needs and applies the glue's delivery mode to it.
+ * RELAY forces the consumer onto the relay; AUTO and KERNEL leave the path
+ * to the bypass manager's pairing, and KERNEL then checks the outcome, so a
+ * VMM that asked for in-kernel delivery hears about every interrupt that did
+ * not get it instead of finding it relayed in a benchmark.
  */
-#include "pci_irq_backend.h"
+#include "pci_irq_sink.h"
 
 #include <errno.h>
 #include <string.h>
 
 #include <irqlink/consumer.h>
-#include <irqlink/irqfd.h>
-#include <irqlink/routes.h>
 
-int il_msi_sink_open(const struct il_msi_backend *b, struct il_msi_sink *s,
-		     int efd, const struct kvm_msi *msg)
+static int open_consumer(const struct il_irq_sinks *s, struct il_irq_sink *k,
+			 struct irqlink_consumer_config *cc)
+{
+	int r;
+
+	cc->force_relay = s->delivery == IRQLINK_DELIVERY_RELAY;
+	r = irqlink_consumer_create(s->vm, s->relay, s->bypass, cc, &k->c);
+	if (r)
+		return r;
+	k->open = true;
+	k->gsi = irqlink_consumer_gsi(k->c);
+	return 0;
+}
+
+int il_irq_sink_open_edge(const struct il_irq_sinks *s, struct il_irq_sink *k,
+			  int efd, const struct kvm_msi *msg)
 {
 	struct irqlink_consumer_config cc = {
 		.kind = IRQLINK_CONSUMER_MSI,
 		.trigger_fd = efd,
 		.msi = *msg,
 		.unmask_fd = -1,
+		.notify_fd = -1,
 	};
-	uint32_t gsi;
-	int r;
+	int r = open_consumer(s, k, &cc);
 
-	if (b->relay) {
-		r = irqlink_consumer_create(b->vm, b->relay, b->bypass, &cc,
-					    &s->c);
-		if (r)
-			return r;
-		gsi = irqlink_consumer_gsi(s->c);
-	} else {
-		r = irqlink_routes_add_msi(b->vm, msg, &gsi);
-		if (r)
-			return r;
-		r = irqlink_irqfd_attach_edge(b->vm, efd, gsi);
-		if (r) {
-			irqlink_routes_gsi_free(b->vm, gsi);
-			return r;
-		}
-	}
-	s->open = true;
-	s->gsi = gsi;
-	s->msg = *msg;
-	return 0;
-}
-
-int il_msi_sink_set_msi(const struct il_msi_backend *b, struct il_msi_sink *s,
-			const struct kvm_msi *msg)
-{
-	int r;
-
-	if (!s->open)
-		return -EINVAL;
-	if (!memcmp(&s->msg, msg, sizeof(*msg)))
-		return 0;
-	r = s->c ? irqlink_consumer_set_msi(s->c, msg) :
-		irqlink_routes_set_msi(b->vm, s->gsi, msg);
 	if (!r)
-		s->msg = *msg;
+		k->msg = *msg;
 	return r;
 }
 
-void il_msi_sink_settle(const struct il_msi_backend *b, struct il_msi_sink *s)
+int il_irq_sink_open_level(const struct il_irq_sinks *s, struct il_irq_sink *k,
+			   int efd, int unmask_fd, uint32_t pin)
 {
-	(void)b;
-	/* Its failure only means "still on the relay", which delivers too;
-	 * the consumer counts it in its own stats. */
-	if (s->c)
-		(void)irqlink_consumer_refresh(s->c);
+	struct irqlink_consumer_config cc = {
+		.kind = IRQLINK_CONSUMER_INTX,
+		.trigger_fd = efd,
+		.gsi = pin,
+		.unmask_fd = unmask_fd,
+		.notify_fd = -1,
+	};
+
+	return open_consumer(s, k, &cc);
 }
 
-void il_msi_sink_close(const struct il_msi_backend *b, struct il_msi_sink *s,
-		       int efd)
+int il_irq_sink_open_notify(const struct il_irq_sinks *s, struct il_irq_sink *k,
+			   int efd, int notify_fd, uint32_t pin)
 {
-	if (!s->open)
+	struct irqlink_consumer_config cc = {
+		.kind = IRQLINK_CONSUMER_INTX_NOTIFY,
+		.trigger_fd = efd,
+		.gsi = pin,
+		.unmask_fd = -1,
+		.notify_fd = notify_fd,
+	};
+
+	return open_consumer(s, k, &cc);
+}
+
+int il_irq_sink_set_msi(struct il_irq_sink *k, const struct kvm_msi *msg)
+{
+	int r;
+
+	if (!k->open)
+		return -EINVAL;
+	if (!memcmp(&k->msg, msg, sizeof(*msg)))
+		return 0;
+	r = irqlink_consumer_set_msi(k->c, msg);
+	if (!r)
+		k->msg = *msg;
+	return r;
+}
+
+static int check_kernel(const struct il_irq_sinks *s, struct il_irq_sink *k)
+{
+	if (s->delivery != IRQLINK_DELIVERY_KERNEL || il_irq_sink_in_kernel(k))
+		return 0;
+	return -EOPNOTSUPP;
+}
+
+int il_irq_sink_settle(const struct il_irq_sinks *s, struct il_irq_sink *k)
+{
+	if (!k->open)
+		return 0;
+	/* A failed attach keeps the consumer on the relay, which delivers
+	 * too; the consumer counts it, and KERNEL mode reports it below. */
+	(void)irqlink_consumer_refresh(k->c);
+	return check_kernel(s, k);
+}
+
+int il_irq_sink_apply_delivery(const struct il_irq_sinks *s,
+			       struct il_irq_sink *k)
+{
+	if (!k->open)
+		return 0;
+	(void)irqlink_consumer_set_force_relay(k->c,
+			s->delivery == IRQLINK_DELIVERY_RELAY);
+	return check_kernel(s, k);
+}
+
+bool il_irq_sink_in_kernel(const struct il_irq_sink *k)
+{
+	return k->open && irqlink_consumer_path(k->c) == IRQLINK_PATH_BYPASS;
+}
+
+void il_irq_sink_close(struct il_irq_sink *k)
+{
+	if (!k->open)
 		return;
-	if (s->c) {
-		irqlink_consumer_destroy(s->c);
-	} else {
-		irqlink_irqfd_detach(b->vm, efd, s->gsi);
-		irqlink_routes_gsi_free(b->vm, s->gsi);
-	}
-	memset(s, 0, sizeof(*s));
+	irqlink_consumer_destroy(k->c);
+	memset(k, 0, sizeof(*k));
 }

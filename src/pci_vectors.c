@@ -11,12 +11,11 @@
  *   1. enable state: the index is enabled at the device (SET_IRQS TRIGGER,
  *      no eventfds yet) or disabled and every host vector released;
  *   2. routes, in one batch: a vector that needs a host vector gets an
- *      eventfd and a sink (route + irqfd, or a consumer); a vector the
+ *      eventfd and a sink (a consumer with its route); a vector the
  *      guest has unmasked gets its route pointed at the guest's current
  *      message. One commit;
  *   3. triggers: new eventfds go to the device (SET_IRQS DATA_EVENTFD), in
- *      contiguous runs -- after the commit for bare irqfds, before it for
- *      consumers (see il_pci_irqs_sync());
+ *      contiguous runs, before the commit (see il_pci_irqs_sync());
  *   4. masks: the device's mask bits are set to guest mask OR function mask
  *      (SET_IRQS MASK/UNMASK, in runs).
  *
@@ -66,8 +65,7 @@ static void release(struct irqlink_pci *p, struct il_pci_irqs *q)
 		batch = irqlink_routes_begin(p->vm) == 0;
 	for (i = 0; i < q->nvec; i++)
 		if (q->vec[i].sink.open)
-			il_msi_sink_close(&p->be, &q->vec[i].sink,
-					  q->vec[i].efd);
+			il_irq_sink_close(&q->vec[i].sink);
 	if (batch) {
 		il_pci_err(p, 0, irqlink_routes_commit(p->vm));
 		p->stats.route_batches++;
@@ -155,8 +153,8 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 				continue;
 			}
 			if (*batch) {
-				r = il_msi_sink_open(&p->be, &x->sink, efd,
-						     &x->msg);
+				r = il_irq_sink_open_edge(&p->sinks, &x->sink,
+							  efd, &x->msg);
 				if (r) {
 					close(efd);
 					err = il_pci_err(p, err, r);
@@ -168,8 +166,8 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 			p->stats.host_vectors++;
 			q->nhost++;
 		} else if (x->sink.open && !x->masked) {
-			err = il_pci_err(p, err, il_msi_sink_set_msi(&p->be,
-							&x->sink, &x->msg));
+			err = il_pci_err(p, err, il_irq_sink_set_msi(&x->sink,
+								     &x->msg));
 		}
 	}
 	return err;
@@ -180,7 +178,7 @@ static int sync_commit(struct irqlink_pci *p, struct il_pci_irqs *q,
 		       uint32_t first, uint32_t n, bool batch)
 {
 	uint32_t i;
-	int r;
+	int err = 0, r;
 
 	if (!batch)
 		return 0;
@@ -192,10 +190,16 @@ static int sync_commit(struct irqlink_pci *p, struct il_pci_irqs *q,
 		return il_pci_err(p, 0, r);
 	}
 	p->stats.route_batches++;
-	for (i = first; i < first + n; i++)
-		if (q->vec[i].sink.open)
-			il_msi_sink_settle(&p->be, &q->vec[i].sink);
-	return 0;
+	for (i = first; i < first + n; i++) {
+		if (!q->vec[i].sink.open)
+			continue;
+		r = il_irq_sink_settle(&p->sinks, &q->vec[i].sink);
+		if (r) {
+			p->stats.not_in_kernel++;
+			err = il_pci_err(p, err, r);
+		}
+	}
+	return err;
 }
 
 /* Step 3: hand new eventfds to the device, one SET_IRQS per run. */
@@ -296,19 +300,15 @@ int il_pci_irqs_sync(struct irqlink_pci *p, struct il_pci_irqs *q,
 		n = q->nvec;
 	}
 	if (q->dev_on) {
-		bool batch, consumers = p->be.relay != NULL;
+		bool batch;
 
 		err = il_first(err, sync_sinks(p, q, first, n, &batch));
-		/* Consumers are on the relay until settled, so the device may
-		 * have their eventfds before the commit; pairing with the
-		 * device then happens inside the batch, where a consumer
-		 * stages its route instead of committing it on its own. A
-		 * bare irqfd must not see a signal before its route is in. */
-		if (consumers)
-			err = il_first(err, sync_triggers(p, q, first, n));
+		/* Consumers relay until settled, so the device may have their
+		 * eventfds before the commit; pairing with the device then
+		 * happens inside the batch, where each consumer stages its
+		 * route (deferred) instead of committing it on its own. */
+		err = il_first(err, sync_triggers(p, q, first, n));
 		err = il_first(err, sync_commit(p, q, first, n, batch));
-		if (!consumers)
-			err = il_first(err, sync_triggers(p, q, first, n));
 	}
 	return il_first(err, sync_masks(p, q, fmask, first, n));
 }

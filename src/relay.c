@@ -136,10 +136,11 @@ static struct il_token_link **find(struct irqlink_relay *r, uint64_t token)
 	return p;
 }
 
+static void release_action(struct irqlink_relay_action *act);
+
 static void entry_free(struct relay_entry *e)
 {
-	if (e->act.kind == IRQLINK_RELAY_EVENTFD && e->act.target_fd >= 0)
-		close(e->act.target_fd);
+	release_action(&e->act);
 	close(e->src);
 	free(e);
 }
@@ -168,6 +169,13 @@ static void inject(struct irqlink_relay *r, const struct relay_entry *e)
 	int ret;
 
 	switch (e->act.kind) {
+	case IRQLINK_RELAY_EVENTFD_NOTIFY:
+		/* First: once the guest can see the interrupt, whoever
+		 * watches notify_fd must already know of it. */
+		if (write(e->act.notify_fd, &one, sizeof(one)) !=
+		    (ssize_t)sizeof(one))
+			bump(&r->st.inject_errors, 1);
+		/* fall through */
 	case IRQLINK_RELAY_EVENTFD:
 		ret = write(e->act.target_fd, &one, sizeof(one)) ==
 		      (ssize_t)sizeof(one) ? 0 : -1;
@@ -365,26 +373,44 @@ static bool msi_flags_ok(const struct kvm_msi *msi)
 
 /* Check @act and copy it into *@out, taking a dup of an EVENTFD target.
  * @src_token: the source's identity, which the target must not share. */
-static int prepare_action(struct irqlink_relay *r,
-			  const struct irqlink_relay_action *act,
-			  uint64_t src_token, struct irqlink_relay_action *out)
+/* A dup of @fd, an eventfd that is not the source. */
+static int dup_target(int fd, uint64_t src_token)
 {
 	uint64_t token;
 	int ret;
 
+	ret = il_eventfd_token(fd, &token);
+	if (ret)
+		return ret;
+	/* A source feeding itself would spin the thread forever. */
+	if (token == src_token)
+		return -EINVAL;
+	return il_eventfd_dup(fd);
+}
+
+/* Check @act and copy it into *@out, taking dups of its eventfds.
+ * @src_token: the source's identity, which no target may share. */
+static int prepare_action(struct irqlink_relay *r,
+			  const struct irqlink_relay_action *act,
+			  uint64_t src_token, struct irqlink_relay_action *out)
+{
+	int ret;
+
 	*out = *act;
-	out->target_fd = -1;
+	out->target_fd = out->notify_fd = -1;
 	switch (act->kind) {
-	case IRQLINK_RELAY_EVENTFD:
-		ret = il_eventfd_token(act->target_fd, &token);
-		if (ret)
-			return ret;
-		/* A source feeding itself would spin the thread forever. */
-		if (token == src_token)
-			return -EINVAL;
-		ret = il_eventfd_dup(act->target_fd);
+	case IRQLINK_RELAY_EVENTFD_NOTIFY:
+		ret = dup_target(act->notify_fd, src_token);
 		if (ret < 0)
 			return ret;
+		out->notify_fd = ret;
+		/* fall through */
+	case IRQLINK_RELAY_EVENTFD:
+		ret = dup_target(act->target_fd, src_token);
+		if (ret < 0) {
+			release_action(out);
+			return ret;
+		}
 		out->target_fd = ret;
 		return 0;
 	case IRQLINK_RELAY_MSI:
@@ -402,9 +428,15 @@ static int prepare_action(struct irqlink_relay *r,
 
 static void release_action(struct irqlink_relay_action *act)
 {
-	if (act->kind == IRQLINK_RELAY_EVENTFD && act->target_fd >= 0)
+	bool fds = act->kind == IRQLINK_RELAY_EVENTFD ||
+		   act->kind == IRQLINK_RELAY_EVENTFD_NOTIFY;
+
+	if (fds && act->target_fd >= 0)
 		close(act->target_fd);
-	act->target_fd = -1;
+	if (fds && act->notify_fd >= 0 &&
+	    act->kind == IRQLINK_RELAY_EVENTFD_NOTIFY)
+		close(act->notify_fd);
+	act->target_fd = act->notify_fd = -1;
 }
 
 int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,

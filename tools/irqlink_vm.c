@@ -18,6 +18,9 @@
  */
 #include "vm_machine.h"
 
+#include <pthread.h>
+#include <time.h>
+
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -50,6 +53,10 @@ struct opts {
 	unsigned int timeout_ms;
 	bool paths[NPATHS];
 	const char *fault;
+	enum irqlink_delivery delivery;
+	enum irqlink_eoi_policy eoi;
+	bool eoi_given;                 /* --eoi, else the self-test picks */
+	unsigned int switch_ms;         /* 0 = no delivery switching */
 };
 
 struct result {
@@ -57,8 +64,11 @@ struct result {
 	unsigned int vectors;
 	uint64_t sent, received;
 	int64_t lost;
-	double p50_us, p99_us;
+	double p50_us, p99_us, max_us;
 	double exits_per_irq;
+	uint64_t relayed;               /* relay injections during the row */
+	uint64_t timer_unmasks;
+	uint64_t switches;
 	char note[96];
 };
 
@@ -86,6 +96,24 @@ static void usage(FILE *f)
 "                      default 16)\n"
 "  -t, --timeout MS    longest wait for one interrupt or one guest answer\n"
 "                      (default 2000)\n"
+"  -d, --delivery MODE how interrupts reach KVM: auto (the bypass manager\n"
+"                      pairs each device interrupt with its consumer and it\n"
+"                      is delivered in-kernel; default), kernel (as auto, and\n"
+"                      the run fails if any interrupt cannot be delivered\n"
+"                      in-kernel), relay (the relay thread injects all)\n"
+"  -e, --eoi POLICY    how the VMM learns the guest is done with an INTx:\n"
+"                      resamplefd (KVM's resamplefd unmasks the device; right\n"
+"                      on upstream KVM), bar-access (the relay injects INTx,\n"
+"                      the guest's BAR access that clears the device's status\n"
+"                      unmasks it; any guest, any KVM), guest-port (the test\n"
+"                      guest reports the end of its handler on a port).\n"
+"                      Default: a self-test at start-up picks resamplefd or,\n"
+"                      where KVM signals the resamplefd before the guest's\n"
+"                      handler runs, bar-access (guest-port with --delivery\n"
+"                      kernel, which bar-access cannot use)\n"
+"      --switch-ms MS  with --delivery auto: switch every interrupt between\n"
+"                      the relay and in-kernel delivery every MS ms while the\n"
+"                      demo runs (nothing may be lost)\n"
 "      --fault KIND    make the guest fail on purpose after boot, to show how\n"
 "                      a failed run ends: exception (ud2) or hang (no answer)\n"
 "  -h, --help          this text\n"
@@ -131,8 +159,11 @@ static bool parse_paths(char *list, bool *paths)
 /* Returns 0 to run, or the exit status to leave with. */
 static int parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_FAULT = 256 };
+	enum { OPT_FAULT = 256, OPT_SWITCH };
 	static const struct option longopts[] = {
+		{ "delivery", required_argument, NULL, 'd' },
+		{ "eoi", required_argument, NULL, 'e' },
+		{ "switch-ms", required_argument, NULL, OPT_SWITCH },
 		{ "count", required_argument, NULL, 'n' },
 		{ "paths", required_argument, NULL, 'p' },
 		{ "vcpus", required_argument, NULL, 'c' },
@@ -142,15 +173,39 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	const char *why;
 	int c;
 
 	*o = (struct opts){
 		.count = 2000, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
 		.timeout_ms = 2000, .paths = { true, true, true },
 	};
-	while ((c = getopt_long(argc, argv, "n:p:c:g:t:h", longopts,
+	while ((c = getopt_long(argc, argv, "n:p:c:g:t:d:e:h", longopts,
 				NULL)) != -1) {
 		switch (c) {
+		case 'd':
+			if (irqlink_delivery_parse(optarg, &o->delivery)) {
+				fprintf(stderr, "%s: --delivery takes auto, kernel "
+					"or relay, not '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'e':
+			if (irqlink_eoi_policy_parse(optarg, &o->eoi)) {
+				fprintf(stderr, "%s: --eoi takes resamplefd, "
+					"bar-access or guest-port, not '%s'\n",
+					prog, optarg);
+				return EXIT_USAGE;
+			}
+			o->eoi_given = true;
+			break;
+		case OPT_SWITCH:
+			if (!parse_uint(optarg, 1, 60000, &o->switch_ms)) {
+				fprintf(stderr, "%s: --switch-ms must be 1-60000, "
+					"not '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case 'n':
 			if (!parse_uint(optarg, 1, MAX_COUNT, &o->count)) {
 				fprintf(stderr, "%s: --count must be 1-%u, not '%s'\n",
@@ -202,6 +257,17 @@ static int parse(int argc, char **argv, struct opts *o)
 			fprintf(stderr, "Try '%s --help'.\n", prog);
 			return EXIT_USAGE;
 		}
+	}
+	if (o->eoi_given && irqlink_eoi_check(o->eoi, o->delivery, &why)) {
+		fprintf(stderr, "%s: --eoi %s with --delivery %s: %s\n", prog,
+			irqlink_eoi_policy_name(o->eoi),
+			irqlink_delivery_name(o->delivery), why);
+		return EXIT_USAGE;
+	}
+	if (o->switch_ms && o->delivery != IRQLINK_DELIVERY_AUTO) {
+		fprintf(stderr, "%s: --switch-ms switches between the relay and "
+			"in-kernel delivery, so it needs --delivery auto\n", prog);
+		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "%s: no command given (demo or probe)\n"
@@ -313,6 +379,69 @@ static int dev_command(struct vm_machine *m, uint32_t kind)
 	return err;
 }
 
+static uint64_t relay_injections(struct vm_machine *m)
+{
+	struct irqlink_relay_stats st;
+
+	if (irqlink_relay_get_stats(m->relay, &st))
+		return 0;
+	return st.injections;
+}
+
+/* --switch-ms: while a row runs, every interrupt of the device is moved
+ * between the relay and in-kernel delivery, through the glue's API (each
+ * consumer switches losslessly). */
+struct switcher {
+	struct vm_machine *m;
+	unsigned int ms;
+	pthread_t thread;
+	bool live;
+	_Atomic bool stop;
+	uint64_t switches;
+	int err;
+};
+
+static void *switch_thread(void *arg)
+{
+	struct switcher *sw = arg;
+	struct timespec d = { sw->ms / 1000, (long)(sw->ms % 1000) * 1000000L };
+	bool relay = false;
+	int r;
+
+	while (!sw->stop) {
+		nanosleep(&d, NULL);
+		relay = !relay;
+		r = irqlink_pci_set_delivery(sw->m->pci, relay ?
+				IRQLINK_DELIVERY_RELAY : IRQLINK_DELIVERY_AUTO);
+		if (r && !sw->err)
+			sw->err = r;
+		sw->switches++;
+	}
+	if (relay)
+		(void)irqlink_pci_set_delivery(sw->m->pci, IRQLINK_DELIVERY_AUTO);
+	return NULL;
+}
+
+static void switcher_start(struct switcher *sw, struct vm_machine *m,
+			   unsigned int ms)
+{
+	memset(sw, 0, sizeof(*sw));
+	sw->m = m;
+	sw->ms = ms;
+	if (ms)
+		sw->live = pthread_create(&sw->thread, NULL, switch_thread,
+					  sw) == 0;
+}
+
+static void switcher_stop(struct switcher *sw)
+{
+	if (!sw->live)
+		return;
+	sw->stop = true;
+	pthread_join(sw->thread, NULL);
+	sw->live = false;
+}
+
 /* One path's run: @count interrupts, one at a time, cycling @nvec vectors
  * from @vector (the device's VECTOR register selects which). */
 static int measure(struct vm_machine *m, const struct opts *o,
@@ -334,17 +463,30 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	uint32_t done = 0, nlat = 0;
 	int err;
 
+	struct switcher sw;
+	uint64_t relayed0, timer0;
+
 	for (unsigned int v = 0; v < nvec; v++)
 		before[v] = kg_count(m->g, vector + v);
 	seq0 = vm_machine_raises(m);
 	raised0 = testdev_reg_read(m->td, TESTDEV_REG_RAISED);
 	exits0 = user_exits(m);
+	relayed0 = relay_injections(m);
+	timer0 = vm_machine_timer_unmasks(m);
 
+	switcher_start(&sw, m, o->switch_ms);
 	err = kg_pci_run(m->g, &req, &done);
+	switcher_stop(&sw);
 	if (err)
 		return err;
 	/* Give a late or duplicate delivery time to show up in the counts. */
 	usleep(20 * 1000);
+	res->relayed = relay_injections(m) - relayed0;
+	res->timer_unmasks = vm_machine_timer_unmasks(m) - timer0;
+	res->switches = sw.switches;
+	if (sw.err)
+		snprintf(res->note, sizeof(res->note),
+			 "a delivery switch failed: %s", strerror(-sw.err));
 
 	res->ran = true;
 	res->vectors = nvec;
@@ -373,9 +515,10 @@ static int measure(struct vm_machine *m, const struct opts *o,
 		qsort(lat, nlat, sizeof(*lat), cmp_u64);
 		res->p50_us = (double)lat[nlat / 2] * tick_us;
 		res->p99_us = (double)lat[(uint64_t)nlat * 99 / 100] * tick_us;
+		res->max_us = (double)lat[nlat - 1] * tick_us;
 	}
 	free(lat);
-	if (done < o->count)
+	if (done < o->count && !res->note[0])
 		snprintf(res->note, sizeof(res->note),
 			 "interrupt %u of %u never came (waited %u ms)",
 			 done + 1, o->count, o->timeout_ms);
@@ -388,7 +531,7 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 	volatile struct kg_ext *e = kg_ext(m->g);
 	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
 	uint64_t claimed0 = e->intx_claimed, spurious0 = e->intx_spurious;
-	struct vm_bus_stats b0, b1;
+	struct irqlink_dev_stats d0, d1;
 	unsigned int pin;
 	int err;
 
@@ -407,18 +550,20 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 	err = dev_command(m, VFIO_PCI_INTX_IRQ_INDEX);
 	if (err)
 		return err;
-	vm_bus_get_stats(&m->bus, &b0);
+	irqlink_dev_get_stats(testdev_irq(m->td), &d0);
 	err = measure(m, o, VEC_INTX, 1, res);
 	if (err)
 		return err;
-	vm_bus_get_stats(&m->bus, &b1);
+	irqlink_dev_get_stats(testdev_irq(m->td), &d1);
 	if (!res->note[0])
 		snprintf(res->note, sizeof(res->note),
-			 "claimed %llu, spurious %llu, EOIs %llu, unmasks %llu",
+			 "claimed %llu, spurious %llu, device unmasks %llu, "
+			 "timer unmasks %llu (EOI policy %s)",
 			 (unsigned long long)(e->intx_claimed - claimed0),
 			 (unsigned long long)(e->intx_spurious - spurious0),
-			 (unsigned long long)(b1.intx_eois - b0.intx_eois),
-			 (unsigned long long)(b1.intx_unmasks - b0.intx_unmasks));
+			 (unsigned long long)(d1.intx_unmasks - d0.intx_unmasks),
+			 (unsigned long long)res->timer_unmasks,
+			 irqlink_eoi_policy_name(m->eoi));
 	return 0;
 }
 
@@ -442,6 +587,14 @@ static int run_msi(struct vm_machine *m, const struct opts *o,
 	return measure(m, o, msix ? VEC_MSIX : VEC_MSI, PATH_VECTORS, res);
 }
 
+/* What carried a row's interrupts, from the relay's count. */
+static const char *carried_by(const struct result *r)
+{
+	if (!r->relayed)
+		return "kernel";
+	return r->relayed >= r->received ? "relay" : "mixed";
+}
+
 static int demo(struct vm_machine *m, const struct opts *o)
 {
 	struct result res[NPATHS];
@@ -454,6 +607,14 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	       o->vcpus, o->vcpus == 1 ? "" : "s", TESTDEV_VENDOR_ID,
 	       TESTDEV_DEVICE_ID, VM_TESTDEV_SLOT,
 	       (unsigned long long)m->bar0, m->intx_gsi, o->count);
+	printf("delivery %s; INTx EOI policy %s (%s)%s\n",
+	       irqlink_delivery_name(m->delivery),
+	       irqlink_eoi_policy_name(m->eoi), !m->eoi_probed ? "--eoi" :
+	       m->eoi_early ? "self-test: this KVM signals the resamplefd "
+	       "before the guest's handler runs" : "self-test: the resamplefd "
+	       "waits for the guest's EOI",
+	       o->switch_ms ? "; switching relay <-> in-kernel while it runs"
+			    : "");
 	fflush(stdout);
 	for (int p = 0; p < NPATHS && !err; p++) {
 		if (!o->paths[p])
@@ -475,33 +636,46 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		}
 	}
 
-	printf("\n%-6s %7s %9s %9s %6s %9s %9s %10s\n", "path", "vectors",
-	       "sent", "received", "lost", "p50 us", "p99 us", "exits/irq");
+	printf("\n%-6s %7s %8s %8s %5s %7s %7s %8s %-8s %8s %9s\n", "path",
+	       "vectors", "sent", "received", "lost", "p50 us", "p99 us",
+	       "max us", "delivery", "relayed", "exits/irq");
 	for (int p = 0; p < NPATHS; p++) {
 		struct result *r = &res[p];
 
 		if (!r->ran)
 			continue;
-		printf("%-6s %7u %9llu %9llu %6lld %9.1f %9.1f %10.1f\n",
-		       path_titles[p], r->vectors, (unsigned long long)r->sent,
+		printf("%-6s %7u %8llu %8llu %5lld %7.1f %7.1f %8.1f %-8s %8llu "
+		       "%9.1f\n", path_titles[p], r->vectors,
+		       (unsigned long long)r->sent,
 		       (unsigned long long)r->received, (long long)r->lost,
-		       r->p50_us, r->p99_us, r->exits_per_irq);
+		       r->p50_us, r->p99_us, r->max_us, carried_by(r),
+		       (unsigned long long)r->relayed, r->exits_per_irq);
 		if (r->lost || r->received != o->count)
 			bad = true;
+		if (o->delivery == IRQLINK_DELIVERY_KERNEL && r->relayed) {
+			fprintf(stderr, "%s: %s: --delivery kernel, but the relay "
+				"injected %llu interrupts\n", prog, path_titles[p],
+				(unsigned long long)r->relayed);
+			bad = true;
+		}
+		if (r->timer_unmasks) {
+			fprintf(stderr, "%s: %s: %llu INTx unmask(s) came from the "
+				"acknowledgement timer: the guest did not "
+				"acknowledge in time\n", prog, path_titles[p],
+				(unsigned long long)r->timer_unmasks);
+			bad = true;
+		}
 	}
 	printf("\n");
 	for (int p = 0; p < NPATHS; p++)
 		if (res[p].ran && res[p].note[0])
 			printf("%-6s %s\n", path_titles[p], res[p].note);
 	printf("latency: device raise (TSC before the device's raise) -> guest "
-	       "ISR entry (guest rdtsc; guest TSC == host TSC)\n");
-	if (vm_machine_late_unmasks(m))
-		printf("note: %llu INTx unmask(s) went out on the grace timer, "
-		       "not a guest EOI report\n",
-		       (unsigned long long)vm_machine_late_unmasks(m));
+	       "ISR entry (guest rdtsc; guest TSC == host TSC)\n"
+	       "delivery: kernel = no relay injection in the row, relay = every "
+	       "interrupt relayed, mixed = both (switching)\n");
 	if (bad) {
-		fprintf(stderr, "%s: interrupts were lost or did not arrive\n",
-			prog);
+		fprintf(stderr, "%s: the run failed (see above)\n", prog);
 		return EXIT_RUN_FAILED;
 	}
 	return 0;
@@ -546,6 +720,9 @@ int main(int argc, char **argv)
 
 	mc.vcpus = o.vcpus;
 	mc.intx_gsi = o.gsi;
+	mc.delivery = o.delivery;
+	mc.eoi = o.eoi;
+	mc.eoi_probe = !o.eoi_given;
 	if (vm_machine_create(&mc, &m, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_RUN_FAILED;

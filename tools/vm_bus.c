@@ -23,20 +23,11 @@
  * decoding BARs covers it. The MSI-X table lives there too, so the guest
  * programming its vectors lands in the glue, which reconciles routes.
  *
- * KG_PORT_INTX_EOI: the test guest's INTx handler writes it after the
- * LAPIC EOI. The device's INTx unmask eventfd is the resamplefd of its
- * level irqfd. On upstream KVM that fires at the guest's EOI write; on
- * kvm_pvm it already fired when KVM injected the interrupt, before the
- * handler read and acknowledged the device. Had the device model taken
- * that unmask at once (with its watcher thread), it would find its line
- * still asserted and fire again: one spurious interrupt per assertion,
- * depending on who wins the race. So irqlink-vm does not run the model's
- * watcher; the unmask events wait in the model's epoll set and are
- * dispatched here, when the guest says its handler is through (EOI
- * included). The resamplefd still carries every EOI; only the moment the
- * device acts on it moves to where upstream KVM would have signalled it.
- * The machine also dispatches after a grace period (vm_machine.c), for a
- * guest that does not report.
+ * KG_PORT_INTX_EOI: the test guest's INTx handler writes it after its
+ * LAPIC EOI, to say the handler is done. The bus only passes that on to
+ * each function's glue (irqlink_pci_intx_eoi()); whether it means
+ * anything is the glue's EOI policy (<irqlink/eoi.h>: GUEST_PORT), chosen
+ * by the VMM, not decided here.
  */
 #include "vm_bus.h"
 
@@ -51,14 +42,13 @@ static void bump(uint64_t *c, uint64_t n)
 }
 
 int vm_bus_attach(struct vm_bus *bus, unsigned int slot,
-		  struct irqlink_pci *pci, struct irqlink_dev *dev)
+		  struct irqlink_pci *pci)
 {
 	if (slot >= VM_BUS_SLOTS || !pci)
 		return -EINVAL;
 	if (bus->slot[slot].pci)
 		return -EBUSY;
 	bus->slot[slot].pci = pci;
-	bus->slot[slot].dev = dev;
 	return 0;
 }
 
@@ -124,24 +114,24 @@ static void cfg_address(struct vm_bus *bus, uint8_t *data, uint32_t size,
 	}
 }
 
-int vm_bus_intx_dispatch(struct vm_bus *bus)
+/* The guest's end-of-handler report, to every function. */
+static void intx_eoi(struct vm_bus *bus)
 {
-	int total = 0;
+	uint64_t total = 0;
 
 	for (unsigned int i = 0; i < VM_BUS_SLOTS; i++) {
-		struct irqlink_dev *dev = bus->slot[i].dev;
+		struct irqlink_pci *pci = bus->slot[i].pci;
 		int r;
 
-		if (!dev)
+		if (!pci)
 			continue;
-		r = irqlink_dev_dispatch(dev);
+		r = irqlink_pci_intx_eoi(pci);
 		if (r < 0)
 			bump(&bus->st.errors, 1);
 		else
-			total += r;
+			total += (uint64_t)r;
 	}
-	bump(&bus->st.intx_unmasks, (uint64_t)total);
-	return total;
+	bump(&bus->st.intx_unmasks, total);
 }
 
 /* A BAR access: offered to each function until one claims it. */
@@ -179,7 +169,7 @@ void vm_bus_pio(void *opaque, uint16_t port, uint8_t *data, uint32_t size,
 			cfg_data(bus, port, data, size, is_write);
 		} else if (port == KG_PORT_INTX_EOI && is_write) {
 			bump(&bus->st.intx_eois, 1);
-			vm_bus_intx_dispatch(bus);
+			intx_eoi(bus);
 		} else if (!bar_access(bus, true, port, data, size,
 				       is_write) && !is_write) {
 			memset(data, 0xff, size);

@@ -2,7 +2,7 @@
 /*
  * irqlink-vm's I/O buses: PCI configuration mechanism #1 on ports
  * 0xCF8/0xCFC, the BARs of the PCI functions on bus 0 (MMIO and I/O
- * space), and the test guest's INTx EOI port. Internal to irqlink-vm and
+ * space), and the test guest's INTx end-of-handler port. Internal to irqlink-vm and
  * its tests.
  */
 #ifndef IRQLINK_TOOLS_VM_BUS_H
@@ -28,18 +28,14 @@ struct vm_bus_stats {
 	uint64_t unclaimed;       /* MMIO/PIO nobody claimed (reads all ones) */
 	uint64_t errors;          /* glue calls that returned -errno */
 	uint64_t intx_eois;       /* KG_PORT_INTX_EOI writes by the guest */
-	uint64_t intx_unmasks;    /* device unmasks those EOIs dispatched */
+	uint64_t intx_unmasks;    /* of which a glue turned into an unmask
+				   * (IRQLINK_EOI_GUEST_PORT) */
 };
 
-/*
- * One PCI function on bus 0, device @slot, function 0.
- * @pci: the glue that presents it (config space, BARs).
- * @dev: its interrupt model, or NULL; the bus processes its INTx unmask
- *       events (irqlink_dev_dispatch()) when the guest reports an EOI.
- */
+/* One PCI function on bus 0, device @slot, function 0: the glue that
+ * presents it (config space, BARs, the guest's INTx EOI reports). */
 struct vm_bus_fn {
 	struct irqlink_pci *pci;
-	struct irqlink_dev *dev;
 };
 
 struct vm_bus {
@@ -48,10 +44,10 @@ struct vm_bus {
 	struct vm_bus_stats st;
 };
 
-/* Put @pci (and @dev) in @slot; call before the vCPUs run. Returns 0,
- * -EINVAL (slot out of range, NULL pci) or -EBUSY (slot taken). */
+/* Put @pci in @slot; call before the vCPUs run. Returns 0, -EINVAL (slot
+ * out of range, NULL pci) or -EBUSY (slot taken). */
 int vm_bus_attach(struct vm_bus *bus, unsigned int slot,
-		  struct irqlink_pci *pci, struct irqlink_dev *dev);
+		  struct irqlink_pci *pci);
 
 /* Port and MMIO exit handlers, in the shape of kg_pio_fn / kg_mmio_fn;
  * @opaque is the struct vm_bus. Safe on several vCPU threads at once. */
@@ -59,10 +55,6 @@ void vm_bus_pio(void *opaque, uint16_t port, uint8_t *data, uint32_t size,
 		uint32_t count, bool is_write);
 void vm_bus_mmio(void *opaque, uint64_t gpa, uint8_t *data, uint32_t len,
 		 bool is_write);
-
-/* Process pending INTx unmask events of every function now (what a guest
- * EOI report does). Returns the number of unmasks. */
-int vm_bus_intx_dispatch(struct vm_bus *bus);
 
 void vm_bus_get_stats(struct vm_bus *bus, struct vm_bus_stats *st);
 

@@ -9,27 +9,29 @@
  *   guest config cycle  -> port exit -> vm_bus -> glue config space
  *   guest BAR access    -> MMIO exit -> vm_bus -> glue -> testdev BAR
  *   guest doorbell      -> KVM ioeventfd (no exit) -> device thread
- *   device INTx         -> model -> level irqfd on the IOAPIC pin
- *   guest EOI           -> resamplefd -> model's unmask (see vm_bus.c)
- *   device MSI/MSI-X    -> model -> per-vector eventfd -> irqfd on an MSI
- *                          route the glue keeps in step with the guest
+ *   device INTx, MSI/MSI-X -> model -> trigger eventfd -> consumer: the
+ *                          bypass manager pairs the device's producer with
+ *                          it and it delivers in-kernel (irqfd), or the
+ *                          relay does (config.delivery)
+ *   INTx acknowledgement -> the glue's EOI policy (<irqlink/eoi.h>)
  *
- * The device thread here replaces testdev_start(): it serves the doorbell
+ * The device thread replaces testdev_start(): it serves the doorbell
  * eventfd, one command per counted write (testdev_reg_write(DOORBELL)),
  * and stamps each command with the TSC just before it raises -- the start
  * of the device-raise-to-guest-ISR latency the demo reports (the guest's
- * TSC is the host's on this KVM). It does NOT dispatch the model's INTx
- * unmask events as soon as they are ready, because on kvm_pvm they are
- * ready before the guest has acknowledged the device (vm_bus.c explains);
- * the guest's EOI report dispatches them. Only when one stays pending for
- * grace_ms -- a guest that does not report -- does this thread dispatch
- * it, and counts it in late_unmasks.
+ * TSC is the host's on this KVM). It also processes the device model's
+ * unmask events as soon as they are ready (RESAMPLEFD: the resamplefd is
+ * the unmask eventfd) and the glue's INTx work (BAR_ACCESS: a fire to note,
+ * the ack timer). No timer here unmasks anything: the only timer-driven
+ * unmask is the glue's, counted as a guest that did not acknowledge.
  *
  * Teardown runs in reverse: stop the vCPUs (no more exits into the glue),
- * stop the device thread, destroy the glue (it detaches irqfds, routes and
- * ioeventfds), the device, the guest, then the VM.
+ * stop the device thread, destroy the glue (its consumers detach irqfds,
+ * routes and relay entries; ioeventfds go), the device, the relay, the
+ * bypass manager, the guest, then the VM.
  */
 #include "vm_machine.h"
+#include "vm_eoi_probe.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -52,14 +54,6 @@ static void say(char *err, size_t len, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
-}
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* For a KVM without KVM_GET_TSC_KHZ: count TSC ticks over 20 ms. */
@@ -98,27 +92,20 @@ static void serve_doorbell(struct vm_machine *m)
 static void *device_thread(void *arg)
 {
 	struct vm_machine *m = arg;
-	uint64_t pending_since = 0;
 
 	for (;;) {
-		struct pollfd fds[3] = {
+		struct pollfd fds[4] = {
 			{ .fd = m->stopfd, .events = POLLIN },
 			{ .fd = testdev_doorbell_fd(m->td), .events = POLLIN },
-			/* While an unmask waits out its grace period the
-			 * (level-triggered) poll fd is left out, or it would
-			 * spin. */
-			{ .fd = pending_since ? -1 :
-				irqlink_dev_poll_fd(testdev_irq(m->td)),
+			{ .fd = irqlink_dev_poll_fd(testdev_irq(m->td)),
 			  .events = POLLIN },
+			/* -ENOENT (no INTx work under this policy): poll
+			 * ignores a negative fd. */
+			{ .fd = irqlink_pci_poll_fd(m->pci), .events = POLLIN },
 		};
-		int timeout = -1;
+		int r;
 
-		if (pending_since) {
-			uint64_t t = now_ms(), end = pending_since + m->grace_ms;
-
-			timeout = t >= end ? 0 : (int)(end - t);
-		}
-		if (poll(fds, 3, timeout) < 0) {
+		if (poll(fds, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -128,21 +115,63 @@ static void *device_thread(void *arg)
 		if (fds[1].revents)
 			serve_doorbell(m);
 		if (fds[2].revents & POLLIN)
-			pending_since = now_ms();
-		if (pending_since && now_ms() >= pending_since + m->grace_ms) {
-			/* Usually 0: the guest's EOI report got there first. */
-			int r = vm_bus_intx_dispatch(&m->bus);
-
+			(void)irqlink_dev_dispatch(testdev_irq(m->td));
+		if (fds[3].revents & POLLIN) {
+			r = irqlink_pci_process(m->pci);
 			if (r > 0)
-				__atomic_fetch_add(&m->late_unmasks, (uint64_t)r,
-						   __ATOMIC_RELAXED);
-			pending_since = 0;
+				__atomic_fetch_add(&m->timer_unmasks,
+						   (uint64_t)r, __ATOMIC_RELAXED);
 		}
 	}
 	return NULL;
 }
 
 /* ---- building ----------------------------------------------------------- */
+
+/* What to tell a person whose VM could not be created. */
+static void say_vm_error(char *err, size_t errlen, int r)
+{
+	if (r == -ENOENT)
+		say(err, errlen, "cannot create the VM: /dev/kvm does not exist "
+		    "(KVM is not available on this machine: load the kvm "
+		    "module, or enable virtualization)");
+	else if (r == -EACCES || r == -EPERM)
+		say(err, errlen, "cannot create the VM: no permission to open "
+		    "/dev/kvm (add your user to the group that owns it, "
+		    "usually 'kvm': sudo usermod -aG kvm $USER, then log in "
+		    "again; or run as root)");
+	else
+		say(err, errlen, "cannot create the VM: %s", strerror(-r));
+}
+
+/* The EOI policy: the configured one, or the self-test's answer. */
+static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
+		    char *err, size_t errlen)
+{
+	const char *why;
+	int r;
+
+	m->eoi = cfg->eoi;
+	if (cfg->eoi_probe) {
+		r = vm_eoi_probe(&m->eoi_early, err, errlen);
+		if (r)
+			return r;
+		m->eoi_probed = true;
+		m->eoi = vm_eoi_default(m->eoi_early);
+		/* Under KERNEL delivery the relay may not inject INTx; the
+		 * guest's own report is then the exact choice. */
+		if (m->eoi == IRQLINK_EOI_BAR_ACCESS &&
+		    m->delivery == IRQLINK_DELIVERY_KERNEL)
+			m->eoi = IRQLINK_EOI_GUEST_PORT;
+	}
+	if (irqlink_eoi_check(m->eoi, m->delivery, &why)) {
+		say(err, errlen, "--eoi %s with --delivery %s: %s",
+		    irqlink_eoi_policy_name(m->eoi) ?: "?",
+		    irqlink_delivery_name(m->delivery) ?: "?", why);
+		return -EINVAL;
+	}
+	return 0;
+}
 
 int vm_machine_create(const struct vm_machine_config *cfg,
 		      struct vm_machine **out, char *err, size_t errlen)
@@ -153,6 +182,7 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		.msi_vectors = VM_MSI_VECTORS,
 		.msix_vectors = VM_MSIX_VECTORS,
 	};
+	struct irqlink_relay_config rc = { 0 };
 	struct irqlink_pci_config pc = { .ops = &testdev_pci_ops };
 	struct kg_options ko = { 0 };
 	struct vm_machine *m;
@@ -162,9 +192,11 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 	if (!cfg)
 		cfg = &def;
 	if (cfg->vcpus > KG_MAX_VCPUS ||
-	    (cfg->intx_gsi && (cfg->intx_gsi < 16 || cfg->intx_gsi > 23))) {
-		say(err, errlen, "bad machine config: vcpus 1-%u, INTx GSI 16-23",
-		    KG_MAX_VCPUS);
+	    (cfg->intx_gsi && (cfg->intx_gsi < 16 || cfg->intx_gsi > 23)) ||
+	    !irqlink_delivery_name(cfg->delivery) ||
+	    !irqlink_eoi_policy_name(cfg->eoi)) {
+		say(err, errlen, "bad machine config: vcpus 1-%u, INTx GSI 16-23, "
+		    "a known delivery mode and EOI policy", KG_MAX_VCPUS);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -175,18 +207,20 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 	m->fn = -1;
 	m->stopfd = -1;
 	m->intx_gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
-	m->grace_ms = cfg->grace_ms ? cfg->grace_ms : 100;
+	m->delivery = cfg->delivery;
 	m->raise_tsc = calloc(VM_RAISE_RING, sizeof(*m->raise_tsc));
 	if (!m->raise_tsc) {
 		r = -ENOMEM;
 		say(err, errlen, "out of memory");
 		goto err_free;
 	}
+	r = pick_eoi(m, cfg, err, errlen);
+	if (r)
+		goto err_free;
 
 	r = irqlink_vm_create(NULL, &m->vm);
 	if (r) {
-		say(err, errlen, "cannot create the VM: %s%s", strerror(-r),
-		    r == -ENOENT || r == -EACCES ? " (is /dev/kvm there?)" : "");
+		say_vm_error(err, errlen, r);
 		goto err_free;
 	}
 	ko.vcpus = cfg->vcpus;
@@ -201,34 +235,63 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 	r = ioctl(kg_vcpu_fd(m->g), KVM_GET_TSC_KHZ, 0);
 	m->tsc_khz = r > 0 ? (uint32_t)r : calibrate_tsc_khz();
 
+	r = irqlink_bypass_create(&m->bypass);
+	if (r) {
+		say(err, errlen, "cannot create the bypass manager: %s",
+		    strerror(-r));
+		goto err_guest;
+	}
+	if (cfg->relay_busy_poll)
+		rc.flags |= IRQLINK_RELAY_BUSY_POLL;
+	r = irqlink_relay_create(m->vm, &rc, &m->relay);
+	if (r) {
+		say(err, errlen, "cannot start the relay: %s", strerror(-r));
+		goto err_bypass;
+	}
 	r = testdev_create(&dc, &m->td);
 	if (r) {
 		say(err, errlen, "cannot create the test device: %s",
 		    strerror(-r));
-		goto err_guest;
+		goto err_relay;
+	}
+	/* The device is the producer of its interrupts: every trigger it is
+	 * given is offered to the manager, which pairs it with the glue's
+	 * consumer on the same eventfd. */
+	r = irqlink_dev_attach_bypass(testdev_irq(m->td), m->bypass);
+	if (r) {
+		say(err, errlen, "cannot attach the device to the bypass "
+		    "manager: %s", strerror(-r));
+		goto err_dev;
 	}
 	pc.opaque = m->td;
 	pc.vm = m->vm;
+	pc.relay = m->relay;
+	pc.bypass = m->bypass;
+	pc.delivery = m->delivery;
+	pc.intx_eoi = m->eoi;
+	pc.intx_ack_timeout_ms = cfg->ack_timeout_ms;
 	r = irqlink_pci_create(&pc, &m->pci);
 	if (r) {
 		say(err, errlen, "cannot present the device on PCI: %s",
 		    strerror(-r));
 		goto err_dev;
 	}
-	r = vm_bus_attach(&m->bus, VM_TESTDEV_SLOT, m->pci, testdev_irq(m->td));
+	r = vm_bus_attach(&m->bus, VM_TESTDEV_SLOT, m->pci);
 	if (r) {
 		say(err, errlen, "cannot attach the device: %s", strerror(-r));
 		goto err_pci;
 	}
-	/* INTA# to its IOAPIC pin: a level irqfd plus resamplefd. Then do what
+	/* INTA# to its IOAPIC pin, wired for the EOI policy. Then do what
 	 * firmware does and write the pin into Interrupt Line, which is how
 	 * the guest learns it. */
 	r = irqlink_pci_intx_route(m->pci, m->intx_gsi);
 	if (!r)
 		r = irqlink_pci_config_write(m->pci, 0x3c, 1, m->intx_gsi);
 	if (r) {
-		say(err, errlen, "cannot wire INTx to GSI %u: %s", m->intx_gsi,
-		    strerror(-r));
+		say(err, errlen, "cannot wire INTx to GSI %u: %s%s", m->intx_gsi,
+		    strerror(-r), r == -EOPNOTSUPP ?
+		    " (--delivery kernel: INTx could not be delivered "
+		    "in-kernel)" : "");
 		goto err_pci;
 	}
 	m->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -243,7 +306,12 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 err_pci:
 	irqlink_pci_destroy(m->pci);
 err_dev:
+	irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
 	testdev_destroy(m->td);
+err_relay:
+	irqlink_relay_destroy(m->relay);
+err_bypass:
+	irqlink_bypass_destroy(m->bypass);
 err_guest:
 	kg_destroy(m->g);
 err_vm:
@@ -312,7 +380,10 @@ void vm_machine_destroy(struct vm_machine *m)
 		m->thread_live = false;
 	}
 	irqlink_pci_destroy(m->pci);
+	irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
 	testdev_destroy(m->td);
+	irqlink_relay_destroy(m->relay);
+	irqlink_bypass_destroy(m->bypass);
 	kg_destroy(m->g);
 	irqlink_vm_destroy(m->vm);
 	if (m->stopfd >= 0)
@@ -338,9 +409,9 @@ uint64_t vm_machine_raises(struct vm_machine *m)
 	return __atomic_load_n(&m->raises, __ATOMIC_ACQUIRE);
 }
 
-uint64_t vm_machine_late_unmasks(struct vm_machine *m)
+uint64_t vm_machine_timer_unmasks(struct vm_machine *m)
 {
-	return __atomic_load_n(&m->late_unmasks, __ATOMIC_RELAXED);
+	return __atomic_load_n(&m->timer_unmasks, __ATOMIC_RELAXED);
 }
 
 const char *vm_machine_strerror(struct vm_machine *m, int err, char *buf,

@@ -3,8 +3,9 @@
  * irqlink-vm's machine: one KVM VM with the full in-kernel irqchip, the
  * test guest (guest/) on one or more vCPUs, and the test PCI device
  * (devices/testdev) behind the PCI glue (<irqlink/pci.h>) in slot
- * VM_TESTDEV_SLOT of bus 0. Shared by the irqlink-vm tool and
- * tests/test_vm_e2e.c; internal, not installed.
+ * VM_TESTDEV_SLOT of bus 0, its interrupts paired by an IRQ bypass manager
+ * and carried by consumers (in-kernel, or the machine's relay). Shared by
+ * the irqlink-vm tool and tests/test_vm_e2e.c; internal, not installed.
  *
  *	struct vm_machine *m;
  *	vm_machine_create(&cfg, &m, err, sizeof(err));  // VM, guest, device
@@ -40,34 +41,48 @@
  * @vcpus:     vCPUs, 1..KG_MAX_VCPUS (0 = 1). Each has its own thread.
  * @intx_gsi:  IOAPIC pin INTA# is wired to, 16..23 (0 = VM_DEFAULT_GSI):
  *             told to the guest through the Interrupt Line register.
- * @grace_ms:  a pending INTx unmask the guest did not report an EOI for
- *             is dispatched after this long anyway (0 = 100).
+ * @delivery:  how interrupts reach KVM (<irqlink/eoi.h>; 0 = AUTO).
+ * @eoi:       the INTx EOI policy; ignored with @eoi_probe.
+ * @eoi_probe: pick the policy with the EOI self-test (vm_eoi_probe.h):
+ *             BAR_ACCESS on a KVM that EOIs at injection, else RESAMPLEFD;
+ *             BAR_ACCESS is not possible with KERNEL delivery, which then
+ *             gets GUEST_PORT.
+ * @ack_timeout_ms: BAR_ACCESS's acknowledgement timeout (0 = the glue's).
+ * @relay_busy_poll: the relay thread spins instead of sleeping.
  */
 struct vm_machine_config {
 	unsigned int vcpus;
 	unsigned int intx_gsi;
-	unsigned int grace_ms;
+	enum irqlink_delivery delivery;
+	enum irqlink_eoi_policy eoi;
+	bool eoi_probe;
+	unsigned int ack_timeout_ms;
+	bool relay_busy_poll;
 };
 
 struct vm_machine {
 	struct irqlink_vm *vm;
+	struct irqlink_bypass *bypass;
+	struct irqlink_relay *relay;
 	struct kg_guest *g;
 	struct testdev *td;
 	struct irqlink_pci *pci;
 	struct vm_bus bus;
 	unsigned int intx_gsi;
-	unsigned int grace_ms;
+	enum irqlink_delivery delivery;
+	enum irqlink_eoi_policy eoi;
+	bool eoi_probed, eoi_early;     /* the self-test ran; its answer */
 	uint32_t tsc_khz;       /* guest TSC rate (== host TSC here) */
 	int fn;                 /* the device in the guest's kg_ext.fn[], -1 */
 	uint64_t bar0;          /* BAR0 as the guest assigned it */
 
-	/* The device thread: serves the doorbell eventfd, and dispatches
-	 * INTx unmasks nobody reported an EOI for (vm_machine.c). */
+	/* The device thread: serves the doorbell eventfd, the device's
+	 * unmask events and the glue's INTx work (vm_machine.c). */
 	pthread_t thread;
 	bool thread_live;
 	int stopfd;
 	uint64_t raises;        /* atomic: doorbell commands run */
-	uint64_t late_unmasks;  /* atomic: unmasks dispatched after grace */
+	uint64_t timer_unmasks; /* atomic: the glue's ack timer unmasked */
 	uint64_t *raise_tsc;    /* [VM_RAISE_RING]: TSC before command i */
 };
 
@@ -97,8 +112,9 @@ uint64_t vm_machine_raise_tsc(struct vm_machine *m, uint64_t seq);
 /* Doorbell commands run so far. */
 uint64_t vm_machine_raises(struct vm_machine *m);
 
-/* INTx unmasks dispatched by the grace timer, not by a guest EOI report. */
-uint64_t vm_machine_late_unmasks(struct vm_machine *m);
+/* INTx unmasks the glue's acknowledgement timer made (BAR_ACCESS): each
+ * one is a guest that did not acknowledge in time. 0 in normal operation. */
+uint64_t vm_machine_timer_unmasks(struct vm_machine *m);
 
 /* Describe a kg_* error for a person: the guest's fault if it died, a
  * timeout as "did not answer", else strerror. */

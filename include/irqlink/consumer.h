@@ -16,6 +16,14 @@
  *         guest's EOI unmasks the device with no process in between. Relay:
  *         a level irqfd on an eventfd L the consumer owns, with resamplefd
  *         R (also the consumer's); the relay forwards E -> L and R -> U.
+ *   INTX_NOTIFY  an IOAPIC pin GSI and a notify eventfd N, for a VMM that
+ *         unmasks the device by its own policy rather than through KVM's
+ *         resamplefd (IRQLINK_EOI_BAR_ACCESS, <irqlink/eoi.h>): the relay
+ *         signals N, then a level irqfd L the consumer owns on the pin;
+ *         KVM lowers L's line at the EOI (its resamplefd is the
+ *         consumer's and unused). Relay only: the path rule never picks
+ *         bypass, though the consumer pairs with the producer like any
+ *         other.
  *
  * The consumer registers with the IRQ bypass manager under E's identity
  * (irqlink_bypass_token_from_fd(E)). The path rule:
@@ -59,8 +67,10 @@
  * already right costs nothing. A signal on an irqfd whose route is not in
  * KVM yet would be lost (rule 30), so bypass is entered only once the route
  * is committed: inside an open irqlink_routes_begin() batch the consumer
- * keeps relaying (bypass_failures counts it) until irqlink_consumer_refresh()
- * after the commit.
+ * stages its route and keeps relaying, in an explicit "deferred" state
+ * (irqlink_consumer_deferred(), stats.deferred; not a failure), until
+ * irqlink_consumer_refresh() after the commit. So N consumers created or
+ * changed inside one batch cost one KVM_SET_GSI_ROUTING in all.
  *
  * File descriptors and lifetime
  * -----------------------------
@@ -97,6 +107,7 @@ extern "C" {
 enum irqlink_consumer_kind {
 	IRQLINK_CONSUMER_MSI = 0,       /* edge, an MSI message */
 	IRQLINK_CONSUMER_INTX,          /* level, an IOAPIC pin */
+	IRQLINK_CONSUMER_INTX_NOTIFY,   /* level, relayed, VMM unmasks */
 };
 
 enum irqlink_consumer_path {
@@ -109,8 +120,10 @@ enum irqlink_consumer_path {
  * @kind:        MSI or INTx.
  * @trigger_fd:  the device's trigger eventfd E; borrowed.
  * @msi:         MSI: the message (flags 0 or KVM_MSI_VALID_DEVID).
- * @gsi:         INTx: the IOAPIC pin (0-23) the line is wired to.
+ * @gsi:         INTx, INTX_NOTIFY: the IOAPIC pin (0-23) the line is wired to.
  * @unmask_fd:   INTx: the device's INTx unmask eventfd U; borrowed.
+ * @notify_fd:   INTX_NOTIFY: the eventfd N signalled before each injection;
+ *               borrowed.
  * @force_relay: never bypass (changeable later with
  *               irqlink_consumer_set_force_relay()).
  */
@@ -120,6 +133,7 @@ struct irqlink_consumer_config {
 	struct kvm_msi msi;
 	uint32_t gsi;
 	int unmask_fd;
+	int notify_fd;
 	bool force_relay;
 };
 
@@ -129,7 +143,10 @@ struct irqlink_consumer_config {
  * @to_bypass:       relay -> bypass switches.
  * @to_relay:        bypass -> relay switches.
  * @bypass_failures: times the rule asked for bypass but the attach (or the
- *                   route) failed, so the consumer stayed on the relay.
+ *                   route's commit) failed, so the consumer stayed on the
+ *                   relay.
+ * @deferred:        times bypass had to wait for an open routes batch's
+ *                   commit (the consumer relays meanwhile).
  * @drained:         relay -> bypass switches that found a count pending in
  *                   E and handed it to KVM.
  * @unmasks_forwarded: INTx: EOIs collected from R during a switch and
@@ -142,6 +159,7 @@ struct irqlink_consumer_stats {
 	uint64_t to_bypass;
 	uint64_t to_relay;
 	uint64_t bypass_failures;
+	uint64_t deferred;
 	uint64_t drained;
 	uint64_t unmasks_forwarded;
 	uint64_t route_updates;
@@ -161,8 +179,8 @@ struct irqlink_consumer;
  * @out:    receives the consumer.
  *
  * Returns 0; -EINVAL (NULL argument, unknown kind, MSI flags, INTx pin >=
- * 24, no in-kernel irqchip, INTx on a split irqchip, a fd that is not an
- * eventfd); -EBADF (a fd not open); -EBUSY (E already feeds another
+ * 24, no in-kernel irqchip, INTx or INTX_NOTIFY on a split irqchip, a fd
+ * that is not an eventfd); -EBADF (a fd not open); -EBUSY (E already feeds another
  * consumer of @vm, whatever its relay or manager: two would split E's
  * interrupts between them; irqlink keeps no global state, so consumers of
  * one eventfd in two different VMs are not detected);
@@ -187,6 +205,11 @@ void irqlink_consumer_destroy(struct irqlink_consumer *c);
 /* irqlink_consumer_path - the path in use now (no lock; during a switch it
  * reports the old path until the switch is complete). */
 enum irqlink_consumer_path irqlink_consumer_path(struct irqlink_consumer *c);
+
+/* irqlink_consumer_deferred - true while the path rule wants bypass but
+ * the route is staged in an open routes batch: the consumer relays until
+ * irqlink_consumer_refresh() after the commit. */
+bool irqlink_consumer_deferred(struct irqlink_consumer *c);
 
 /* irqlink_consumer_gsi - MSI: the GSI allocated for the route; INTx: the
  * pin. */

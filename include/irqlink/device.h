@@ -184,6 +184,15 @@ int irqlink_dev_intx_assert(struct irqlink_dev *dev);
 int irqlink_dev_intx_deassert(struct irqlink_dev *dev);
 
 /*
+ * irqlink_dev_intx_asserted - whether the device's INTx line is asserted
+ * now (its level, whatever the mask). A VMM that infers the guest's
+ * acknowledgement from BAR accesses (IRQLINK_EOI_BAR_ACCESS, <irqlink/eoi.h>)
+ * asks this after each access: the access that lowered the line is the
+ * acknowledgement. Returns 1, 0, or -ENODEV if the device has no INTx pin.
+ */
+int irqlink_dev_intx_asserted(struct irqlink_dev *dev);
+
+/*
  * irqlink_dev_set_intx_disable - the guest wrote the Interrupt Disable bit
  * (PCI command register bit 10). Setting it masks INTx; while it is set
  * nothing is signalled and unmask does nothing. Clearing it unmasks, so a

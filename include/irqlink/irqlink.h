@@ -38,6 +38,7 @@
 #include <irqlink/bypass.h>
 #include <irqlink/consumer.h>
 #include <irqlink/device.h>
+#include <irqlink/eoi.h>
 #include <irqlink/ioeventfd.h>
 #include <irqlink/irqfd.h>
 #include <irqlink/pci.h>

@@ -28,15 +28,20 @@
  *     MSI Pending Bits register and the MSI-X PBA: the device model keeps
  *     the pending bits (irqlink_dev_read_pending()).
  *
- * Interrupts. Each MSI/MSI-X vector the guest uses gets a trigger eventfd
- * owned by the glue. It is handed to the device with SET_IRQS and made the
- * irqfd of a KVM MSI route carrying the guest's message, so a device signal
- * reaches the guest without any process running (or, with a relay, an
- * irqlink_consumer that does so while paired with the device and relays
- * otherwise; see struct irqlink_pci_config). Each vector is kept as a
- * guest view (message, mask bit as the guest wrote them) and a host view
- * (eventfd, GSI and route, the mask bit the device holds), and every guest
- * write reconciles the two for the vectors it touched:
+ * Interrupts. Each interrupt the guest uses (an MSI/MSI-X vector, INTx)
+ * gets a trigger eventfd owned by the glue, handed to the device with
+ * SET_IRQS, and an irqlink_consumer (<irqlink/consumer.h>) on the same
+ * eventfd: an MSI route carrying the guest's message, or the INTx pin. The
+ * device registers the eventfd as a bypass producer
+ * (irqlink_dev_attach_bypass(), or a vfio-user client's proxy), the bypass
+ * manager pairs it with the consumer, and the consumer attaches it as a KVM
+ * irqfd: a device signal reaches the guest without any process running.
+ * Unpaired, or with IRQLINK_DELIVERY_RELAY, the relay delivers. That is
+ * the only path; config.delivery chooses how it is used (<irqlink/eoi.h>).
+ * Each MSI/MSI-X vector is kept as a guest view (message, mask bit as the
+ * guest wrote them) and a host view (eventfd, GSI and route, the mask bit
+ * the device holds), and every guest write reconciles the two for the
+ * vectors it touched:
  *
  *   - A capability change (MSI enable, Multiple Message Enable, message,
  *     MSI-X enable or Function Mask, one table entry) is applied in ONE
@@ -53,12 +58,25 @@
  *     entries costs nothing until it is used.
  *
  * INTx. When the VMM says which GSI the device's pin is wired to
- * (irqlink_pci_intx_route()), the glue makes a trigger eventfd and a
- * resample eventfd, attaches them to that GSI as a KVM level irqfd, and
- * gives them to the device as its INTx trigger and INTx unmask eventfd
- * (SET_IRQS UNMASK + DATA_EVENTFD). Assertion, guest EOI and unmask then all
- * happen between the device model and KVM. INTx is enabled at the device
- * only while neither MSI nor MSI-X is.
+ * (irqlink_pci_intx_route()), the glue wires it according to
+ * config.intx_eoi (<irqlink/eoi.h> explains the policies):
+ *   RESAMPLEFD  a level consumer whose resamplefd is given to the device as
+ *               its INTx unmask eventfd (SET_IRQS UNMASK + DATA_EVENTFD):
+ *               assertion, EOI and unmask happen between the device model
+ *               and KVM. The device's unmask events must be processed (its
+ *               watcher thread or irqlink_dev_dispatch()).
+ *   GUEST_PORT  the same level consumer, but the resample eventfd stays the
+ *               glue's; irqlink_pci_intx_eoi() (the guest's report)
+ *               unmasks the device.
+ *   BAR_ACCESS  a notify consumer: the relay injects; the glue infers
+ *               the acknowledgement in irqlink_pci_mmio()/pio() (the first
+ *               access to one of the device's BARs after which its line is
+ *               down, asked with ops->intx_asserted; without that op, any
+ *               access) and unmasks then; meanwhile the doorbell
+ *               ioeventfds are removed, a doorbell write that traps is
+ *               passed to the doorbell's eventfd as KVM would have, and an
+ *               ack timer runs (irqlink_pci_poll_fd()/irqlink_pci_process()).
+ * INTx is enabled at the device only while neither MSI nor MSI-X is.
  *
  * Doorbells. If the device lists ioeventfds (ops->get_ioeventfds), the glue
  * registers each with KVM at its BAR's guest address whenever that BAR
@@ -66,7 +84,7 @@
  * decoding off.
  *
  * Without a VM (config.vm NULL) the glue does all of the above except the
- * KVM part: trigger eventfds are still made and handed to the device, and
+ * KVM part (no consumers, no EOI policy): trigger eventfds are still made and handed to the device, and
  * irqlink_pci_trigger_fd() gives them to the caller, who delivers the
  * interrupts itself (and tests count them).
  *
@@ -100,6 +118,7 @@
 #include <linux/vfio.h>
 
 #include <irqlink/bypass.h>
+#include <irqlink/eoi.h>
 #include <irqlink/relay.h>
 #include <irqlink/vm.h>
 
@@ -155,6 +174,13 @@ struct irqlink_pci_ioeventfd {
  * @get_ioeventfds:  optional. Fill up to @max entries of @out with the
  *                   device's doorbells and return how many it has (which
  *                   may exceed @max: the glue asks again with more room).
+ * @intx_asserted:   optional. 1 if the device's INTx line is asserted now,
+ *                   0 if not, or -errno (then taken as "not asserted").
+ *                   The BAR_ACCESS EOI policy uses it to tell the access
+ *                   that acknowledged the interrupt from one that only read
+ *                   the status; without it every access while an
+ *                   acknowledgement is pending unmasks (QEMU's behaviour:
+ *                   a line still up fires again, an extra interrupt).
  */
 struct irqlink_pci_ops {
 	int (*get_region_info)(void *opaque, struct vfio_region_info *info);
@@ -167,6 +193,7 @@ struct irqlink_pci_ops {
 			const int *fds, size_t nfds);
 	int (*get_ioeventfds)(void *opaque, struct irqlink_pci_ioeventfd *out,
 			      size_t max);
+	int (*intx_asserted)(void *opaque);
 };
 
 /*
@@ -175,15 +202,17 @@ struct irqlink_pci_ops {
  * @opaque: passed to every op; the caller keeps it alive until destroy.
  * @vm:     the VM to route interrupts and doorbells into, or NULL for none
  *          (see "Without a VM"). Must outlive the glue.
- * @relay:  NULL: each MSI/MSI-X vector is a KVM MSI route plus an irqfd on
- *          its trigger eventfd (in-kernel delivery, always). Non-NULL: each
- *          vector is an irqlink_consumer (<irqlink/consumer.h>) on this
- *          relay: in-kernel while the device's trigger is paired with it
- *          through @bypass, the relay thread otherwise. Needs @vm; must
- *          outlive the glue.
+ * @relay:  the relay the consumers use when they do not deliver in-kernel;
+ *          required with @vm, must outlive the glue.
  * @bypass: the bypass manager the consumers register with (the device
- *          attaches to the same one as producer, irqlink_dev_attach_bypass());
- *          NULL = consumers always relay. Only with @relay.
+ *          attaches to the same one as producer); NULL = nothing pairs, so
+ *          everything is relayed. Only with @relay.
+ * @delivery: IRQLINK_DELIVERY_AUTO (0), _KERNEL or _RELAY (<irqlink/eoi.h>);
+ *          changeable later with irqlink_pci_set_delivery().
+ * @intx_eoi: the INTx EOI policy (<irqlink/eoi.h>); IRQLINK_EOI_RESAMPLEFD
+ *          (0) is right on upstream KVM.
+ * @intx_ack_timeout_ms: BAR_ACCESS: how long an acknowledgement may stay
+ *          pending before the device is unmasked anyway (0 = 250).
  * @flags:  reserved, must be 0.
  */
 struct irqlink_pci_config {
@@ -192,6 +221,9 @@ struct irqlink_pci_config {
 	struct irqlink_vm *vm;
 	struct irqlink_relay *relay;
 	struct irqlink_bypass *bypass;
+	enum irqlink_delivery delivery;
+	enum irqlink_eoi_policy intx_eoi;
+	unsigned int intx_ack_timeout_ms;
 	uint32_t flags;
 };
 
@@ -205,7 +237,9 @@ struct irqlink_pci;
  * expected fresh or reset: no interrupt index enabled.
  *
  * Returns 0 and *@out; -EINVAL for a bad config (NULL ops or callback,
- * flags, @relay without @vm, @bypass without @relay) or a device whose config space is malformed (a capability list
+ * flags, @vm without @relay or @relay without @vm, @bypass without @relay,
+ * an unknown delivery or EOI policy, or a pair irqlink_eoi_check()
+ * refuses) or a device whose config space is malformed (a capability list
  * that leaves the config space or loops, an MSI-X table or PBA outside its
  * BAR, a config region smaller than 256 bytes); -ENOMEM; -EMFILE; or the
  * -errno of a device op.
@@ -254,17 +288,59 @@ int irqlink_pci_pio(struct irqlink_pci *pci, uint64_t port, void *data,
 
 /*
  * irqlink_pci_intx_route - the guest's INTx pin is wired to @gsi (an IOAPIC
- * pin of the VM, 0-23). Attaches a level irqfd with a resamplefd on @gsi and
- * gives both eventfds to the device as INTx trigger and unmask eventfd
- * (unless MSI or MSI-X is enabled; then when they are disabled). Routing
- * again moves the line to the new GSI.
+ * pin of the VM, 0-23). Creates the INTx eventfds and consumer for the
+ * EOI policy (see "INTx" above) and gives the device its trigger (and,
+ * for RESAMPLEFD, its unmask eventfd), unless MSI or MSI-X is enabled; then
+ * when they are disabled. Routing again moves the line to the new GSI.
  *
  * Returns 0; -ENODEV if the device has no interrupt pin; -EINVAL for
- * @gsi >= 24; KVM's -errno from the irqfd (e.g. -EINVAL on a split irqchip,
- * which has no resampler); or a device op's -errno. On failure INTx is left
- * unrouted.
+ * @gsi >= 24; -EOPNOTSUPP when the delivery mode is KERNEL and the device's
+ * INTx did not pair in-kernel; the consumer's -errno (e.g. -EINVAL on a
+ * split irqchip, which has no IOAPIC); or a device op's -errno. On failure
+ * INTx is left unrouted.
  */
 int irqlink_pci_intx_route(struct irqlink_pci *pci, uint32_t gsi);
+
+/*
+ * irqlink_pci_intx_eoi - the guest reports that its INTx handler is done
+ * (IRQLINK_EOI_GUEST_PORT): unmask the device's INTx (SET_IRQS UNMASK,
+ * DATA_NONE). Unmasking an unmasked line does nothing, so a report for an
+ * interrupt the device did not raise is harmless. Returns 1 if the device
+ * was told to unmask, 0 if the policy is another one or INTx is not
+ * enabled at the device, or a device op's -errno.
+ */
+int irqlink_pci_intx_eoi(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_poll_fd - an fd (owned by the glue: do not close it) that
+ * becomes readable when the glue has INTx work that no guest access
+ * carries: under BAR_ACCESS, a fire to take note of (remove the doorbells
+ * until the guest acknowledges) and the ack timer. Poll it from the VMM's
+ * loop and call irqlink_pci_process() when it is readable. -ENOENT for
+ * the other policies (nothing to poll) or without a VM.
+ */
+int irqlink_pci_poll_fd(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_process - do the work irqlink_pci_poll_fd() announced,
+ * without blocking. Returns the number of timer-driven unmasks it made
+ * (each also counted in stats.intx_timer_unmasks: a guest that did not
+ * acknowledge in time), 0, or -EINVAL.
+ */
+int irqlink_pci_process(struct irqlink_pci *pci);
+
+/*
+ * irqlink_pci_set_delivery - change how every interrupt of the glue is
+ * delivered, while interrupts flow: RELAY forces each consumer onto the
+ * relay, AUTO and KERNEL give the choice back to the bypass manager's
+ * pairing. Each consumer switches losslessly (<irqlink/consumer.h>).
+ * Returns 0; -EINVAL (unknown mode, or one irqlink_eoi_check() refuses with
+ * the glue's EOI policy: nothing changes); -EOPNOTSUPP when the mode is
+ * KERNEL and some interrupt is still relayed (the mode is set all the same;
+ * stats.relayed says how many).
+ */
+int irqlink_pci_set_delivery(struct irqlink_pci *pci,
+			     enum irqlink_delivery delivery);
 
 /*
  * irqlink_pci_intx_unroute - disable INTx at the device, detach the irqfd
@@ -331,6 +407,15 @@ int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
  * @host_vectors:    MSI/MSI-X vectors with a trigger eventfd now.
  * @ioeventfds:      doorbells registered with KVM now.
  * @errors:          host-side failures during guest accesses.
+ * @in_kernel, @relayed: interrupts (INTx, MSI/MSI-X vectors with a
+ *                   consumer) delivered in-kernel now / by the relay now.
+ * @not_in_kernel:   times KERNEL delivery found an interrupt relayed.
+ * @intx_acks:       BAR_ACCESS: acknowledgements inferred from a BAR access
+ *                   (each unmasked the device).
+ * @intx_timer_unmasks: BAR_ACCESS: unmasks made by the ack timer.
+ * @intx_eoi_reports: GUEST_PORT: reports that unmasked the device.
+ * @doorbell_traps:  doorbell writes that trapped while the doorbells were
+ *                   removed, passed to the doorbell's eventfd.
  */
 struct irqlink_pci_stats {
 	uint64_t config_reads, config_writes;
@@ -341,6 +426,12 @@ struct irqlink_pci_stats {
 	uint64_t host_vectors;
 	uint64_t ioeventfds;
 	uint64_t errors;
+	uint64_t in_kernel, relayed;
+	uint64_t not_in_kernel;
+	uint64_t intx_acks;
+	uint64_t intx_timer_unmasks;
+	uint64_t intx_eoi_reports;
+	uint64_t doorbell_traps;
 };
 void irqlink_pci_get_stats(struct irqlink_pci *pci,
 			   struct irqlink_pci_stats *stats);

@@ -11,7 +11,12 @@
  *            or a level irqfd's resamplefd forwarded to a device's INTx
  *            unmask eventfd),
  *   MSI      KVM_SIGNAL_MSI with a struct kvm_msi,
- *   LINE     KVM_IRQ_LINE assert then deassert on a GSI (an edge pulse).
+ *   LINE     KVM_IRQ_LINE assert then deassert on a GSI (an edge pulse),
+ *   EVENTFD_NOTIFY  write 1 to a notify eventfd, then 1 to the target:
+ *            whoever watches the notify eventfd learns of the interrupt
+ *            before the guest can run its handler (the PCI glue's
+ *            bar-access INTx acknowledgement, <irqlink/eoi.h>, whose target
+ *            is an edge irqfd on the pin).
  * The relay thread waits in epoll for any source to become readable, reads
  * it once -- the read returns the count of signals coalesced since the last
  * read -- and performs the action ONCE for that read. That is edge
@@ -89,21 +94,25 @@ enum irqlink_relay_kind {
 	IRQLINK_RELAY_EVENTFD = 0,      /* write 1 to target_fd */
 	IRQLINK_RELAY_MSI,              /* KVM_SIGNAL_MSI with msi */
 	IRQLINK_RELAY_LINE,             /* KVM_IRQ_LINE 1 then 0 on gsi */
+	IRQLINK_RELAY_EVENTFD_NOTIFY,   /* write 1 to notify_fd, then target */
 };
 
 /*
  * struct irqlink_relay_action - an entry's action.
  * @kind:      which of the fields below is used.
- * @target_fd: EVENTFD: the eventfd to signal; borrowed (the relay keeps a
- *             dup). Must not be the source eventfd itself.
+ * @target_fd: EVENTFD, EVENTFD_NOTIFY: the eventfd to signal; borrowed (the
+ *             relay keeps a dup). Must not be the source eventfd itself.
  * @msi:       MSI: the message; flags 0 or KVM_MSI_VALID_DEVID. Copied.
  * @gsi:       LINE: the GSI pulsed.
+ * @notify_fd: EVENTFD_NOTIFY: the eventfd signalled first; borrowed (the
+ *             relay keeps a dup). Must not be the source either.
  */
 struct irqlink_relay_action {
 	enum irqlink_relay_kind kind;
 	int target_fd;
 	struct kvm_msi msi;
 	uint32_t gsi;
+	int notify_fd;
 };
 
 /* Config flags. */

@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Helpers for the tests that boot irqlink-vm's machine (tools/vm_machine.c)
+ * in-process: the guest's own PCI driver does the device work, as a driver
+ * would, and these wrap the common steps with exact assertions.
+ */
+#ifndef IRQLINK_TESTS_VM_FIXTURE_H
+#define IRQLINK_TESTS_VM_FIXTURE_H
+
+#include "testutil.h"
+#include "vm_machine.h"
+
+#define WAIT_MS 2000
+#define BDF (VM_TESTDEV_SLOT << 3)
+#define VEC_INTX 0x30  /* the guest's INTx vector (intx_on()) */
+
+struct vm_fx {
+	int fds_before;
+	struct vm_machine *m;
+};
+
+/* Build and boot a machine with @cfg (NULL = defaults); fails the test
+ * with the machine's own message otherwise. */
+struct vm_machine *vm_fx_boot(struct vm_fx *f,
+			      const struct vm_machine_config *cfg);
+/* Tear down: no timer-driven INTx unmask happened, no fd leaked. Frees
+ * @f (vm_fx_close) or not (vm_fx_close_static). */
+void vm_fx_close(struct vm_fx *f);
+void vm_fx_close_static(struct vm_fx *f);
+
+/* BAR0 register @reg, from the guest (one MMIO exit each). */
+void reg_w(struct vm_machine *m, uint32_t reg, uint32_t v);
+uint32_t reg_r(struct vm_machine *m, uint32_t reg);
+/* Config cycles of the guest to the test device. */
+void cfg_w(struct vm_machine *m, uint32_t off, uint32_t size, uint32_t v);
+uint32_t cfg_r(struct vm_machine *m, uint32_t off, uint32_t size);
+/* The device's command: what DOORBELL raises. */
+void command(struct vm_machine *m, uint32_t kind, uint32_t vector,
+	     uint32_t count);
+/* The guest asks for @count interrupts one at a time through the doorbell,
+ * cycling @nvec vectors from @vector, waiting for each before the next. */
+void guest_run(struct vm_machine *m, unsigned int vector, unsigned int nvec,
+	       uint32_t count);
+/* Counts must not move past @n once the source stops. */
+void settled(struct vm_machine *m, unsigned int vec, uint64_t n);
+struct irqlink_dev_stats dstats(struct vm_machine *m);
+struct vm_bus_stats bstats(struct vm_machine *m);
+struct irqlink_pci_stats pstats(struct vm_machine *m);
+uint64_t relay_injections(struct vm_machine *m);
+/* The guest's INTx handler on its IOAPIC pin; @ack: it writes the status
+ * back to acknowledge. */
+void intx_on(struct vm_machine *m, bool ack);
+
+#endif
