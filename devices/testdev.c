@@ -45,6 +45,8 @@ struct testdev {
 	bool intx_level;
 
 	_Atomic uint32_t done, raised, signalled, held, errors;
+	/* Per MSI / MSI-X vector: raises that signalled its eventfd. */
+	_Atomic uint32_t *msi_signals, *msix_signals;
 
 	int doorbell;                   /* ours */
 	int stopfd;                     /* ours */
@@ -158,6 +160,13 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 			goto destroy_dev;
 		}
 	}
+	td->msi_signals = calloc(cfg->msi_vectors + 1, sizeof(*td->msi_signals));
+	td->msix_signals = calloc(cfg->msix_vectors + 1,
+				  sizeof(*td->msix_signals));
+	if (!td->msi_signals || !td->msix_signals) {
+		r = -ENOMEM;
+		goto close_fds;
+	}
 	td->doorbell = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	td->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (td->doorbell < 0 || td->stopfd < 0) {
@@ -174,6 +183,8 @@ close_fds:
 	if (td->stopfd >= 0)
 		close(td->stopfd);
 	free(td->pba);
+	free((void *)td->msi_signals);
+	free((void *)td->msix_signals);
 destroy_dev:
 	irqlink_dev_destroy(td->dev);
 destroy_lock:
@@ -192,6 +203,8 @@ void testdev_destroy(struct testdev *td)
 	close(td->doorbell);
 	close(td->stopfd);
 	free(td->pba);
+	free((void *)td->msi_signals);
+	free((void *)td->msix_signals);
 	pthread_mutex_destroy(&td->lock);
 	free(td);
 }
@@ -263,6 +276,10 @@ static void run_command(struct testdev *td)
 		}
 		atomic_fetch_add(&td->raised, 1);
 		atomic_fetch_add(r ? &td->signalled : &td->held, 1);
+		if (r && kind == VFIO_PCI_MSI_IRQ_INDEX)
+			atomic_fetch_add(&td->msi_signals[vector], 1);
+		else if (r && kind == VFIO_PCI_MSIX_IRQ_INDEX)
+			atomic_fetch_add(&td->msix_signals[vector], 1);
 	}
 	atomic_fetch_add(&td->done, 1);
 }
@@ -600,6 +617,15 @@ static int td_intx_asserted(void *opaque)
 	struct testdev *td = opaque;
 
 	return irqlink_dev_intx_asserted(td->dev);
+}
+
+uint32_t testdev_signals(struct testdev *td, uint32_t kind, uint32_t vector)
+{
+	if (kind == VFIO_PCI_MSI_IRQ_INDEX && vector < td->cfg.msi_vectors)
+		return atomic_load(&td->msi_signals[vector]);
+	if (kind == VFIO_PCI_MSIX_IRQ_INDEX && vector < td->cfg.msix_vectors)
+		return atomic_load(&td->msix_signals[vector]);
+	return 0;
 }
 
 const struct irqlink_pci_ops testdev_pci_ops = {

@@ -145,4 +145,9 @@ int testdev_stop(struct testdev *td);
 uint32_t testdev_reg_read(struct testdev *td, uint32_t reg);
 void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val);
 
+/* Raises of MSI (@kind VFIO_PCI_MSI_IRQ_INDEX) or MSI-X vector @vector that
+ * signalled its eventfd since creation: what a test compares with what the
+ * guest counted for that vector. 0 for a vector the device lacks. */
+uint32_t testdev_signals(struct testdev *td, uint32_t kind, uint32_t vector);
+
 #endif

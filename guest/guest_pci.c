@@ -382,10 +382,11 @@ static uint64_t msix_table_gpa(volatile struct kg_ext_fn *f)
 	return f->bar[t & 7].addr + (t & ~7u);
 }
 
-static int64_t setup_msix(uint32_t idx, uint32_t vector, uint32_t arg)
+static int64_t setup_msix(uint32_t idx, uint32_t varg, uint32_t arg)
 {
 	volatile struct kg_ext_fn *f = &ext->fn[idx];
 	uint32_t n = arg & 0xffff, dest = (arg >> 16) & 0xff, cap;
+	uint32_t vector = varg & 0xff, span = varg >> 16;
 	uint16_t ctrl;
 	uint64_t table;
 
@@ -397,7 +398,9 @@ static int64_t setup_msix(uint32_t idx, uint32_t vector, uint32_t arg)
 		cfg_write(f->bdf, cap + 2, ctrl & ~0xc000u, 2);
 		return 0;
 	}
-	if (n > (ctrl & 0x7ffu) + 1u || vector < 0x20 || vector + n > 0xef)
+	if (!span)
+		span = n;
+	if (n > (ctrl & 0x7ffu) + 1u || vector < 0x20 || vector + span > 0xef)
 		return -1;
 	table = msix_table_gpa(f);
 	/* Enabled with the Function Mask set while the table is written,
@@ -408,7 +411,7 @@ static int64_t setup_msix(uint32_t idx, uint32_t vector, uint32_t arg)
 
 		mmio_write(e + 0, KG_LAPIC_GPA | dest << 12, 4);
 		mmio_write(e + 4, 0, 4);
-		mmio_write(e + 8, vector + i, 4);
+		mmio_write(e + 8, vector + i % span, 4);
 		mmio_write(e + 12, (arg & KG_PCI_MASKED) ? 1 : 0, 4);
 	}
 	cfg_write(f->bdf, cap + 2, (ctrl & ~0x4000u) | 0x8000u, 2);
@@ -494,17 +497,18 @@ static int64_t run(void)
 	volatile uint64_t *last_tsc =
 		(volatile uint64_t *)(uintptr_t)(KG_SHARED_GPA + KG_SH_LAST_TSC);
 	uint32_t nvec = r->nvec ? r->nvec : 1;
+	uint32_t span = r->vspan && r->vspan < nvec ? r->vspan : nvec;
 	uint32_t ms = r->timeout_ms ? r->timeout_ms : 1000;
 	uint32_t n = r->count, size = r->kick_size;
 
 	r->done = 0;
 	r->timed_out = 0;
-	if (r->vector < 0x20 || r->vector + nvec > 0xef ||
+	if (r->vector < 0x20 || r->vector + span > 0xef ||
 	    (size != 1 && size != 2 && size != 4 && size != 8))
 		return -1;
 	timer_on();
 	for (uint32_t i = 0, v = 0; i < n; i++) {
-		uint32_t vec = r->vector + v;
+		uint32_t vec = r->vector + v % span;
 		uint64_t target = count[vec] + 1;
 
 		if (r->sel_gpa)

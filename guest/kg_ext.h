@@ -40,9 +40,12 @@
  * KG_PCI_MASKED. Count 0 disables MSI. -> 0, or -1 (no capability,
  * count above what it offers, misaligned vector). */
 #define KG_CMD_PCI_MSI       20
-/* MSI-X: as KG_CMD_PCI_MSI; table entries 0..count-1 get vectors
- * arg1..arg1+count-1 (no alignment needed), unmasked unless KG_PCI_MASKED;
- * the Function Mask is cleared. Count 0 disables MSI-X. */
+/* MSI-X: as KG_CMD_PCI_MSI, with arg1 = first vector | span << 16: table
+ * entry i gets vector + i % span (span 0 = count: a vector each; a table
+ * of 2048 entries must share the 0x20-0xee vectors), unmasked unless
+ * KG_PCI_MASKED. MSI-X is enabled with the Function Mask set while the
+ * table is written, then the Function Mask is cleared: the way a driver
+ * enables many vectors at once. Count 0 disables MSI-X. */
 #define KG_CMD_PCI_MSIX      21
 /* Mask bit: arg0 = function index | KG_PCI_KIND_MSI or _MSIX, arg1 =
  * vector index (KG_PCI_FUNCTION_MASK: the MSI-X Function Mask),
@@ -125,8 +128,9 @@ struct kg_ext_fn {
  *   - if sel_gpa is not 0, writes sel_value + i % nvec to it (4 bytes):
  *     e.g. the device register that selects the vector;
  *   - writes kick_value to kick_gpa (kick_size bytes): the request;
- *   - halts until vector + i % nvec has counted one more interrupt, at most
- *     timeout_ms (a timeout ends the run);
+ *   - halts until vector + (i % nvec) % vspan has counted one more
+ *     interrupt, at most timeout_ms (a timeout ends the run); vspan 0 =
+ *     nvec (each selected source has a vector of its own);
  *   - if samples_gpa is not 0, stores that vector's ISR-entry TSC
  *     (last_tsc) at samples_gpa + 8 * i (guest RAM).
  * Vectors must lie in 0x20-0xee. The result is the number of interrupts
@@ -144,7 +148,7 @@ struct kg_ext_run {
 	uint32_t timeout_ms;   /* per interrupt; 0 = 1000 */
 	uint32_t done;         /* guest: interrupts that arrived */
 	uint32_t timed_out;    /* guest: 1 if the run ended on a timeout */
-	uint32_t pad;
+	uint32_t vspan;        /* vectors the sources share; 0 = nvec */
 };
 
 /* The extension's shared memory, at KG_SHARED_GPA + KG_SH_EXT. */

@@ -105,6 +105,16 @@ int kg_pci_msix(struct kg_guest *g, unsigned int fn, unsigned int vector,
 	return msi_common(g, KG_CMD_PCI_MSIX, fn, vector, count, dest, masked);
 }
 
+int kg_pci_msix_shared(struct kg_guest *g, unsigned int fn,
+		       unsigned int vector, unsigned int span,
+		       unsigned int count, unsigned int dest, bool masked)
+{
+	if (vector > 0xff || span > 0xff)
+		return -EINVAL;
+	return msi_common(g, KG_CMD_PCI_MSIX, fn, vector | span << 16, count,
+			  dest, masked);
+}
+
 int kg_pci_mask(struct kg_guest *g, unsigned int fn, unsigned int kind,
 		unsigned int vector, bool mask)
 {
@@ -134,6 +144,7 @@ int kg_pci_run(struct kg_guest *g, const struct kg_ext_run *req,
 	e->run.count = req->count;
 	e->run.vector = req->vector;
 	e->run.nvec = req->nvec;
+	e->run.vspan = req->vspan;
 	e->run.timeout_ms = req->timeout_ms;
 	e->run.done = 0;
 	/* The guest bumps run.done per interrupt: wait while it moves. */

@@ -45,6 +45,11 @@ int kg_pci_msi(struct kg_guest *g, unsigned int fn, unsigned int vector,
 	       unsigned int count, unsigned int dest, bool masked);
 int kg_pci_msix(struct kg_guest *g, unsigned int fn, unsigned int vector,
 		unsigned int count, unsigned int dest, bool masked);
+/* MSI-X with entries sharing vectors: entry i gets @vector + i % @span
+ * (a table of up to 2048 entries on the 0x20-0xee vectors). */
+int kg_pci_msix_shared(struct kg_guest *g, unsigned int fn,
+		       unsigned int vector, unsigned int span,
+		       unsigned int count, unsigned int dest, bool masked);
 
 /* Set (@mask true) or clear a mask bit: @kind KG_PCI_KIND_MSI or
  * KG_PCI_KIND_MSIX, @vector the vector index, or KG_PCI_FUNCTION_MASK for

@@ -145,6 +145,15 @@ static int to_bypass(struct irqlink_consumer *c)
 	uint64_t n = 0, m = 0;
 	int r;
 
+	if (c->kind == IRQLINK_CONSUMER_MSI && !c->gsi_allocated) {
+		r = irqlink_routes_gsi_alloc(c->vm, &c->gsi);
+		if (r) {
+			c->gsi = IRQLINK_CONSUMER_NO_GSI;
+			c->st.no_route++;
+			return r;
+		}
+		c->gsi_allocated = true;
+	}
 	if (c->kind == IRQLINK_CONSUMER_MSI) {
 		r = ensure_route(c);
 		if (r)
@@ -223,6 +232,8 @@ static int reconcile(struct irqlink_consumer *c)
 			c->deferred = true;
 			c->st.deferred++;
 			r = 0;
+		} else if (r == -ENOSPC && !c->gsi_allocated) {
+			r = 0;  /* relayed without a route: counted above */
 		} else if (r) {
 			c->st.bypass_failures++;
 		}
@@ -418,12 +429,17 @@ static int setup_msi(struct irqlink_consumer *c)
 	};
 	int r;
 
+	/* Out of GSIs (KVM has 4096 routes for the whole VM) the vector still
+	 * works: the relay's KVM_SIGNAL_MSI needs no route. Bypass waits for
+	 * a GSI, asked for again whenever the path rule runs. */
 	r = irqlink_routes_gsi_alloc(c->vm, &c->gsi);
-	if (r)
+	if (r && r != -ENOSPC)
 		return r;
-	c->gsi_allocated = true;
+	c->gsi_allocated = !r;
+	if (r)
+		c->gsi = IRQLINK_CONSUMER_NO_GSI;
 	r = irqlink_relay_add(c->relay, c->efd, &act);
-	if (r) {
+	if (r && c->gsi_allocated) {
 		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
 		c->gsi_allocated = false;
 	}

@@ -12,6 +12,8 @@
 
 #include <errno.h>
 
+#include <irqlink/consumer.h>
+
 /* Every sink whose interrupt is live: INTx only while the device has it
  * enabled (with MSI or MSI-X on, its consumer waits unpaired, relayed by
  * definition, and carries nothing). */
@@ -68,6 +70,8 @@ static void count(struct irqlink_pci *p, struct il_irq_sink *k, void *arg)
 		p->stats.in_kernel++;
 	else
 		p->stats.relayed++;
+	if (k != &p->intx.sink && il_irq_sink_gsi(k) == IRQLINK_CONSUMER_NO_GSI)
+		p->stats.no_route++;
 }
 
 void irqlink_pci_get_stats(struct irqlink_pci *pci,
@@ -76,7 +80,7 @@ void irqlink_pci_get_stats(struct irqlink_pci *pci,
 	if (!pci || !stats)
 		return;
 	pthread_mutex_lock(&pci->lock);
-	pci->stats.in_kernel = pci->stats.relayed = 0;
+	pci->stats.in_kernel = pci->stats.relayed = pci->stats.no_route = 0;
 	each_sink(pci, count, NULL);
 	*stats = pci->stats;
 	pthread_mutex_unlock(&pci->lock);

@@ -27,7 +27,6 @@ static int open_consumer(const struct il_irq_sinks *s, struct il_irq_sink *k,
 	if (r)
 		return r;
 	k->open = true;
-	k->gsi = irqlink_consumer_gsi(k->c);
 	return 0;
 }
 
@@ -115,6 +114,11 @@ int il_irq_sink_apply_delivery(const struct il_irq_sinks *s,
 	(void)irqlink_consumer_set_force_relay(k->c,
 			s->delivery == IRQLINK_DELIVERY_RELAY);
 	return check_kernel(s, k);
+}
+
+uint32_t il_irq_sink_gsi(const struct il_irq_sink *k)
+{
+	return irqlink_consumer_gsi(k->c);
 }
 
 bool il_irq_sink_in_kernel(const struct il_irq_sink *k)

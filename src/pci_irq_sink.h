@@ -46,7 +46,6 @@ struct il_irq_sinks {
 /* One interrupt's path into the guest. Zeroed = closed. */
 struct il_irq_sink {
 	bool open;
-	uint32_t gsi;           /* MSI route's GSI, or the INTx pin */
 	struct kvm_msi msg;     /* edge: the message it carries */
 	struct irqlink_consumer *c;
 };
@@ -73,6 +72,10 @@ int il_irq_sink_settle(const struct il_irq_sinks *s, struct il_irq_sink *k);
  * Returns as il_irq_sink_settle(). */
 int il_irq_sink_apply_delivery(const struct il_irq_sinks *s,
 			       struct il_irq_sink *k);
+
+/* The MSI route's GSI (IRQLINK_CONSUMER_NO_GSI while KVM had none free),
+ * or the INTx pin. @k must be open. */
+uint32_t il_irq_sink_gsi(const struct il_irq_sink *k);
 
 /* True when @k is open and delivered in-kernel now. */
 bool il_irq_sink_in_kernel(const struct il_irq_sink *k);

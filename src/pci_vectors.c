@@ -12,8 +12,8 @@
  *      no eventfds yet) or disabled and every host vector released;
  *   2. routes, in one batch: a vector that needs a host vector gets an
  *      eventfd and a sink (a consumer with its route); a vector the
- *      guest has unmasked gets its route pointed at the guest's current
- *      message. One commit;
+ *      guest has unmasked (its own bit and the Function Mask clear) gets
+ *      its route pointed at the guest's current message. One commit;
  *   3. triggers: new eventfds go to the device (SET_IRQS DATA_EVENTFD), in
  *      contiguous runs, before the commit (see il_pci_irqs_sync());
  *   4. masks: the device's mask bits are set to guest mask OR function mask
@@ -32,6 +32,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <irqlink/consumer.h>
 #include <irqlink/routes.h>
 
 int il_pci_irqs_init(struct il_pci_irqs *q, uint32_t index, uint32_t nvec,
@@ -128,7 +129,7 @@ static int dev_enable(struct irqlink_pci *p, struct il_pci_irqs *q,
  * a routing batch that sync_commit() closes. *@batch says whether one was
  * opened (there is none without a VM). */
 static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
-		      uint32_t first, uint32_t n, bool *batch)
+		      bool fmask, uint32_t first, uint32_t n, bool *batch)
 {
 	uint32_t i;
 	int err = 0, r;
@@ -142,8 +143,12 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 	}
 	for (i = first; i < first + n; i++) {
 		struct il_pci_vec *x = &q->vec[i];
+		/* Under the Function Mask every vector is masked: a driver
+		 * that writes its whole table with it set and then clears it
+		 * gets every host vector, and every route, in one batch. */
+		bool masked = x->masked || fmask;
 		bool need = i < q->dev_count &&
-			(!q->lazy || x->efd >= 0 || !x->masked);
+			(!q->lazy || x->efd >= 0 || !masked);
 		int efd;
 
 		if (need && x->efd < 0) {
@@ -165,7 +170,7 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 			x->dev_fd = false;
 			p->stats.host_vectors++;
 			q->nhost++;
-		} else if (x->sink.open && !x->masked) {
+		} else if (x->sink.open && !masked) {
 			err = il_pci_err(p, err, il_irq_sink_set_msi(&x->sink,
 								     &x->msg));
 		}
@@ -302,7 +307,7 @@ int il_pci_irqs_sync(struct irqlink_pci *p, struct il_pci_irqs *q,
 	if (q->dev_on) {
 		bool batch;
 
-		err = il_first(err, sync_sinks(p, q, first, n, &batch));
+		err = il_first(err, sync_sinks(p, q, fmask, first, n, &batch));
 		/* Consumers relay until settled, so the device may have their
 		 * eventfds before the commit; pairing with the device then
 		 * happens inside the batch, where each consumer stages its
@@ -365,8 +370,8 @@ int irqlink_pci_vector_gsi(struct irqlink_pci *pci, unsigned int index,
 	if (q && vector < q->nvec) {
 		r = -ENOENT;
 		if (q->vec[vector].sink.open) {
-			*gsi = q->vec[vector].sink.gsi;
-			r = 0;
+			*gsi = il_irq_sink_gsi(&q->vec[vector].sink);
+			r = *gsi == IRQLINK_CONSUMER_NO_GSI ? -ENOENT : 0;
 		}
 	}
 	pthread_mutex_unlock(&pci->lock);

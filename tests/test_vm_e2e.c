@@ -41,23 +41,13 @@
 
 static int setup(void **state)
 {
-	struct vm_fx *f = calloc(1, sizeof(*f));
 	/* The guest's end-of-handler report is this file's EOI policy: the
 	 * counts below (N interrupts, N reports, N unmasks, 0 spurious) are
 	 * exact under it on any KVM. tests/test_vm_delivery.c covers the
 	 * other policies and the delivery modes. */
 	struct vm_machine_config cfg = { .eoi = IRQLINK_EOI_GUEST_PORT };
 
-	assert_non_null(f);
-	vm_fx_boot(f, &cfg);
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	vm_fx_close(*state);
-	return 0;
+	return vm_fx_setup(state, &cfg);
 }
 
 /* ---- 1. skeleton: config cycles, enumeration, BARs -------------------------- */
@@ -661,20 +651,20 @@ int main(void)
 		return r;
 
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_enumerate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_intx_resample, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_enumerate, setup, vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_intx_resample, setup, vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_intx_held_line_refires, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_intx_disable, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msi_1_4_32, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msi_mask, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
+						vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_intx_disable, setup, vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_msi_1_4_32, setup, vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_msi_mask, setup, vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_msix, setup, vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_no_exit, setup,
-						teardown),
+						vm_fx_teardown),
 		cmocka_unit_test(test_two_vcpus),
 		cmocka_unit_test_setup_teardown(test_guest_exception, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_guest_hang, setup, teardown),
+						vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_guest_hang, setup, vm_fx_teardown),
 		cmocka_unit_test(test_cli_usage),
 		cmocka_unit_test(test_cli_faults),
 		cmocka_unit_test(test_cli_demo),

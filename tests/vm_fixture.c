@@ -32,6 +32,22 @@ void vm_fx_close(struct vm_fx *f)
 	free(f);
 }
 
+int vm_fx_setup(void **state, const struct vm_machine_config *cfg)
+{
+	struct vm_fx *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	vm_fx_boot(f, cfg);
+	*state = f;
+	return 0;
+}
+
+int vm_fx_teardown(void **state)
+{
+	vm_fx_close(*state);
+	return 0;
+}
+
 struct irqlink_pci_stats pstats(struct vm_machine *m)
 {
 	struct irqlink_pci_stats st;

@@ -23,6 +23,10 @@ struct vm_fx {
  * with the machine's own message otherwise. */
 struct vm_machine *vm_fx_boot(struct vm_fx *f,
 			      const struct vm_machine_config *cfg);
+/* cmocka setup: *@state = a calloc'd fixture booted with @cfg. */
+int vm_fx_setup(void **state, const struct vm_machine_config *cfg);
+/* cmocka teardown of vm_fx_setup(): vm_fx_close(*state). */
+int vm_fx_teardown(void **state);
 /* Tear down: no timer-driven INTx unmask happened, no fd leaked. Frees
  * @f (vm_fx_close) or not (vm_fx_close_static). */
 void vm_fx_close(struct vm_fx *f);

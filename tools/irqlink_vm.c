@@ -33,12 +33,14 @@
 #define EXIT_USAGE      2
 
 #define MAX_COUNT 100000u   /* latency samples fit in the guest's free RAM */
+#define DEFAULT_MSIX 2048u
 
 /* Guest vectors per path (0x20-0xee; MSI's block aligned to its size). */
 #define VEC_INTX 0x30
 #define VEC_MSI  0x40
 #define VEC_MSIX 0x60
-#define PATH_VECTORS 4u     /* MSI and MSI-X vectors the demo cycles through */
+#define MSIX_SPAN 0x80      /* IDT vectors 0x60-0xdf the MSI-X entries share */
+#define PATH_VECTORS 4u     /* MSI vectors the demo cycles through */
 
 enum path { PATH_INTX, PATH_MSI, PATH_MSIX, NPATHS };
 
@@ -57,6 +59,8 @@ struct opts {
 	enum irqlink_eoi_policy eoi;
 	bool eoi_given;                 /* --eoi, else the self-test picks */
 	unsigned int switch_ms;         /* 0 = no delivery switching */
+	unsigned int msix_vectors;      /* MSI-X table size */
+	unsigned int msix_use;          /* entries the demo exercises */
 };
 
 struct result {
@@ -111,6 +115,10 @@ static void usage(FILE *f)
 "                      where KVM signals the resamplefd before the guest's\n"
 "                      handler runs, bar-access (guest-port with --delivery\n"
 "                      kernel, which bar-access cannot use)\n"
+"      --msix-vectors N  the device's MSI-X table size, 1-%u (default %u);\n"
+"                      the guest enables every entry (they share %u guest\n"
+"                      vectors)\n"
+"      --msix-use N    MSI-X entries the demo cycles through (default: all)\n"
 "      --switch-ms MS  with --delivery auto: switch every interrupt between\n"
 "                      the relay and in-kernel delivery every MS ms while the\n"
 "                      demo runs (nothing may be lost)\n"
@@ -120,7 +128,8 @@ static void usage(FILE *f)
 "\n"
 "Exit status: 0 success, 1 the run failed (guest fault, timeout, lost\n"
 "interrupts), 2 usage error.\n",
-		prog, MAX_COUNT, KG_MAX_VCPUS);
+		prog, MAX_COUNT, KG_MAX_VCPUS, VM_MSIX_MAX, DEFAULT_MSIX,
+		MSIX_SPAN);
 }
 
 static bool parse_uint(const char *s, unsigned int lo, unsigned int hi,
@@ -159,8 +168,10 @@ static bool parse_paths(char *list, bool *paths)
 /* Returns 0 to run, or the exit status to leave with. */
 static int parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_FAULT = 256, OPT_SWITCH };
+	enum { OPT_FAULT = 256, OPT_SWITCH, OPT_MSIX, OPT_MSIX_USE };
 	static const struct option longopts[] = {
+		{ "msix-vectors", required_argument, NULL, OPT_MSIX },
+		{ "msix-use", required_argument, NULL, OPT_MSIX_USE },
 		{ "delivery", required_argument, NULL, 'd' },
 		{ "eoi", required_argument, NULL, 'e' },
 		{ "switch-ms", required_argument, NULL, OPT_SWITCH },
@@ -179,6 +190,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	*o = (struct opts){
 		.count = 2000, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
 		.timeout_ms = 2000, .paths = { true, true, true },
+		.msix_vectors = DEFAULT_MSIX,
 	};
 	while ((c = getopt_long(argc, argv, "n:p:c:g:t:d:e:h", longopts,
 				NULL)) != -1) {
@@ -198,6 +210,17 @@ static int parse(int argc, char **argv, struct opts *o)
 				return EXIT_USAGE;
 			}
 			o->eoi_given = true;
+			break;
+		case OPT_MSIX:
+		case OPT_MSIX_USE:
+			if (!parse_uint(optarg, 1, VM_MSIX_MAX,
+					c == OPT_MSIX ? &o->msix_vectors
+						      : &o->msix_use)) {
+				fprintf(stderr, "%s: --%s must be 1-%u, not '%s'\n",
+					prog, c == OPT_MSIX ? "msix-vectors" :
+					"msix-use", VM_MSIX_MAX, optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case OPT_SWITCH:
 			if (!parse_uint(optarg, 1, 60000, &o->switch_ms)) {
@@ -267,6 +290,13 @@ static int parse(int argc, char **argv, struct opts *o)
 	if (o->switch_ms && o->delivery != IRQLINK_DELIVERY_AUTO) {
 		fprintf(stderr, "%s: --switch-ms switches between the relay and "
 			"in-kernel delivery, so it needs --delivery auto\n", prog);
+		return EXIT_USAGE;
+	}
+	if (!o->msix_use)
+		o->msix_use = o->msix_vectors;
+	if (o->msix_use > o->msix_vectors) {
+		fprintf(stderr, "%s: --msix-use %u is more than the table's %u "
+			"entries\n", prog, o->msix_use, o->msix_vectors);
 		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
@@ -442,11 +472,14 @@ static void switcher_stop(struct switcher *sw)
 	sw->live = false;
 }
 
-/* One path's run: @count interrupts, one at a time, cycling @nvec vectors
- * from @vector (the device's VECTOR register selects which). */
+/* One path's run: @count interrupts, one at a time, cycling @nvec sources
+ * (the device's VECTOR register selects which) that share the guest
+ * vectors @vector.. @vector + @vspan - 1 (@vspan 0 = @nvec, one each). */
 static int measure(struct vm_machine *m, const struct opts *o,
-		   unsigned int vector, unsigned int nvec, struct result *res)
+		   unsigned int vector, unsigned int nvec, unsigned int vspan,
+		   struct result *res)
 {
+	unsigned int span = vspan && vspan < nvec ? vspan : nvec;
 	struct kg_ext_run req = {
 		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
 		.kick_value = 1,
@@ -456,17 +489,17 @@ static int measure(struct vm_machine *m, const struct opts *o,
 		.count = o->count,
 		.vector = vector,
 		.nvec = nvec,
+		.vspan = span,
 		.timeout_ms = o->timeout_ms,
 	};
-	uint64_t before[PATH_VECTORS] = { 0 }, seq0, raised0, exits0, *lat;
+	uint64_t before[256] = { 0 }, seq0, raised0, exits0, *lat;
 	const uint64_t *samples;
 	uint32_t done = 0, nlat = 0;
 	int err;
-
 	struct switcher sw;
 	uint64_t relayed0, timer0;
 
-	for (unsigned int v = 0; v < nvec; v++)
+	for (unsigned int v = 0; v < span; v++)
 		before[v] = kg_count(m->g, vector + v);
 	seq0 = vm_machine_raises(m);
 	raised0 = testdev_reg_read(m->td, TESTDEV_REG_RAISED);
@@ -491,7 +524,7 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	res->ran = true;
 	res->vectors = nvec;
 	res->sent = testdev_reg_read(m->td, TESTDEV_REG_RAISED) - raised0;
-	for (unsigned int v = 0; v < nvec; v++)
+	for (unsigned int v = 0; v < span; v++)
 		res->received += kg_count(m->g, vector + v) - before[v];
 	res->lost = (int64_t)res->sent - (int64_t)res->received;
 	res->exits_per_irq = done ? (double)(user_exits(m) - exits0) / done : 0;
@@ -551,7 +584,7 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 	if (err)
 		return err;
 	irqlink_dev_get_stats(testdev_irq(m->td), &d0);
-	err = measure(m, o, VEC_INTX, 1, res);
+	err = measure(m, o, VEC_INTX, 1, 0, res);
 	if (err)
 		return err;
 	irqlink_dev_get_stats(testdev_irq(m->td), &d1);
@@ -573,18 +606,22 @@ static int run_msi(struct vm_machine *m, const struct opts *o,
 	unsigned int fn = (unsigned int)m->fn;
 	int err;
 
-	/* One of MSI and MSI-X at a time, as on hardware. */
+	/* One of MSI and MSI-X at a time, as on hardware. The whole MSI-X
+	 * table is enabled, its entries sharing the guest's vectors. */
 	err = msix ? kg_pci_msi(m->g, fn, 0, 0, 0, false)
 		   : kg_pci_msix(m->g, fn, 0, 0, 0, false);
 	if (!err)
-		err = msix ? kg_pci_msix(m->g, fn, VEC_MSIX, PATH_VECTORS, 0, false)
+		err = msix ? kg_pci_msix_shared(m->g, fn, VEC_MSIX, MSIX_SPAN,
+						o->msix_vectors, 0, false)
 			   : kg_pci_msi(m->g, fn, VEC_MSI, PATH_VECTORS, 0, false);
 	if (!err)
 		err = dev_command(m, msix ? VFIO_PCI_MSIX_IRQ_INDEX
 					  : VFIO_PCI_MSI_IRQ_INDEX);
 	if (err)
 		return err;
-	return measure(m, o, msix ? VEC_MSIX : VEC_MSI, PATH_VECTORS, res);
+	if (msix)
+		return measure(m, o, VEC_MSIX, o->msix_use, MSIX_SPAN, res);
+	return measure(m, o, VEC_MSI, PATH_VECTORS, 0, res);
 }
 
 /* What carried a row's interrupts, from the relay's count. */
@@ -597,6 +634,7 @@ static const char *carried_by(const struct result *r)
 
 static int demo(struct vm_machine *m, const struct opts *o)
 {
+	struct irqlink_pci_stats ps;
 	struct result res[NPATHS];
 	bool bad = false;
 	int err = 0;
@@ -667,6 +705,11 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		}
 	}
 	printf("\n");
+	irqlink_pci_get_stats(m->pci, &ps);
+	if (ps.no_route)
+		printf("note: %llu MSI-X vectors found no free KVM route and are "
+		       "relayed (KVM_SIGNAL_MSI needs none)\n",
+		       (unsigned long long)ps.no_route);
 	for (int p = 0; p < NPATHS; p++)
 		if (res[p].ran && res[p].note[0])
 			printf("%-6s %s\n", path_titles[p], res[p].note);
@@ -723,6 +766,7 @@ int main(int argc, char **argv)
 	mc.delivery = o.delivery;
 	mc.eoi = o.eoi;
 	mc.eoi_probe = !o.eoi_given;
+	mc.msix_vectors = o.msix_vectors;
 	if (vm_machine_create(&mc, &m, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_RUN_FAILED;

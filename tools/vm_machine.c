@@ -41,6 +41,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -144,6 +145,40 @@ static void say_vm_error(char *err, size_t errlen, int r)
 		say(err, errlen, "cannot create the VM: %s", strerror(-r));
 }
 
+/* Each MSI-X vector in use holds a handful of fds: the glue's eventfd and
+ * the dups kept by the device model, the consumer, its relay entry and its
+ * irqfd record. */
+#define FDS_PER_VECTOR 6u
+#define FDS_BASE       256u
+
+/* Raise the soft RLIMIT_NOFILE as far as the device needs (up to the hard
+ * limit), or say why it cannot be. */
+static int fd_limit(unsigned int vectors, char *err, size_t errlen)
+{
+	rlim_t need = FDS_BASE + (rlim_t)vectors * FDS_PER_VECTOR;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return -errno;
+	if (rl.rlim_cur >= need)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
+		say(err, errlen, "an MSI-X table of %u vectors needs about %llu "
+		    "file descriptors, and RLIMIT_NOFILE allows at most %llu "
+		    "(raise the hard limit: ulimit -Hn, or limits.conf)",
+		    vectors, (unsigned long long)need,
+		    (unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	rl.rlim_cur = need;
+	if (setrlimit(RLIMIT_NOFILE, &rl)) {
+		say(err, errlen, "cannot raise RLIMIT_NOFILE to %llu: %s",
+		    (unsigned long long)need, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
 /* The EOI policy: the configured one, or the self-test's answer. */
 static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
 		    char *err, size_t errlen)
@@ -193,10 +228,12 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		cfg = &def;
 	if (cfg->vcpus > KG_MAX_VCPUS ||
 	    (cfg->intx_gsi && (cfg->intx_gsi < 16 || cfg->intx_gsi > 23)) ||
+	    cfg->msix_vectors > VM_MSIX_MAX ||
 	    !irqlink_delivery_name(cfg->delivery) ||
 	    !irqlink_eoi_policy_name(cfg->eoi)) {
 		say(err, errlen, "bad machine config: vcpus 1-%u, INTx GSI 16-23, "
-		    "a known delivery mode and EOI policy", KG_MAX_VCPUS);
+		    "MSI-X vectors 1-%u, a known delivery mode and EOI policy",
+		    KG_MAX_VCPUS, VM_MSIX_MAX);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -208,12 +245,17 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 	m->stopfd = -1;
 	m->intx_gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
 	m->delivery = cfg->delivery;
+	m->msix_vectors = cfg->msix_vectors ? cfg->msix_vectors : VM_MSIX_VECTORS;
+	dc.msix_vectors = m->msix_vectors;
 	m->raise_tsc = calloc(VM_RAISE_RING, sizeof(*m->raise_tsc));
 	if (!m->raise_tsc) {
 		r = -ENOMEM;
 		say(err, errlen, "out of memory");
 		goto err_free;
 	}
+	r = fd_limit(m->msix_vectors, err, errlen);
+	if (r)
+		goto err_free;
 	r = pick_eoi(m, cfg, err, errlen);
 	if (r)
 		goto err_free;

@@ -34,6 +34,7 @@
 #define VM_DEFAULT_GSI    16u  /* IOAPIC pin of INTA# (no PIC route) */
 #define VM_MSI_VECTORS    32u
 #define VM_MSIX_VECTORS   64u
+#define VM_MSIX_MAX       2048u
 #define VM_RAISE_RING     (1u << 17)  /* raise timestamps kept */
 
 /*
@@ -49,6 +50,8 @@
  *             gets GUEST_PORT.
  * @ack_timeout_ms: BAR_ACCESS's acknowledgement timeout (0 = the glue's).
  * @relay_busy_poll: the relay thread spins instead of sleeping.
+ * @msix_vectors: the test device's MSI-X table size, 1..2048 (0 =
+ *             VM_MSIX_VECTORS). RLIMIT_NOFILE is raised to cover it.
  */
 struct vm_machine_config {
 	unsigned int vcpus;
@@ -58,6 +61,7 @@ struct vm_machine_config {
 	bool eoi_probe;
 	unsigned int ack_timeout_ms;
 	bool relay_busy_poll;
+	unsigned int msix_vectors;
 };
 
 struct vm_machine {
@@ -69,6 +73,7 @@ struct vm_machine {
 	struct irqlink_pci *pci;
 	struct vm_bus bus;
 	unsigned int intx_gsi;
+	unsigned int msix_vectors;
 	enum irqlink_delivery delivery;
 	enum irqlink_eoi_policy eoi;
 	bool eoi_probed, eoi_early;     /* the self-test ran; its answer */

@@ -61,7 +61,10 @@
  * in progress may reach U twice (directly and through R). Guest interrupts
  * are exact either way.
  *
- * MSI routes: the GSI is allocated when the consumer is created; its route
+ * MSI routes: the GSI is allocated when the consumer is created (when KVM's
+ * routes are all taken, the consumer is created without one and relays --
+ * KVM_SIGNAL_MSI needs no route -- until a GSI is free at a later
+ * irqlink_consumer_refresh(); stats.no_route counts the refusals); its route
  * is written (one KVM_SET_GSI_ROUTING) the first time the consumer enters
  * bypass and by irqlink_consumer_set_msi() while in bypass; a route that is
  * already right costs nothing. A signal on an irqfd whose route is not in
@@ -153,6 +156,8 @@ struct irqlink_consumer_config {
  *                   forwarded to U by the consumer itself.
  * @route_updates:   MSI route changes the consumer made (each is one
  *                   routing commit, unless made inside an open batch).
+ * @no_route:        times bypass was wanted but no GSI was free (the
+ *                   consumer relayed instead).
  */
 struct irqlink_consumer_stats {
 	uint64_t switches;
@@ -163,7 +168,11 @@ struct irqlink_consumer_stats {
 	uint64_t drained;
 	uint64_t unmasks_forwarded;
 	uint64_t route_updates;
+	uint64_t no_route;
 };
+
+/* irqlink_consumer_gsi()'s answer for an MSI consumer without a route. */
+#define IRQLINK_CONSUMER_NO_GSI UINT32_MAX
 
 struct irqlink_consumer;
 
@@ -184,7 +193,7 @@ struct irqlink_consumer;
  * consumer of @vm, whatever its relay or manager: two would split E's
  * interrupts between them; irqlink keeps no global state, so consumers of
  * one eventfd in two different VMs are not detected);
- * -ENOSPC (no free GSI); -ENOMEM; -EMFILE; -ENOTSUP (no eventfd
+ * -ENOMEM; -EMFILE; -ENOTSUP (no eventfd
  * identities in /proc); or an error the manager's pairing returned. Nothing
  * is left behind on failure.
  */
@@ -211,8 +220,8 @@ enum irqlink_consumer_path irqlink_consumer_path(struct irqlink_consumer *c);
  * irqlink_consumer_refresh() after the commit. */
 bool irqlink_consumer_deferred(struct irqlink_consumer *c);
 
-/* irqlink_consumer_gsi - MSI: the GSI allocated for the route; INTx: the
- * pin. */
+/* irqlink_consumer_gsi - MSI: the GSI allocated for the route
+ * (IRQLINK_CONSUMER_NO_GSI while it has none); INTx: the pin. */
 uint32_t irqlink_consumer_gsi(struct irqlink_consumer *c);
 
 /*

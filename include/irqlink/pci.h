@@ -410,6 +410,8 @@ int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
  * @in_kernel, @relayed: interrupts (INTx, MSI/MSI-X vectors with a
  *                   consumer) delivered in-kernel now / by the relay now.
  * @not_in_kernel:   times KERNEL delivery found an interrupt relayed.
+ * @no_route:        MSI/MSI-X vectors without a KVM route now (KVM's 4096
+ *                   routes are taken): they work, through the relay.
  * @intx_acks:       BAR_ACCESS: acknowledgements inferred from a BAR access
  *                   (each unmasked the device).
  * @intx_timer_unmasks: BAR_ACCESS: unmasks made by the ack timer.
@@ -428,6 +430,7 @@ struct irqlink_pci_stats {
 	uint64_t errors;
 	uint64_t in_kernel, relayed;
 	uint64_t not_in_kernel;
+	uint64_t no_route;
 	uint64_t intx_acks;
 	uint64_t intx_timer_unmasks;
 	uint64_t intx_eoi_reports;
