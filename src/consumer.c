@@ -48,8 +48,9 @@
 #include <irqlink/irqfd.h>
 #include <irqlink/routes.h>
 
+#include "container_of.h"
 #include "eventfd.h"
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -86,8 +87,7 @@ struct irqlink_consumer {
 
 static struct irqlink_consumer *of(struct irqlink_bypass_consumer *bc)
 {
-	return (struct irqlink_consumer *)((char *)bc -
-		offsetof(struct irqlink_consumer, bc));
+	return il_container_of(bc, struct irqlink_consumer, bc);
 }
 
 static bool msi_equal(const struct kvm_msi *a, const struct kvm_msi *b)
@@ -205,10 +205,17 @@ static int to_relay(struct irqlink_consumer *c)
 		(void)il_eventfd_take(c->rfd, &m);
 		(void)irqlink_relay_resume(c->relay, c->rfd);
 	}
-	/* Only fails for an fd that is not an eventfd: ours always is. */
+	/* KVM refuses only a fd that is not an eventfd (ours always is), but
+	 * the ioctl layer can fail anything: then E stays KVM's and the
+	 * consumer stays in bypass, its relay side paused as it was. An EOI
+	 * forwarded from R meanwhile was a twin of a direct one: harmless. */
 	r = irqlink_irqfd_detach(c->vm, c->efd, c->gsi);
-	if (r)
+	if (r) {
+		if (c->kind == IRQLINK_CONSUMER_INTX)
+			(void)irqlink_relay_pause(c->relay, c->rfd);
+		c->st.relay_failures++;
 		return r;
+	}
 	(void)irqlink_relay_resume(c->relay, c->efd);
 	atomic_store(&c->path, IRQLINK_PATH_RELAY);
 	c->st.to_relay++;

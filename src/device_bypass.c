@@ -19,18 +19,16 @@
  * trigger of two vectors, -EBUSY) leaves the vector working without bypass;
  * it is counted, not returned.
  */
+#include "container_of.h"
 #include "device_internal.h"
 #include "eventfd.h"
 
 #include <errno.h>
 #include <stddef.h>
 
-#define container_of(p, type, member) \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
-
 static void vector_stop(struct irqlink_bypass_producer *bp)
 {
-	struct il_vector *v = container_of(bp, struct il_vector, prod.bp);
+	struct il_vector *v = il_container_of(bp, struct il_vector, prod.bp);
 
 	pthread_mutex_lock(&v->lock);
 	v->paused = true;
@@ -39,7 +37,7 @@ static void vector_stop(struct irqlink_bypass_producer *bp)
 
 static void vector_start(struct irqlink_bypass_producer *bp)
 {
-	struct il_vector *v = container_of(bp, struct il_vector, prod.bp);
+	struct il_vector *v = il_container_of(bp, struct il_vector, prod.bp);
 
 	pthread_mutex_lock(&v->lock);
 	v->paused = false;
@@ -49,7 +47,7 @@ static void vector_start(struct irqlink_bypass_producer *bp)
 
 static void intx_stop(struct irqlink_bypass_producer *bp)
 {
-	struct il_intx *x = container_of(bp, struct il_intx, prod.bp);
+	struct il_intx *x = il_container_of(bp, struct il_intx, prod.bp);
 
 	pthread_mutex_lock(&x->lock);
 	x->paused = true;
@@ -58,7 +56,7 @@ static void intx_stop(struct irqlink_bypass_producer *bp)
 
 static void intx_start(struct irqlink_bypass_producer *bp)
 {
-	struct il_intx *x = container_of(bp, struct il_intx, prod.bp);
+	struct il_intx *x = il_container_of(bp, struct il_intx, prod.bp);
 
 	pthread_mutex_lock(&x->lock);
 	x->paused = false;

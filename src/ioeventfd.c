@@ -11,7 +11,7 @@
  * drop the same entry KVM dropped, and can deassign every entry ourselves
  * at VM destruction with our duplicate.
  */
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

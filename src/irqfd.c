@@ -17,7 +17,7 @@
  * deassign has returned, i.e. after KVM has flushed every pending injection
  * and resampler notification that could still touch them.
  */
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -1,29 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Internal: the raw KVM ioctl layer and the VM context it hangs off.
- *
- * Every KVM ioctl the library makes goes through il_kvm_ioctl(), so a test
- * can make any single call fail (EBUSY, ENOSPC, EINTR...) by installing a
- * hook on the VM (il_vm_kvm(vm)->hook) or, for the calls made while a VM is
- * being created or wrapped, by passing a hook to il_vm_create_hooked() /
- * il_vm_wrap_hooked().
- *
- * The VM context (struct irqlink_vm) is declared here because vm.c,
- * irqfd.c, routes.c and ioeventfd.c all work on it. Each concept keeps its
- * own state behind an opaque pointer and exposes only a lifecycle
- * (init/teardown) to vm.c.
+ * Internal: the raw KVM ioctl layer. Every KVM ioctl the library makes goes
+ * through il_kvm_ioctl(), so a test can make any single call fail (EBUSY,
+ * ENOSPC, EINTR...) by installing a hook: on a live VM through
+ * il_vm_kvm(vm)->hook, or for the calls made while a VM is created or
+ * wrapped through il_vm_create_hooked() / il_vm_wrap_hooked()
+ * (vm_internal.h). Fakes of other KVM behaviour (an upstream KVM's EOI
+ * timing, say) plug in the same way.
  */
 #ifndef IRQLINK_SRC_KVM_IOCTL_H
 #define IRQLINK_SRC_KVM_IOCTL_H
 
-#include <pthread.h>
 #include <stdatomic.h>
-#include <stdbool.h>
-
-#include "token_set.h"
 #include <stdint.h>
-
-#include <irqlink/vm.h>
 
 /*
  * A hook sees every ioctl before the kernel does. Return 0 to let the call
@@ -47,56 +36,5 @@ struct il_kvm {
  */
 int il_kvm_ioctl(struct il_kvm *k, int fd, unsigned long req,
 		 unsigned long arg);
-
-/* Per-concept state, private to the file named after it. */
-struct il_irqfds;
-struct il_routes;
-struct il_ioeventfds;
-
-struct irqlink_vm {
-	/* Serializes every call on this VM; KVM ioctls are made under it. */
-	pthread_mutex_t lock;
-	int fd;                         /* the VM fd: ours, or our dup */
-	bool wrapped;                   /* the VM came from irqlink_vm_wrap() */
-	enum irqlink_irqchip irqchip;
-	uint32_t max_routes;            /* KVM_CAP_IRQ_ROUTING, 0 = none */
-	struct il_kvm kvm;
-	struct il_irqfds *irqfds;
-	struct il_routes *routes;
-	struct il_ioeventfds *ioeventfds;
-	/* Eventfds a consumer delivers from, so a second consumer of one
-	 * eventfd in this VM is refused (-EBUSY) instead of splitting its
-	 * interrupts with the first (relay threads would race to read it). */
-	struct il_token_set consumers;
-};
-
-/* Claim @token for a consumer of @vm: 0, -EBUSY, -ENOMEM; and give it back. */
-int il_vm_claim(struct irqlink_vm *vm, uint64_t token);
-void il_vm_unclaim(struct irqlink_vm *vm, uint64_t token);
-
-/* The ioctl layer of @vm, so tests can set a hook on a live VM. */
-struct il_kvm *il_vm_kvm(struct irqlink_vm *vm);
-
-/* irqlink_vm_create()/irqlink_vm_wrap() with @hook installed before the
- * first ioctl, so failures can be injected into creation itself. */
-int il_vm_create_hooked(const struct irqlink_vm_config *cfg,
-			il_kvm_hook_fn hook, void *opaque,
-			struct irqlink_vm **out);
-int il_vm_wrap_hooked(int vm_fd, enum irqlink_irqchip kind,
-		      il_kvm_hook_fn hook, void *opaque,
-		      struct irqlink_vm **out);
-
-/*
- * Concept lifecycles, called by vm.c with vm->lock NOT needed (the VM is
- * not shared yet, or no longer shared). init returns 0 or -ENOMEM; teardown
- * undoes everything registered through the VM and frees the state.
- * Teardown order, set by irqlink_vm_destroy(): irqfds, ioeventfds, routes.
- */
-int il_irqfds_init(struct irqlink_vm *vm);
-void il_irqfds_teardown(struct irqlink_vm *vm);
-int il_ioeventfds_init(struct irqlink_vm *vm);
-void il_ioeventfds_teardown(struct irqlink_vm *vm);
-int il_routes_init(struct irqlink_vm *vm);
-void il_routes_teardown(struct irqlink_vm *vm);
 
 #endif

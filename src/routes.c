@@ -20,7 +20,7 @@
  * re-sent with every table because the new table replaces the default one
  * KVM set up at KVM_CREATE_IRQCHIP.
  */
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
  * they touch nothing but the VM fd, which lives as long as the context.
  */
 #include "eventfd.h"
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "kvm_guest.h"
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 /* ---- helpers ------------------------------------------------------------ */
 

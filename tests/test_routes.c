@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvm_ioctl.h"
+#include "vm_internal.h"
 
 #define MSI_ADDR 0xfee00000u    /* APIC ID 0, fixed delivery */
 

@@ -158,6 +158,9 @@ struct irqlink_consumer_config {
  *                   routing commit, unless made inside an open batch).
  * @no_route:        times bypass was wanted but no GSI was free (the
  *                   consumer relayed instead).
+ * @relay_failures:  times the rule asked for the relay but detaching the
+ *                   irqfd failed, so the consumer stayed in bypass (its
+ *                   relay side paused, nothing lost).
  */
 struct irqlink_consumer_stats {
 	uint64_t switches;
@@ -169,6 +172,7 @@ struct irqlink_consumer_stats {
 	uint64_t unmasks_forwarded;
 	uint64_t route_updates;
 	uint64_t no_route;
+	uint64_t relay_failures;
 };
 
 /* irqlink_consumer_gsi()'s answer for an MSI consumer without a route. */
