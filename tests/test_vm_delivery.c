@@ -19,8 +19,13 @@
  */
 #include "vm_fixture.h"
 #include "vm_eoi_probe.h"
+#include "vm_internal.h"
+
+#include <linux/kvm.h>
+#include <sys/eventfd.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -136,6 +141,107 @@ static void test_intx_guest_port(void **state)
 	assert_int_equal(p1.relayed, 0);
 	assert_int_equal(bstats(m).intx_eois, n);
 	vm_fx_close_static(&f);
+}
+
+/* A fake upstream KVM, made of this KVM and the ioctl hook: every
+ * resamplefd a level irqfd is given is swapped for a proxy eventfd, which
+ * this KVM signals at injection; the proxies are forwarded to the real
+ * resamplefds when the guest's handler says it is done (its end-of-handler
+ * port write, right after its EOI write): where upstream KVM signals them.
+ * Under that timing the RESAMPLEFD policy -- no process in the INTx cycle
+ * at all -- must be exact. */
+#define FAKE_MAX 8
+
+struct fake_upstream {
+	struct vm_machine *m;
+	pthread_mutex_t lock;
+	int n;
+	int proxy[FAKE_MAX], real[FAKE_MAX];
+	_Atomic uint64_t forwarded;
+};
+
+static int fake_hook(void *opaque, int fd, unsigned long req,
+		     unsigned long arg)
+{
+	struct fake_upstream *fu = opaque;
+	struct kvm_irqfd *irqfd = (struct kvm_irqfd *)arg;
+	int p;
+
+	(void)fd;
+	if (req != KVM_IRQFD || !(irqfd->flags & KVM_IRQFD_FLAG_RESAMPLE) ||
+	    (irqfd->flags & KVM_IRQFD_FLAG_DEASSIGN))
+		return 0;
+	pthread_mutex_lock(&fu->lock);
+	if (fu->n == FAKE_MAX) {
+		pthread_mutex_unlock(&fu->lock);
+		return -ENOSPC;
+	}
+	p = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p < 0) {
+		pthread_mutex_unlock(&fu->lock);
+		return -errno;
+	}
+	fu->proxy[fu->n] = p;
+	fu->real[fu->n] = fcntl(irqfd->resamplefd, F_DUPFD_CLOEXEC, 0);
+	fu->n++;
+	irqfd->resamplefd = (uint32_t)p;
+	pthread_mutex_unlock(&fu->lock);
+	return 0;
+}
+
+static void fake_pio(void *opaque, uint16_t port, uint8_t *data,
+		     uint32_t size, uint32_t count, bool is_write)
+{
+	struct fake_upstream *fu = opaque;
+
+	if (port == KG_PORT_INTX_EOI && is_write) {
+		pthread_mutex_lock(&fu->lock);
+		for (int i = 0; i < fu->n; i++) {
+			uint64_t c;
+
+			if (read(fu->proxy[i], &c, sizeof(c)) == sizeof(c)) {
+				assert_int_equal(eventfd_write(fu->real[i], 1),
+						 0);
+				fu->forwarded++;
+			}
+		}
+		pthread_mutex_unlock(&fu->lock);
+	}
+	vm_bus_pio(&fu->m->bus, port, data, size, count, is_write);
+}
+
+static void test_intx_resamplefd_upstream(void **state)
+{
+	const uint32_t n = 20000 / SCALE;
+	struct fake_upstream fu = { .lock = PTHREAD_MUTEX_INITIALIZER };
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0;
+
+	(void)state;
+	m = boot(&f, IRQLINK_DELIVERY_AUTO, IRQLINK_EOI_RESAMPLEFD);
+	fu.m = m;
+	assert_int_equal(kg_stop(m->g), 0);
+	kg_set_pio_handler(m->g, fake_pio, &fu);
+	il_vm_kvm(m->vm)->opaque = &fu;
+	il_vm_kvm(m->vm)->hook = fake_hook;
+	/* Wire INTx again, now through the fake. */
+	assert_int_equal(irqlink_pci_intx_route(m->pci, m->intx_gsi), 0);
+	assert_int_equal(kg_start(m->g), 0);
+	assert_true(fu.n >= 1);
+
+	r0 = relay_injections(m);
+	assert_int_equal(intx_run(m, n), 0);
+	assert_int_equal(relay_injections(m), r0);
+	assert_int_equal(pstats(m).in_kernel, 1);
+	assert_true(fu.forwarded >= n);
+
+	vm_machine_destroy(m);
+	for (int i = 0; i < fu.n; i++) {
+		close(fu.proxy[i]);
+		close(fu.real[i]);
+	}
+	assert_int_equal(tu_open_fds(), f.fds_before);
 }
 
 /* A guest that never acknowledges (its handler reads the status but does
@@ -396,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_eoi_probe),
 		cmocka_unit_test(test_intx_bar_access),
 		cmocka_unit_test(test_intx_guest_port),
+		cmocka_unit_test(test_intx_resamplefd_upstream),
 		cmocka_unit_test(test_intx_bar_access_timeout),
 		cmocka_unit_test(test_intx_off_while_msi),
 		cmocka_unit_test(test_delivery_relay),
