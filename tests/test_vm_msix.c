@@ -13,6 +13,8 @@
  */
 #include "vm_fixture.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -259,6 +261,80 @@ static void test_write_spans_entries(void **state)
 	fire(m, e + 1, true);
 }
 
+/* While one thread raises entry E one interrupt at a time, another moves
+ * E's message between vCPU 0 and vCPU 1 and between two vectors: every
+ * interrupt arrives once, on the old message or the new one. */
+struct flipper {
+	struct vm_machine *m;
+	unsigned int entry;
+	_Atomic bool stop;
+	unsigned int flips;
+};
+
+static void *flip_thread(void *arg)
+{
+	struct flipper *fl = arg;
+	uint64_t gpa = table_gpa(fl->m, fl->entry);
+
+	while (!fl->stop) {
+		unsigned int k = fl->flips++ & 3;
+
+		/* Address (destination APIC ID k & 1) and data (vector) of an
+		 * unmasked entry: each write is a route change, applied
+		 * while the device fires. */
+		assert_int_equal(kg_guest_write(fl->m->g, gpa,
+			0xfee00000u | (k & 1) << 12, 4), 0);
+		assert_int_equal(kg_guest_write(fl->m->g, gpa + 8,
+			k & 2 ? 0xe4 : 0xe3, 4), 0);
+		usleep(500);
+	}
+	return NULL;
+}
+
+static void test_message_change_while_firing(void **state)
+{
+	const unsigned int e = 9, n = 2000;
+	struct vm_machine_config cfg = { .vcpus = 2, .msix_vectors = 64,
+					 .eoi = IRQLINK_EOI_GUEST_PORT };
+	struct flipper fl = { .entry = e };
+	struct vm_fx f;
+	struct vm_machine *m;
+	pthread_t t;
+	uint64_t c0;
+
+	(void)state;
+	m = vm_fx_boot(&f, &cfg);
+	fl.m = m;
+	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->fn, 0x60, 64, 0,
+				     false), 0);
+	/* Entry e starts on vector 0xe3, vCPU 0. */
+	assert_int_equal(kg_guest_write(m->g, table_gpa(m, e) + 8, 0xe3, 4), 0);
+	c0 = kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4);
+	assert_int_equal(pthread_create(&t, NULL, flip_thread, &fl), 0);
+	for (unsigned int i = 0; i < n; i++) {
+		uint64_t want = c0 + i + 1;
+		int ms = 0;
+
+		testdev_reg_write(m->td, TESTDEV_REG_KIND, MSIX);
+		testdev_reg_write(m->td, TESTDEV_REG_VECTOR, e);
+		testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
+		testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+		while (kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4) < want &&
+		       ms++ < WAIT_MS * 10)
+			usleep(100);
+		assert_int_equal(kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4),
+				 want);
+	}
+	fl.stop = true;
+	pthread_join(t, NULL);
+	usleep(30 * 1000);
+	assert_int_equal(kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4), c0 + n);
+	assert_int_equal(testdev_signals(m->td, MSIX, e), n);
+	assert_true(fl.flips >= 10);
+	assert_int_equal(pstats(m).errors, 0);
+	vm_fx_close_static(&f);
+}
+
 int main(void)
 {
 	int r = tu_require_kvm();
@@ -276,6 +352,7 @@ int main(void)
 						vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_write_spans_entries, setup,
 						vm_fx_teardown),
+		cmocka_unit_test(test_message_change_while_firing),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
