@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The consumer against a real KVM guest (guest/kvm_guest.h): which path it
- * picks (connected + the right in-kernel irqchip -> BYPASS; force_relay or
- * unconnected -> RELAY), that each path really is the one in use (BYPASS:
- * E is a KVM irqfd and the relay injects nothing; RELAY: the relay
- * injects), message changes on both paths, and switching while interrupts
- * flow.
+ * picks (connected + the right in-kernel irqchip -> BYPASS; force_relay,
+ * unconnected or INTX_NOTIFY -> RELAY), that each path really is the one
+ * in use (BYPASS: E is a KVM irqfd and the relay injects nothing; RELAY:
+ * the relay injects), message changes on both paths, and switching while
+ * interrupts flow.
  *
  * Switching accounting (test_switch_1m and the smaller switch tests):
  * a device thread sends trigger i+1 only after the guest's ISR has counted
@@ -53,9 +53,11 @@
 #define VEC_SWITCH 0x53
 #define VEC_SWINTX 0x54
 #define VEC_DEV    0x55
+#define VEC_NOTIFY 0x56
 
 #define PIN_INTX   18
 #define PIN_SWINTX 19
+#define PIN_NOTIFY 20
 
 #define SWITCH_CYCLES 1000
 #define DEFAULT_TRIGGERS 1000000
@@ -363,6 +365,24 @@ static void test_select_msi(void **state)
 	close(e);
 }
 
+/* Register a bare producer under @cfg's E, then create the consumer: the
+ * manager pairs them during create; the path is still RELAY (forced, or a
+ * kind that never bypasses). */
+static struct irqlink_consumer *
+create_paired_relayed(struct fx *f, struct irqlink_bypass_producer *prod,
+		      const struct irqlink_consumer_config *cfg)
+{
+	struct irqlink_consumer *c;
+
+	producer_init(prod, cfg->trigger_fd);
+	assert_int_equal(irqlink_bypass_register_producer(f->bypass, prod), 0);
+	assert_int_equal(irqlink_consumer_create(f->vm, f->relay, f->bypass,
+						 cfg, &c), 0);
+	assert_non_null(prod->consumer);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
+	return c;
+}
+
 /* force_relay from the start: connected, yet RELAY until it is lifted. A
  * producer registered first connects during create. */
 static void test_select_forced(void **state)
@@ -374,14 +394,8 @@ static void test_select_forced(void **state)
 		.msi = msi_vec(VEC_MSI), .force_relay = true,
 	};
 	struct irqlink_bypass_producer prod;
-	struct irqlink_consumer *c;
+	struct irqlink_consumer *c = create_paired_relayed(f, &prod, &cfg);
 
-	producer_init(&prod, e);
-	assert_int_equal(irqlink_bypass_register_producer(f->bypass, &prod), 0);
-	assert_int_equal(irqlink_consumer_create(f->vm, f->relay, f->bypass,
-						 &cfg, &c), 0);
-	assert_non_null(prod.consumer);
-	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
 	paced(f->g, e, -1, VEC_MSI, 10);
 	assert_int_equal(rstats(f->relay).msi_injections, 10);
 	assert_int_equal(irqlink_consumer_set_force_relay(c, false), 0);
@@ -601,6 +615,128 @@ static void test_route_batch(void **state)
 	irqlink_consumer_destroy(c);
 	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass, &prod), 0);
 	close(e);
+}
+
+/* ---- INTX_NOTIFY -------------------------------------------------------- */
+
+/*
+ * INTX_NOTIFY on the full irqchip: a producer under E pairs with it, yet
+ * the path stays RELAY (E is never an irqfd). Each paced trigger is one
+ * guest interrupt on the level-triggered pin and one notify signal; the
+ * notify comes before the guest can take it (vCPU stopped: notified, no
+ * interrupt until it runs). Destroy gives every fd back.
+ */
+static void test_intx_notify(void **state)
+{
+	struct fx *f = *state;
+	int e = tu_eventfd(), n = tu_eventfd(), fds = tu_open_fds();
+	struct irqlink_consumer_config cfg = {
+		.kind = IRQLINK_CONSUMER_INTX_NOTIFY, .trigger_fd = e,
+		.gsi = PIN_NOTIFY, .unmask_fd = -1, .notify_fd = n,
+	};
+	struct irqlink_bypass_producer prod;
+	struct irqlink_consumer *c;
+	struct irqlink_consumer_stats st;
+
+	assert_int_equal(kg_program_ioapic(f->g, PIN_NOTIFY, VEC_NOTIFY,
+					   KG_LEVEL), 0);
+	c = create_paired_relayed(f, &prod, &cfg);
+	assert_int_equal(irqlink_consumer_gsi(c), PIN_NOTIFY);
+	assert_int_equal(irqfd_of(f->vm, e, &(struct irqlink_irqfd_info){0}), 0);
+	assert_int_equal(irqlink_irqfd_count(f->vm), 1);        /* L */
+	assert_int_equal(rstats(f->relay).entries, 1);
+	/* Ours: E, L, R; the irqfd layer's: L, R; the relay's: E, N, L. */
+	assert_int_equal(tu_open_fds(), fds + 8);
+
+	/* One notify per trigger, counted like an unmask. */
+	paced(f->g, e, n, VEC_NOTIFY, N_IRQS);
+	assert_int_equal(rstats(f->relay).eventfd_injections, N_IRQS);
+	assert_int_equal(rstats(f->relay).inject_errors, 0);
+
+	/* Nothing the path rule reads makes it bypass. */
+	assert_int_equal(irqlink_consumer_set_force_relay(c, false), 0);
+	assert_int_equal(irqlink_consumer_refresh(c), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
+	assert_false(irqlink_consumer_deferred(c));
+	assert_int_equal(irqfd_of(f->vm, e, &(struct irqlink_irqfd_info){0}), 0);
+
+	assert_int_equal(kg_stop(f->g), 0);
+	tu_signal(e);
+	assert_int_equal(wait_efd(n), 1);
+	assert_settled(f->g, VEC_NOTIFY, N_IRQS);
+	assert_int_equal(kg_start(f->g), 0);
+	assert_int_equal(kg_wait_count(f->g, VEC_NOTIFY, N_IRQS + 1, WAIT_MS), 0);
+	assert_settled(f->g, VEC_NOTIFY, N_IRQS + 1);
+	assert_int_equal(tu_count(n), 0);
+
+	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass, &prod), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
+	paced(f->g, e, n, VEC_NOTIFY, 10);
+	st = cstats(c);
+	assert_int_equal(st.switches + st.bypass_failures + st.deferred, 0);
+
+	irqlink_consumer_destroy(c);
+	assert_int_equal(irqlink_irqfd_count(f->vm), 0);
+	assert_int_equal(rstats(f->relay).entries, 0);
+	assert_int_equal(tu_open_fds(), fds);
+	close(e);
+	close(n);
+}
+
+/* create's result; a consumer it made anyway is destroyed. */
+static int try_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
+		      const struct irqlink_consumer_config *cfg)
+{
+	struct irqlink_consumer *c = NULL;
+	int r = irqlink_consumer_create(vm, relay, NULL, cfg, &c);
+
+	if (r)
+		assert_null(c);
+	else
+		irqlink_consumer_destroy(c);
+	return r;
+}
+
+/* INTX_NOTIFY config errors; nothing is left behind by any of them. A
+ * level line on an IOAPIC pin: neither a split irqchip nor none has one. */
+static void test_intx_notify_args(void **state)
+{
+	struct fx *f = *state;
+	int e = tu_eventfd(), n = tu_eventfd(), p[2], fds;
+	struct irqlink_consumer_config cfg = {
+		.kind = IRQLINK_CONSUMER_INTX_NOTIFY, .trigger_fd = e,
+		.gsi = PIN_NOTIFY, .unmask_fd = -1, .notify_fd = -1,
+	};
+	struct irqlink_vm_config vcfg = { .irqchip = IRQLINK_IRQCHIP_SPLIT };
+	struct irqlink_vm *split, *none;
+
+	assert_int_equal(pipe(p), 0);
+	fds = tu_open_fds();
+	assert_int_equal(try_create(f->vm, f->relay, &cfg), -EBADF);
+	cfg.notify_fd = p[1];
+	assert_int_equal(try_create(f->vm, f->relay, &cfg), -EINVAL);
+	cfg.notify_fd = n;
+	cfg.gsi = IRQLINK_IOAPIC_PINS;
+	assert_int_equal(try_create(f->vm, f->relay, &cfg), -EINVAL);
+	cfg.gsi = PIN_NOTIFY;
+	assert_int_equal(irqlink_vm_create(&vcfg, &split), 0);
+	assert_int_equal(try_create(split, f->relay, &cfg), -EINVAL);
+	irqlink_vm_destroy(split);
+	vcfg.irqchip = IRQLINK_IRQCHIP_NONE;
+	assert_int_equal(irqlink_vm_create(&vcfg, &none), 0);
+	assert_int_equal(try_create(none, f->relay, &cfg), -EINVAL);
+	irqlink_vm_destroy(none);
+	assert_int_equal(rstats(f->relay).entries, 0);
+	assert_int_equal(irqlink_irqfd_count(f->vm), 0);
+	assert_int_equal(tu_open_fds(), fds);
+	/* The one config that works, for contrast. */
+	assert_int_equal(try_create(f->vm, f->relay, &cfg), 0);
+	assert_int_equal(tu_open_fds(), fds);
+
+	close(p[0]);
+	close(p[1]);
+	close(e);
+	close(n);
 }
 
 /* ---- switching while interrupts flow ------------------------------------ */
@@ -955,6 +1091,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_handover, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_route_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_notify, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_notify_args, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_switch_intx, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_switch_device_producer,

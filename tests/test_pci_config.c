@@ -796,6 +796,160 @@ static void test_host_vector_limit(void **state)
 	testdev_destroy(g.sh.td);
 }
 
+/* ---- EOI policies and delivery modes in the config ----------------------- */
+
+static int fx_open_eoi(struct fx *f, const struct testdev_config *dc,
+		       enum irqlink_eoi_policy eoi,
+		       enum irqlink_delivery delivery)
+{
+	struct irqlink_pci_config pc = {
+		.ops = &shim_ops, .opaque = &f->sh,
+		.intx_eoi = eoi, .delivery = delivery,
+	};
+
+	f->pci = NULL;
+	assert_int_equal(testdev_create(dc, &f->sh.td), 0);
+	return irqlink_pci_create(&pc, &f->pci);
+}
+
+static void fx_close(struct fx *f)
+{
+	irqlink_pci_destroy(f->pci);
+	testdev_destroy(f->sh.td);
+}
+
+/* Without a VM: BAR_ACCESS needs the relay, so it is refused with every
+ * mode, as are unknown modes and policies; every other pair is fine. The
+ * refusals leave nothing open. */
+static void test_create_eoi_config(void **state)
+{
+	static const int bad[] = { 3, 7, -1 };
+	struct fx g = { 0 };
+	int fds = tu_open_fds();
+
+	(void)state;
+	for (int d = IRQLINK_DELIVERY_AUTO; d <= IRQLINK_DELIVERY_RELAY; d++) {
+		assert_int_equal(fx_open_eoi(&g, &full, IRQLINK_EOI_BAR_ACCESS,
+					     (enum irqlink_delivery)d), -EINVAL);
+		assert_null(g.pci);
+		fx_close(&g);
+		for (int e = IRQLINK_EOI_RESAMPLEFD; e <= IRQLINK_EOI_GUEST_PORT;
+		     e++) {
+			if (e == IRQLINK_EOI_BAR_ACCESS)
+				continue;
+			assert_int_equal(fx_open_eoi(&g, &full,
+				(enum irqlink_eoi_policy)e,
+				(enum irqlink_delivery)d), 0);
+			assert_int_equal(irqlink_pci_poll_fd(g.pci), -ENOENT);
+			fx_close(&g);
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(fx_open_eoi(&g, &full, IRQLINK_EOI_RESAMPLEFD,
+					     (enum irqlink_delivery)bad[i]),
+				 -EINVAL);
+		assert_null(g.pci);
+		fx_close(&g);
+		assert_int_equal(fx_open_eoi(&g, &full,
+					     (enum irqlink_eoi_policy)bad[i],
+					     IRQLINK_DELIVERY_AUTO), -EINVAL);
+		assert_null(g.pci);
+		fx_close(&g);
+	}
+	assert_int_equal(irqlink_pci_poll_fd(NULL), -EINVAL);
+	assert_int_equal(irqlink_pci_intx_eoi(NULL), -EINVAL);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
+/*
+ * GUEST_PORT without a VM: the device gets the trigger but not the resample
+ * eventfd, and irqlink_pci_intx_eoi() is what unmasks it: 1 (and one
+ * SET_IRQS UNMASK, one report counted) exactly while INTx is enabled at
+ * the device, 0 before routing, while MSI has INTx off, and after
+ * unrouting.
+ */
+static void test_intx_eoi_guest_port(void **state)
+{
+	struct fx g = { 0 };
+	int trig, res, fds = tu_open_fds();
+
+	(void)state;
+	assert_int_equal(fx_open_eoi(&g, &full, IRQLINK_EOI_GUEST_PORT,
+				     IRQLINK_DELIVERY_AUTO), 0);
+	assert_int_equal(irqlink_pci_poll_fd(g.pci), -ENOENT);
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 0);
+	assert_int_equal(irqlink_pci_intx_route(g.pci, 10), 0);
+	assert_int_equal(g.sh.calls[INTX][ACT_TRIG], 1);
+	assert_int_equal(g.sh.calls[INTX][ACT_UNMASK], 0);
+	trig = tfd(&g, INTX, 0);
+	res = irqlink_pci_intx_resample_fd(g.pci);
+	assert_true(trig >= 0 && res >= 0);
+
+	/* The resample fd is not the device's: signalling it unmasks
+	 * nothing, and a report empties it. */
+	testdev_reg_write(g.sh.td, TESTDEV_REG_INTX, 1);
+	assert_int_equal(tu_count(trig), 1);
+	tu_signal(res);
+	assert_int_equal(testdev_process(g.sh.td), 0);
+	assert_int_equal(testdev_reg_read(g.sh.td, TESTDEV_REG_UNMASKS), 0);
+	assert_int_equal(tu_count(trig), 0);
+	/* Report with the line still up: unmasked, so it fires again. */
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 1);
+	assert_int_equal(tu_count(res), 0);
+	assert_int_equal(g.sh.calls[INTX][ACT_UNMASK], 1);
+	assert_int_equal(testdev_reg_read(g.sh.td, TESTDEV_REG_UNMASKS), 1);
+	assert_int_equal(tu_count(trig), 1);
+	/* The handler clears the status, then reports: no new fire. */
+	testdev_reg_write(g.sh.td, TESTDEV_REG_STATUS, TESTDEV_STATUS_INTX);
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 1);
+	assert_int_equal(testdev_reg_read(g.sh.td, TESTDEV_REG_UNMASKS), 2);
+	assert_int_equal(tu_count(trig), 0);
+	/* A report for nothing: the device is told, and ignores it. */
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 1);
+	assert_int_equal(testdev_reg_read(g.sh.td, TESTDEV_REG_UNMASKS), 2);
+	assert_int_equal(stats(&g).intx_eoi_reports, 3);
+
+	/* MSI on: INTx is off at the device, a report does nothing. */
+	wr(g.pci, 0x44, 4, 0xfee00000);
+	wr(g.pci, 0x42, 2, 0x0001);
+	assert_int_equal(g.sh.calls[INTX][ACT_TRIG], 2);
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 0);
+	assert_int_equal(g.sh.calls[INTX][ACT_UNMASK], 3);
+	wr(g.pci, 0x42, 2, 0x0000);
+	assert_int_equal(g.sh.calls[INTX][ACT_TRIG], 3);
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 1);
+	assert_int_equal(g.sh.calls[INTX][ACT_UNMASK], 4);
+	assert_int_equal(stats(&g).intx_eoi_reports, 4);
+
+	assert_int_equal(irqlink_pci_intx_unroute(g.pci), 0);
+	assert_int_equal(irqlink_pci_intx_eoi(g.pci), 0);
+	assert_int_equal(stats(&g).intx_eoi_reports, 4);
+	assert_int_equal(g.sh.calls[INTX][ACT_UNMASK], 4);
+	assert_int_equal(stats(&g).errors, 0);
+	fx_close(&g);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
+/* RESAMPLEFD (the default, the fixture's): the device unmasks itself
+ * through its unmask eventfd; a guest report is not this policy's and
+ * unmasks nothing. */
+static void test_intx_eoi_resamplefd(void **state)
+{
+	struct fx *f = *state;
+
+	assert_int_equal(irqlink_pci_intx_route(f->pci, 10), 0);
+	assert_int_equal(f->sh.calls[INTX][ACT_UNMASK], 1);     /* the fd */
+	assert_int_equal(irqlink_pci_intx_eoi(f->pci), 0);
+	testdev_reg_write(f->sh.td, TESTDEV_REG_INTX, 1);
+	assert_int_equal(tu_count(tfd(f, INTX, 0)), 1);
+	assert_int_equal(irqlink_pci_intx_eoi(f->pci), 0);
+	assert_int_equal(f->sh.calls[INTX][ACT_UNMASK], 1);
+	assert_int_equal(testdev_reg_read(f->sh.td, TESTDEV_REG_UNMASKS), 0);
+	assert_int_equal(stats(f).intx_eoi_reports, 0);
+	assert_int_equal(irqlink_pci_poll_fd(f->pci), -ENOENT);
+	testdev_reg_write(f->sh.td, TESTDEV_REG_INTX, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -817,6 +971,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_failure, setup, teardown),
 		cmocka_unit_test(test_strict_device),
 		cmocka_unit_test(test_host_vector_limit),
+		cmocka_unit_test(test_create_eoi_config),
+		cmocka_unit_test(test_intx_eoi_guest_port),
+		cmocka_unit_test_setup_teardown(test_intx_eoi_resamplefd, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

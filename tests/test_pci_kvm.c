@@ -452,6 +452,60 @@ static void test_msix_doorbell(void **state)
 	kt_close(&t);
 }
 
+/* ---- config checks that need a VM --------------------------------------- */
+
+/*
+ * A VM needs a relay; with both, BAR_ACCESS is refused only with KERNEL
+ * delivery (the relay must inject its INTx) and otherwise has a poll fd,
+ * which the other policies do not. Nothing is left open either way.
+ */
+static void test_create_vm_config(void **state)
+{
+	struct testdev_config dc = { .intx = true };
+	struct irqlink_pci_config pc = { .ops = &testdev_pci_ops };
+	struct irqlink_relay *relay;
+	struct irqlink_pci *p = NULL;
+	struct irqlink_vm *vm;
+	struct testdev *td;
+	int fds = tu_open_fds();
+
+	(void)state;
+	assert_int_equal(irqlink_vm_create(NULL, &vm), 0);
+	assert_int_equal(irqlink_relay_create(vm, NULL, &relay), 0);
+	assert_int_equal(testdev_create(&dc, &td), 0);
+	pc.opaque = td;
+	pc.vm = vm;
+	assert_int_equal(irqlink_pci_create(&pc, &p), -EINVAL);
+	pc.intx_eoi = IRQLINK_EOI_GUEST_PORT;
+	assert_int_equal(irqlink_pci_create(&pc, &p), -EINVAL);
+	pc.relay = relay;
+	pc.intx_eoi = IRQLINK_EOI_BAR_ACCESS;
+	pc.delivery = IRQLINK_DELIVERY_KERNEL;
+	assert_int_equal(irqlink_pci_create(&pc, &p), -EINVAL);
+	pc.delivery = 7;
+	assert_int_equal(irqlink_pci_create(&pc, &p), -EINVAL);
+	assert_null(p);
+
+	for (int d = IRQLINK_DELIVERY_AUTO; d <= IRQLINK_DELIVERY_RELAY; d++) {
+		if (d == IRQLINK_DELIVERY_KERNEL)
+			continue;
+		pc.delivery = (enum irqlink_delivery)d;
+		assert_int_equal(irqlink_pci_create(&pc, &p), 0);
+		assert_true(irqlink_pci_poll_fd(p) >= 0);
+		irqlink_pci_destroy(p);
+	}
+	pc.intx_eoi = IRQLINK_EOI_RESAMPLEFD;
+	pc.delivery = IRQLINK_DELIVERY_KERNEL;
+	assert_int_equal(irqlink_pci_create(&pc, &p), 0);
+	assert_int_equal(irqlink_pci_poll_fd(p), -ENOENT);
+	irqlink_pci_destroy(p);
+
+	testdev_destroy(td);
+	irqlink_relay_destroy(relay);
+	irqlink_vm_destroy(vm);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -461,6 +515,7 @@ int main(void)
 		cmocka_unit_test(test_msi_32),
 		cmocka_unit_test(test_msi_4_consumers),
 		cmocka_unit_test(test_msix_doorbell),
+		cmocka_unit_test(test_create_vm_config),
 	};
 	int r = tu_require_kvm();
 

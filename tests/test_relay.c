@@ -6,7 +6,8 @@
  * INTx through two entries gives exactly one interrupt and one device
  * unmask per assertion, and the unmask only after the EOI; entries added
  * and removed while signals flow lose nothing and read nothing after their
- * removal; pinning and busy-poll; every fd is given back.
+ * removal; pinning and busy-poll; every fd is given back. EVENTFD_NOTIFY
+ * writes its notify eventfd once per read, before the target.
  *
  * Accounting used throughout: the relay injects once per read of a source,
  * so when the test sends signal i+1 only after the guest has counted
@@ -22,6 +23,7 @@
 #include <irqlink/irqlink.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
@@ -144,6 +146,20 @@ static void paced(struct kg_guest *g, int src, unsigned int vec,
 		assert_int_equal(kg_wait_count(g, vec, base + i, WAIT_MS), 0);
 	}
 	assert_settled(g, vec, base + n);
+}
+
+/* Exactly @n paced signals relayed, all by EVENTFD-kind actions (EVENTFD
+ * or EVENTFD_NOTIFY: one injection per read), none failed. */
+static void assert_eventfd_only(struct irqlink_relay *r, uint64_t n)
+{
+	struct irqlink_relay_stats st = rstats(r);
+
+	assert_int_equal(st.events, n);
+	assert_int_equal(st.counts, n);
+	assert_int_equal(st.eventfd_injections, n);
+	assert_int_equal(st.injections, n);
+	assert_int_equal(st.msi_injections + st.line_injections, 0);
+	assert_int_equal(st.inject_errors + st.spurious, 0);
 }
 
 /* ---- arguments and fds -------------------------------------------------- */
@@ -276,20 +292,13 @@ static void test_eventfd_to_irqfd(void **state)
 	struct irqlink_relay_action act = {
 		.kind = IRQLINK_RELAY_EVENTFD, .target_fd = irq,
 	};
-	struct irqlink_relay_stats st;
 
 	assert_int_equal(kg_program_ioapic(f->g, PIN_EDGE, VEC_EDGE, KG_EDGE), 0);
 	assert_int_equal(irqlink_irqfd_attach_edge(f->vm, irq, PIN_EDGE), 0);
 	assert_int_equal(irqlink_relay_add(f->relay, src, &act), 0);
 
 	paced(f->g, src, VEC_EDGE, 0, N_IRQS);
-	st = rstats(f->relay);
-	assert_int_equal(st.events, N_IRQS);
-	assert_int_equal(st.counts, N_IRQS);
-	assert_int_equal(st.eventfd_injections, N_IRQS);
-	assert_int_equal(st.injections, N_IRQS);
-	assert_int_equal(st.msi_injections + st.line_injections, 0);
-	assert_int_equal(st.inject_errors + st.spurious, 0);
+	assert_eventfd_only(f->relay, N_IRQS);
 
 	assert_int_equal(irqlink_relay_remove(f->relay, src), 0);
 	assert_int_equal(irqlink_irqfd_detach(f->vm, irq, PIN_EDGE), 0);
@@ -333,6 +342,201 @@ static void test_coalesce(void **state)
 	assert_int_equal(irqlink_relay_remove(f->relay, src), 0);
 	close(src);
 	close(tgt);
+}
+
+/* ---- EVENTFD_NOTIFY ------------------------------------------------------ */
+
+/* A source, its notify eventfd and its target. */
+struct nfds {
+	int src, notify, tgt;
+};
+
+static struct nfds nfds_open(void)
+{
+	return (struct nfds){ tu_eventfd(), tu_eventfd(), tu_eventfd() };
+}
+
+static void nfds_close(const struct nfds *n)
+{
+	close(n->src);
+	close(n->notify);
+	close(n->tgt);
+}
+
+static struct irqlink_relay_action notify_act(int notify, int tgt)
+{
+	return (struct irqlink_relay_action){
+		.kind = IRQLINK_RELAY_EVENTFD_NOTIFY,
+		.notify_fd = notify, .target_fd = tgt,
+	};
+}
+
+/* Signal the source @n times, one at a time: each signal is one write to
+ * the notify eventfd and one to the target, and the notify write is
+ * already there when the target becomes readable (it is made first). */
+static void paced_notify(const struct nfds *e, uint64_t n)
+{
+	for (uint64_t i = 1; i <= n; i++) {
+		tu_signal(e->src);
+		assert_int_equal(wait_efd(e->tgt), 1);
+		assert_int_equal(tu_count(e->notify), 1);
+	}
+	usleep(20 * 1000);
+	assert_int_equal(tu_count(e->tgt) + tu_count(e->notify), 0);
+}
+
+static void test_eventfd_notify(void **state)
+{
+	struct fx *f = *state;
+	struct nfds e = nfds_open();
+	struct irqlink_relay_action act = notify_act(e.notify, e.tgt);
+	struct irqlink_relay *r;
+	int fds = tu_open_fds();
+
+	/* The entry holds dups of its source, notify and target. */
+	assert_int_equal(irqlink_relay_add(f->relay, e.src, &act), 0);
+	assert_int_equal(tu_open_fds(), fds + 3);
+	paced_notify(&e, N_IRQS);
+	assert_eventfd_only(f->relay, N_IRQS);
+
+	assert_int_equal(irqlink_relay_remove(f->relay, e.src), 0);
+	assert_int_equal(tu_open_fds(), fds);
+
+	/* Destroying a relay (its own 2 fds) closes an entry's notify dup
+	 * too. No VM needed. */
+	assert_int_equal(irqlink_relay_create(NULL, NULL, &r), 0);
+	assert_int_equal(irqlink_relay_add(r, e.src, &act), 0);
+	assert_int_equal(tu_open_fds(), fds + 2 + 3);
+	paced_notify(&e, 3);
+	irqlink_relay_destroy(r);
+	assert_int_equal(tu_open_fds(), fds);
+	nfds_close(&e);
+}
+
+/*
+ * The notify write comes first, shown deterministically: a notify eventfd
+ * in blocking mode whose counter is at its maximum makes the relay
+ * thread's notify write block. While it blocks the target must not have
+ * been written; reading the notify eventfd lets the write, and then the
+ * target's, go through.
+ */
+static void test_eventfd_notify_order(void **state)
+{
+	struct fx *f = *state;
+	struct nfds e = nfds_open();
+	struct irqlink_relay_action act = notify_act(e.notify, e.tgt);
+	uint64_t full = UINT64_MAX - 1, v = 0, injected;
+	bool early;
+
+	/* Blocking mode, shared with the relay's dup. */
+	assert_int_equal(fcntl(e.notify, F_SETFL, 0), 0);
+	assert_int_equal(irqlink_relay_add(f->relay, e.src, &act), 0);
+	for (int i = 1; i <= 20; i++) {
+		assert_int_equal(write(e.notify, &full, sizeof(full)),
+				 sizeof(full));
+		tu_signal(e.src);
+		wait_events(f->relay, (uint64_t)i);
+		usleep(20 * 1000);
+		/* The relay thread is inside write(notify): no target yet.
+		 * Looked at first and asserted once the thread is free, so
+		 * that a failure does not leave it blocked for teardown. */
+		early = readable(e.tgt);
+		injected = rstats(f->relay).eventfd_injections;
+		assert_int_equal(read(e.notify, &v, sizeof(v)), sizeof(v));
+		assert_int_equal(v, full);
+		assert_false(early);
+		assert_int_equal(injected, i - 1);
+		assert_int_equal(wait_efd(e.tgt), 1);
+		assert_int_equal(read(e.notify, &v, sizeof(v)), sizeof(v));
+		assert_int_equal(v, 1);
+	}
+	usleep(20 * 1000);      /* the count follows the target write */
+	assert_int_equal(rstats(f->relay).eventfd_injections, 20);
+	assert_int_equal(rstats(f->relay).inject_errors, 0);
+
+	assert_int_equal(irqlink_relay_remove(f->relay, e.src), 0);
+	nfds_close(&e);
+}
+
+/* Every refusal leaves no entry and no fd behind (in particular no dup of
+ * a good notify fd when the target is the bad one). */
+static void test_eventfd_notify_args(void **state)
+{
+	struct fx *f = *state;
+	struct nfds e = nfds_open();
+	int src2 = dup(e.src), p[2], piped = pipe(p), fds = tu_open_fds();
+	const struct {
+		int notify, tgt, err;
+	} bad[] = {
+		{ p[1], e.tgt, -EINVAL },        /* notify not an eventfd */
+		{ -1, e.tgt, -EBADF },           /* not open */
+		{ 999, e.tgt, -EBADF },
+		{ e.src, e.tgt, -EINVAL },       /* the source, by any fd */
+		{ src2, e.tgt, -EINVAL },
+		{ e.notify, e.src, -EINVAL },    /* target is the source */
+		{ e.notify, src2, -EINVAL },
+		{ e.notify, p[1], -EINVAL },     /* target not an eventfd */
+		{ e.notify, -1, -EBADF },
+	};
+	struct irqlink_relay_action act;
+
+	assert_int_equal(piped, 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		act = notify_act(bad[i].notify, bad[i].tgt);
+		print_message("refusal %zu\n", i);
+		assert_int_equal(irqlink_relay_add(f->relay, e.src, &act),
+				 bad[i].err);
+	}
+	assert_int_equal(rstats(f->relay).entries, 0);
+	assert_int_equal(tu_open_fds(), fds);
+
+	close(p[0]);
+	close(p[1]);
+	close(src2);
+	nfds_close(&e);
+}
+
+/* update: EVENTFD_NOTIFY -> EVENTFD drops the notify dup and stops the
+ * notify writes; back again takes a new dup and they resume. A refused
+ * update leaves the entry as it was. */
+static void test_eventfd_notify_update(void **state)
+{
+	struct fx *f = *state;
+	struct nfds e = nfds_open();
+	struct irqlink_relay_action act = notify_act(e.notify, e.tgt);
+	struct irqlink_relay_action ev = {
+		.kind = IRQLINK_RELAY_EVENTFD, .target_fd = e.tgt,
+	};
+	int fds = tu_open_fds();
+
+	assert_int_equal(irqlink_relay_add(f->relay, e.src, &act), 0);
+	assert_int_equal(tu_open_fds(), fds + 3);
+	paced_notify(&e, 10);
+
+	assert_int_equal(irqlink_relay_update(f->relay, e.src, &ev), 0);
+	assert_int_equal(tu_open_fds(), fds + 2);
+	for (int i = 0; i < 10; i++) {
+		tu_signal(e.src);
+		assert_int_equal(wait_efd(e.tgt), 1);
+	}
+	usleep(20 * 1000);
+	assert_int_equal(tu_count(e.notify), 0);
+
+	assert_int_equal(irqlink_relay_update(f->relay, e.src, &act), 0);
+	assert_int_equal(tu_open_fds(), fds + 3);
+	paced_notify(&e, 10);
+
+	/* Refused: a notify fd that is the source. Still notifying. */
+	act.notify_fd = e.src;
+	assert_int_equal(irqlink_relay_update(f->relay, e.src, &act), -EINVAL);
+	assert_int_equal(tu_open_fds(), fds + 3);
+	paced_notify(&e, 1);
+	assert_int_equal(rstats(f->relay).eventfd_injections, 31);
+	assert_int_equal(rstats(f->relay).inject_errors, 0);
+
+	assert_int_equal(irqlink_relay_remove(f->relay, e.src), 0);
+	assert_int_equal(tu_open_fds(), fds);
+	nfds_close(&e);
 }
 
 /* MSI via KVM_SIGNAL_MSI; update switches the message for every later
@@ -628,6 +832,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eventfd_to_irqfd, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_coalesce, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eventfd_notify, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eventfd_notify_order, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eventfd_notify_args, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_eventfd_notify_update, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_msi, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_intx, setup, teardown),

@@ -83,7 +83,8 @@ int irqlink_delivery_parse(const char *name, enum irqlink_delivery *out);
  * irqlink_eoi_check - whether @policy can work with @delivery. Returns 0,
  * or -EINVAL for an unknown value or a combination that cannot work
  * (BAR_ACCESS needs the relay to inject INTx, so not with KERNEL);
- * *@why, if not NULL, then points at a sentence that says why.
+ * *@why, if not NULL, then points at a sentence that says why (and is NULL
+ * on success).
  */
 int irqlink_eoi_check(enum irqlink_eoi_policy policy,
 		      enum irqlink_delivery delivery, const char **why);

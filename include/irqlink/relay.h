@@ -16,7 +16,7 @@
  *            whoever watches the notify eventfd learns of the interrupt
  *            before the guest can run its handler (the PCI glue's
  *            bar-access INTx acknowledgement, <irqlink/eoi.h>, whose target
- *            is an edge irqfd on the pin).
+ *            is a level irqfd on the pin).
  * The relay thread waits in epoll for any source to become readable, reads
  * it once -- the read returns the count of signals coalesced since the last
  * read -- and performs the action ONCE for that read. That is edge
