@@ -29,6 +29,7 @@
  */
 #include "kvm_guest.h"
 #include "testutil.h"
+#include "vm_internal.h"
 
 #include <irqlink/irqlink.h>
 
@@ -54,6 +55,8 @@
 #define VEC_SWINTX 0x54
 #define VEC_DEV    0x55
 #define VEC_NOTIFY 0x56
+#define VEC_NOROUTE 0x57
+#define VEC_DETACH 0x58
 
 #define PIN_INTX   18
 #define PIN_SWINTX 19
@@ -1079,6 +1082,109 @@ static void test_switch_device_producer(void **state)
 	close(e);
 }
 
+/* ---- KVM's routes all taken ------------------------------------------------- */
+
+/* With every GSI allocated, an MSI consumer is still created and relays
+ * (KVM_SIGNAL_MSI needs no route); once a GSI is free, a refresh takes it
+ * and the consumer goes in-kernel. */
+static void test_no_route(void **state)
+{
+	struct fx *f = *state;
+	int e = tu_eventfd();
+	struct irqlink_consumer_config cfg = {
+		.kind = IRQLINK_CONSUMER_MSI, .trigger_fd = e,
+		.msi = msi_vec(VEC_NOROUTE), .unmask_fd = -1, .notify_fd = -1,
+	};
+	struct irqlink_bypass_producer prod;
+	struct irqlink_consumer *c;
+	uint32_t gsi, held[4096];
+	unsigned int n = 0;
+
+	while (n < 4096 && irqlink_routes_gsi_alloc(f->vm, &gsi) == 0)
+		held[n++] = gsi;
+	assert_true(n > 0 && n < 4096);
+	producer_init(&prod, e);
+	assert_int_equal(irqlink_bypass_register_producer(f->bypass, &prod), 0);
+	assert_int_equal(irqlink_consumer_create(f->vm, f->relay, f->bypass,
+						 &cfg, &c), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
+	assert_int_equal(irqlink_consumer_gsi(c), IRQLINK_CONSUMER_NO_GSI);
+	assert_int_equal(cstats(c).no_route, 1);
+	assert_int_equal(cstats(c).bypass_failures, 0);
+	paced(f->g, e, -1, VEC_NOROUTE, N_IRQS);
+	assert_int_equal(rstats(f->relay).msi_injections, N_IRQS);
+
+	assert_int_equal(irqlink_routes_gsi_free(f->vm, held[--n]), 0);
+	assert_int_equal(irqlink_consumer_refresh(c), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_BYPASS);
+	assert_int_equal(irqlink_consumer_gsi(c), held[n]);
+	paced(f->g, e, -1, VEC_NOROUTE, N_IRQS);
+	assert_int_equal(rstats(f->relay).msi_injections, N_IRQS);
+
+	irqlink_consumer_destroy(c);
+	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass, &prod), 0);
+	while (n)
+		assert_int_equal(irqlink_routes_gsi_free(f->vm, held[--n]), 0);
+	close(e);
+}
+
+/* ---- a switch whose irqfd detach fails ---------------------------------------- */
+
+static int fail_deassign(void *opaque, int fd, unsigned long req,
+			 unsigned long arg)
+{
+	const struct kvm_irqfd *irqfd = (const struct kvm_irqfd *)arg;
+
+	(void)opaque;
+	(void)fd;
+	if (req == KVM_IRQFD && (irqfd->flags & KVM_IRQFD_FLAG_DEASSIGN))
+		return -EIO;
+	return 0;
+}
+
+/* The move to the relay fails at the detach: the consumer stays in
+ * bypass, its relay side paused, and interrupts keep arriving in-kernel;
+ * once the detach works the switch completes. Nothing lost either way. */
+static void test_switch_detach_fails(void **state)
+{
+	struct fx *f = *state;
+	int e = tu_eventfd();
+	struct irqlink_consumer_config cfg = {
+		.kind = IRQLINK_CONSUMER_MSI, .trigger_fd = e,
+		.msi = msi_vec(VEC_DETACH), .unmask_fd = -1, .notify_fd = -1,
+	};
+	struct irqlink_bypass_producer prod;
+	struct irqlink_consumer *c;
+	struct irqlink_irqfd_info info;
+
+	producer_init(&prod, e);
+	assert_int_equal(irqlink_bypass_register_producer(f->bypass, &prod), 0);
+	assert_int_equal(irqlink_consumer_create(f->vm, f->relay, f->bypass,
+						 &cfg, &c), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_BYPASS);
+
+	il_vm_kvm(f->vm)->hook = fail_deassign;
+	assert_int_equal(irqlink_consumer_set_force_relay(c, true), -EIO);
+	il_vm_kvm(f->vm)->hook = NULL;
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_BYPASS);
+	assert_int_equal(cstats(c).relay_failures, 1);
+	assert_int_equal(irqfd_of(f->vm, e, &info), 1);
+	assert_int_equal(rstats(f->relay).paused, 1);
+	paced(f->g, e, -1, VEC_DETACH, N_IRQS);
+	assert_int_equal(rstats(f->relay).msi_injections, 0);
+
+	/* The rule is applied again at the next change: now it works. */
+	assert_int_equal(irqlink_consumer_refresh(c), 0);
+	assert_int_equal(irqlink_consumer_path(c), IRQLINK_PATH_RELAY);
+	assert_int_equal(irqfd_of(f->vm, e, &info), 0);
+	paced(f->g, e, -1, VEC_DETACH, N_IRQS);
+	assert_int_equal(rstats(f->relay).msi_injections, N_IRQS);
+
+	irqlink_consumer_destroy(c);
+	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass, &prod), 0);
+	close(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1091,6 +1197,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pending_handover, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_route_batch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_route, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_switch_detach_fails, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify_args, setup,
 						teardown),
