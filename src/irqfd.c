@@ -27,25 +27,18 @@
 #include <irqlink/irqfd.h>
 
 #include "eventfd.h"
-#include "token_map.h"
+#include "token_table.h"
 
 struct irqfd_rec {
-	struct il_token_link link;      /* keyed by the eventfd's identity */
+	uint64_t token;                 /* the eventfd's identity, the key */
 	uint32_t gsi;
 	int efd;                        /* our duplicate */
 	int rfd;                        /* our duplicate, -1 for edge */
 };
 
 struct il_irqfds {
-	struct il_token_map map;
+	struct il_token_table recs;     /* token -> struct irqfd_rec */
 };
-
-#define MIN_BUCKETS 64u
-
-static struct irqfd_rec *rec_of(struct il_token_link *l)
-{
-	return il_token_entry(l, struct irqfd_rec, link);
-}
 
 int il_irqfds_init(struct irqlink_vm *vm)
 {
@@ -53,25 +46,20 @@ int il_irqfds_init(struct irqlink_vm *vm)
 
 	if (!t)
 		return -ENOMEM;
-	if (il_token_map_init(&t->map, MIN_BUCKETS)) {
-		free(t);
-		return -ENOMEM;
-	}
+	il_token_table_init(&t->recs);
 	vm->irqfds = t;
 	return 0;
 }
 
-/* The link pointing at the record with @token (and @gsi unless any_gsi),
- * or at the chain's terminating NULL. */
-static struct il_token_link **find(struct il_irqfds *t, uint64_t token,
-				   uint32_t gsi, bool any_gsi)
+/* The record with @token (and @gsi unless any_gsi), or NULL. A token has
+ * at most one record (assign drops a stale one), so a record found with
+ * another gsi means there is no match. */
+static struct irqfd_rec *find(struct il_irqfds *t, uint64_t token,
+			      uint32_t gsi, bool any_gsi)
 {
-	struct il_token_link **p = il_token_map_chain(&t->map, token);
+	struct irqfd_rec *rec = il_token_table_find(&t->recs, token);
 
-	while (*p && ((*p)->token != token ||
-		      (!any_gsi && rec_of(*p)->gsi != gsi)))
-		p = &(*p)->next;
-	return p;
+	return rec && (any_gsi || rec->gsi == gsi) ? rec : NULL;
 }
 
 static void rec_free(struct irqfd_rec *rec)
@@ -113,7 +101,7 @@ static int dup_fd(int fd)
  */
 static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 {
-	struct il_token_link **p;
+	struct irqfd_rec *rec;
 	uint64_t token;
 	int fd = dup_fd(efd), r;
 
@@ -128,11 +116,9 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 	/* KVM accepted the fd as an eventfd, so it has a token; not finding
 	 * one (no fdinfo) means we could not have recorded it either. */
 	if (r == 0 && il_eventfd_token(fd, &token) == 0) {
-		p = find(vm->irqfds, token, gsi, false);
-		if (*p) {
-			struct irqfd_rec *rec = rec_of(*p);
-
-			il_token_map_unlink(&vm->irqfds->map, p);
+		rec = find(vm->irqfds, token, gsi, false);
+		if (rec) {
+			(void)il_token_table_remove(&vm->irqfds->recs, token);
 			rec_free(rec);
 		}
 	}
@@ -143,11 +129,12 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 {
 	struct il_irqfds *t = vm->irqfds;
-	struct il_token_link **p;
-	struct irqfd_rec *rec;
+	struct irqfd_rec *rec, *stale;
 	int r;
 
-	r = il_token_map_reserve(&t->map);
+	/* Before KVM_IRQFD, so that recording an irqfd KVM has accepted
+	 * cannot fail for want of memory. */
+	r = il_token_table_reserve(&t->recs);
 	if (r)
 		return r;
 	rec = calloc(1, sizeof(*rec));
@@ -192,20 +179,18 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 	if (r < 0)
 		goto fail_kvm;
 	/* From here on KVM holds the irqfd: every failure must detach it. */
-	r = il_eventfd_token(rec->efd, &rec->link.token);
+	r = il_eventfd_token(rec->efd, &rec->token);
 	if (r)
 		goto fail_token;
 
 	/* KVM allows one irqfd per eventfd, so a record with this token is
 	 * stale: its irqfd was deassigned behind our back. Drop it. */
-	p = find(t, rec->link.token, 0, true);
-	if (*p) {
-		struct irqfd_rec *stale = rec_of(*p);
-
-		il_token_map_unlink(&t->map, p);
+	stale = il_token_table_remove(&t->recs, rec->token);
+	if (stale)
 		rec_free(stale);
-	}
-	il_token_map_insert(&t->map, &rec->link);
+	/* Cannot fail: reserved above (a removal keeps the room), the token
+	 * is now absent and non-zero. */
+	(void)il_token_table_insert(&t->recs, rec->token, rec);
 	return 0;
 
 fail_token:
@@ -268,7 +253,6 @@ int irqlink_irqfd_detach(struct irqlink_vm *vm, int efd, uint32_t gsi)
 int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,
 			 struct irqlink_irqfd_info *info)
 {
-	struct il_token_link *l;
 	struct irqfd_rec *rec;
 	uint64_t token;
 	int r;
@@ -279,15 +263,14 @@ int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,
 	if (r)
 		return r;
 	pthread_mutex_lock(&vm->lock);
-	l = *find(vm->irqfds, token, 0, true);
-	if (l) {
-		rec = rec_of(l);
-		info->token = l->token;
+	rec = find(vm->irqfds, token, 0, true);
+	if (rec) {
+		info->token = rec->token;
 		info->gsi = rec->gsi;
 		info->level = rec->rfd >= 0;
 	}
 	pthread_mutex_unlock(&vm->lock);
-	return l ? 1 : 0;
+	return rec ? 1 : 0;
 }
 
 size_t irqlink_irqfd_count(struct irqlink_vm *vm)
@@ -297,30 +280,31 @@ size_t irqlink_irqfd_count(struct irqlink_vm *vm)
 	if (!vm)
 		return 0;
 	pthread_mutex_lock(&vm->lock);
-	n = vm->irqfds->map.count;
+	n = il_token_table_count(&vm->irqfds->recs);
 	pthread_mutex_unlock(&vm->lock);
 	return n;
+}
+
+static void teardown_rec(uint64_t token, void *ptr, void *opaque)
+{
+	struct irqfd_rec *rec = ptr;
+
+	(void)token;
+	/* Deassign explicitly: closing our duplicate detaches nothing while
+	 * the caller still holds the eventfd, and even a final close is
+	 * noticed by KVM asynchronously, possibly after the routes change
+	 * under the irqfd. */
+	(void)kvm_deassign(opaque, rec->efd, rec->gsi);
+	rec_free(rec);
 }
 
 void il_irqfds_teardown(struct irqlink_vm *vm)
 {
 	struct il_irqfds *t = vm->irqfds;
-	struct il_token_link *l, *next;
 
 	if (!t)
 		return;
-	for (l = il_token_map_drain(&t->map); l; l = next) {
-		struct irqfd_rec *rec = rec_of(l);
-
-		next = l->next;
-		/* Deassign explicitly: closing our duplicate detaches nothing
-		 * while the caller still holds the eventfd, and even a final
-		 * close is noticed by KVM asynchronously, possibly after the
-		 * routes change under the irqfd. */
-		(void)kvm_deassign(vm, rec->efd, rec->gsi);
-		rec_free(rec);
-	}
-	il_token_map_fini(&t->map);
+	il_token_table_drain(&t->recs, teardown_rec, vm);
 	free(t);
 	vm->irqfds = NULL;
 }

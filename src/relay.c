@@ -13,6 +13,12 @@
  * return it. That is the whole of the "never touched after remove returns"
  * guarantee.
  *
+ * The entry table (a token table, src/token_table.c) is for commands only:
+ * an event carries its entry in the epoll data, so relaying an interrupt
+ * does no lookup, takes no lock and allocates nothing. An add reserves the
+ * table's room before EPOLL_CTL_ADD, so once the source is in the epoll set
+ * recording the entry cannot fail and nothing has to be taken out again.
+ *
  * Control calls serialize on the relay mutex: one command slot, posted under
  * the mutex, announced through the control eventfd, completed under the
  * mutex with a broadcast. A caller waits without a timeout; the thread
@@ -31,7 +37,7 @@
 #include <irqlink/relay.h>
 
 #include "eventfd.h"
-#include "token_map.h"
+#include "token_table.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -47,9 +53,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* In the entry table under the source's eventfd identity. */
 struct relay_entry {
-	struct il_token_link link;      /* keyed by the source's eventfd
-	                                   identity; relay thread only */
 	int src;                        /* our dup of the source */
 	bool paused;                    /* relay thread only */
 	struct irqlink_relay_action act;/* target_fd is our dup, or -1 */
@@ -103,13 +108,12 @@ struct irqlink_relay {
 	struct relay_cmd *cmd;          /* posted, not yet taken back */
 
 	/* Relay thread only. */
-	struct il_token_map entries;
+	struct il_token_table entries;  /* token -> struct relay_entry */
 	bool stopping;
 
 	struct relay_counters st;
 };
 
-#define MIN_BUCKETS 16u
 #define BATCH 64
 
 /* Single writer: a relaxed load + store is enough and costs no locked
@@ -120,21 +124,7 @@ static inline void bump(_Atomic uint64_t *c, uint64_t n)
 			      memory_order_relaxed);
 }
 
-/* ---- the entry table (relay thread only) ------------------------------ */
-
-static struct relay_entry *entry_of(struct il_token_link *l)
-{
-	return l ? il_token_entry(l, struct relay_entry, link) : NULL;
-}
-
-static struct il_token_link **find(struct irqlink_relay *r, uint64_t token)
-{
-	struct il_token_link **p = il_token_map_chain(&r->entries, token);
-
-	while (*p && (*p)->token != token)
-		p = &(*p)->next;
-	return p;
-}
+/* ---- entries ----------------------------------------------------------- */
 
 static void release_action(struct irqlink_relay_action *act);
 
@@ -231,7 +221,6 @@ static int epoll_set(struct irqlink_relay *r, int op, struct relay_entry *e,
 
 static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 {
-	struct il_token_link **p;
 	struct relay_entry *e;
 	int ret;
 
@@ -239,21 +228,22 @@ static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 		r->stopping = true;
 		return 0;
 	}
-	p = find(r, c->token);
-	e = entry_of(*p);
+	e = il_token_table_find(&r->entries, c->token);
 	switch (c->op) {
 	case OP_ADD:
 		if (e)
 			return -EBUSY;
-		ret = il_token_map_reserve(&r->entries);
+		ret = il_token_table_reserve(&r->entries);
 		if (ret)
 			return ret;
 		e = c->entry;
 		ret = epoll_set(r, EPOLL_CTL_ADD, e, EPOLLIN);
 		if (ret)
 			return ret;
-		il_token_map_insert(&r->entries, &e->link);
-		atomic_store_explicit(&r->st.entries, (uint32_t)r->entries.count,
+		/* Cannot fail: reserved above, the token is absent. */
+		(void)il_token_table_insert(&r->entries, c->token, e);
+		atomic_store_explicit(&r->st.entries,
+				      (uint32_t)il_token_table_count(&r->entries),
 				      memory_order_relaxed);
 		return 0;
 	case OP_REMOVE:
@@ -262,11 +252,12 @@ static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 		/* Our dup stays open until the caller frees the entry, so
 		 * DEL always finds the registration. */
 		(void)epoll_set(r, EPOLL_CTL_DEL, e, 0);
-		il_token_map_unlink(&r->entries, p);
+		(void)il_token_table_remove(&r->entries, c->token);
 		if (e->paused)
 			atomic_fetch_sub_explicit(&r->st.paused, 1,
 						  memory_order_relaxed);
-		atomic_store_explicit(&r->st.entries, (uint32_t)r->entries.count,
+		atomic_store_explicit(&r->st.entries,
+				      (uint32_t)il_token_table_count(&r->entries),
 				      memory_order_relaxed);
 		c->entry = e;
 		return 0;
@@ -451,10 +442,10 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	ret = il_eventfd_token(src_fd, &e->link.token);
+	ret = il_eventfd_token(src_fd, &c.token);
 	if (ret)
 		goto fail_token;
-	ret = prepare_action(relay, act, e->link.token, &e->act);
+	ret = prepare_action(relay, act, c.token, &e->act);
 	if (ret)
 		goto fail_action;
 	e->src = il_eventfd_dup(src_fd);
@@ -462,7 +453,6 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 		ret = e->src;
 		goto fail_src;
 	}
-	c.token = e->link.token;
 	c.entry = e;
 	ret = post(relay, &c);
 	if (ret)
@@ -634,10 +624,7 @@ int irqlink_relay_create(struct irqlink_vm *vm,
 	r->vm = vm;
 	r->busy_poll = cfg->flags & IRQLINK_RELAY_BUSY_POLL;
 	atomic_init(&r->st.cpu, -1);
-	ret = il_token_map_init(&r->entries, MIN_BUCKETS);
-	if (ret) {
-		goto fail_bucket;
-	}
+	il_token_table_init(&r->entries);
 	ret = pthread_mutex_init(&r->lock, NULL);
 	if (ret) {
 		ret = -ret;
@@ -678,26 +665,27 @@ fail_epoll:
 fail_cond:
 	pthread_mutex_destroy(&r->lock);
 fail_mutex:
-	il_token_map_fini(&r->entries);
-fail_bucket:
 	free(r);
 	return ret;
+}
+
+static void drop_entry(uint64_t token, void *ptr, void *opaque)
+{
+	(void)token;
+	(void)opaque;
+	entry_free(ptr);
 }
 
 void irqlink_relay_destroy(struct irqlink_relay *relay)
 {
 	struct relay_cmd c = { .op = OP_STOP };
-	struct il_token_link *l, *next;
 
 	if (!relay)
 		return;
 	(void)post(relay, &c);
+	/* The thread is gone, so the table is ours now. */
 	pthread_join(relay->thread, NULL);
-	for (l = il_token_map_drain(&relay->entries); l; l = next) {
-		next = l->next;
-		entry_free(entry_of(l));
-	}
-	il_token_map_fini(&relay->entries);
+	il_token_table_drain(&relay->entries, drop_entry, NULL);
 	close(relay->ctlfd);
 	close(relay->epfd);
 	pthread_cond_destroy(&relay->cond);

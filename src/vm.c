@@ -41,6 +41,7 @@ static int vm_alloc(enum irqlink_irqchip kind, il_kvm_hook_fn hook,
 	}
 	vm->fd = -1;
 	vm->irqchip = kind;
+	il_token_table_init(&vm->consumers);
 	vm->kvm.hook = hook;
 	vm->kvm.opaque = opaque;
 	*out = vm;
@@ -51,7 +52,7 @@ static void vm_free(struct irqlink_vm *vm)
 {
 	if (vm->fd >= 0)
 		close(vm->fd);
-	il_token_set_free(&vm->consumers);
+	il_token_table_fini(&vm->consumers);
 	pthread_mutex_destroy(&vm->lock);
 	free(vm);
 }
@@ -61,7 +62,7 @@ int il_vm_claim(struct irqlink_vm *vm, uint64_t token)
 	int r;
 
 	pthread_mutex_lock(&vm->lock);
-	r = il_token_set_add(&vm->consumers, token);
+	r = il_token_table_insert(&vm->consumers, token, vm);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }
@@ -69,7 +70,7 @@ int il_vm_claim(struct irqlink_vm *vm, uint64_t token)
 void il_vm_unclaim(struct irqlink_vm *vm, uint64_t token)
 {
 	pthread_mutex_lock(&vm->lock);
-	il_token_set_del(&vm->consumers, token);
+	(void)il_token_table_remove(&vm->consumers, token);
 	pthread_mutex_unlock(&vm->lock);
 }
 

@@ -16,7 +16,7 @@
 #include <irqlink/vm.h>
 
 #include "kvm_ioctl.h"
-#include "token_set.h"
+#include "token_table.h"
 
 /* Per-concept state, private to the file named after it. */
 struct il_irqfds;
@@ -36,11 +36,13 @@ struct irqlink_vm {
 	struct il_ioeventfds *ioeventfds;
 	/* Eventfds a consumer delivers from, so a second consumer of one
 	 * eventfd in this VM is refused (-EBUSY) instead of splitting its
-	 * interrupts with the first (relay threads would race to read it). */
-	struct il_token_set consumers;
+	 * interrupts with the first (relay threads would race to read it).
+	 * Only membership counts: each token maps to the VM itself. */
+	struct il_token_table consumers;
 };
 
-/* Claim @token for a consumer of @vm: 0, -EBUSY, -ENOMEM; and give it back. */
+/* Claim @token for a consumer of @vm: 0, -EBUSY, -ENOMEM, -EINVAL for
+ * token 0; and give it back (a token not claimed is a no-op). */
 int il_vm_claim(struct irqlink_vm *vm, uint64_t token);
 void il_vm_unclaim(struct irqlink_vm *vm, uint64_t token);
 
