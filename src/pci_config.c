@@ -102,6 +102,7 @@ static void teardown(struct irqlink_pci *p)
 	il_pci_irqs_fini(p, &p->msi.irqs);
 	il_pci_msix_fini(p);
 	il_pci_intx_fini(p);
+	il_pci_errreq_fini(p);
 	il_pci_ack_fini(p);
 	il_pci_bars_fini(p);
 	pthread_mutex_destroy(&p->lock);
@@ -151,6 +152,7 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 	p->eoi = cfg->intx_eoi;
 	p->intx.trigger = p->intx.resample = p->intx.notify = -1;
 	p->intx.epfd = p->intx.timer = -1;
+	p->errreq[0] = p->errreq[1] = -1;
 	p->cfg_size = ri.size >= IRQLINK_PCIE_CONFIG_SIZE ?
 		IRQLINK_PCIE_CONFIG_SIZE : IRQLINK_PCI_CONFIG_SIZE;
 
@@ -193,6 +195,9 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 		if (r)
 			goto fail;
 	}
+	r = il_pci_errreq_init(p);
+	if (r)
+		goto fail;
 	*out = p;
 	return 0;
 fail:

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* State shared by the PCI glue's files (pci_config.c, pci_bar.c,
- * pci_vectors.c, pci_msi.c, pci_msix.c, pci_intx.c). Not public API.
+ * pci_vectors.c, pci_msi.c, pci_msix.c, pci_intx.c, pci_errreq.c). Not
+ * public API.
  * Everything here is guarded by irqlink_pci.lock. */
 #ifndef IRQLINK_SRC_PCI_INTERNAL_H
 #define IRQLINK_SRC_PCI_INTERNAL_H
@@ -14,6 +15,7 @@
 #include "pci_irq_sink.h"
 
 #define IL_PCI_BARS 6u
+#define IL_PCI_ERRREQ 2u        /* ERR, REQ */
 
 /* Config register offsets and bits (PCI Local Bus 3.0 / PCIe base). */
 #define IL_CFG_COMMAND     0x04
@@ -131,6 +133,9 @@ struct irqlink_pci {
 	struct il_pci_msi msi;
 	struct il_pci_msix msix;
 	struct il_pci_intx intx;
+	/* Our ERR and REQ trigger eventfds, held by the device from create
+	 * to destroy; -1 = the device has none. */
+	int errreq[IL_PCI_ERRREQ];
 
 	struct irqlink_pci_stats stats;
 };
@@ -208,6 +213,11 @@ void il_pci_intx_fini(struct irqlink_pci *p);
 int il_pci_intx_sync(struct irqlink_pci *p, bool allow);
 /* SET_IRQS UNMASK (DATA_NONE) of the device's INTx. */
 int il_pci_intx_unmask(struct irqlink_pci *p);
+
+/* pci_errreq.c. Init gives the device its ERR and REQ eventfds (those
+ * it has); fini releases them at the device and closes them. */
+int il_pci_errreq_init(struct irqlink_pci *p);
+void il_pci_errreq_fini(struct irqlink_pci *p);
 
 /* pci_intx_ack.c: the BAR_ACCESS policy's acknowledgement inference */
 int il_pci_ack_init(struct irqlink_pci *p, unsigned int timeout_ms);

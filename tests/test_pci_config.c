@@ -3,15 +3,18 @@
  * The PCI glue without KVM (config.vm NULL): virtual config space, BAR
  * sizing and decoding, the command register, capability walking, MSI and
  * MSI-X register semantics (read-only bits, mask bits), PBA reads, INTx
- * wiring and the mirroring of guest state into the device.
+ * wiring, ERR and REQ delivery and the mirroring of guest state into the
+ * device.
  *
  * The device is the test device (devices/testdev.h) behind a recording shim
- * that counts every SET_IRQS by index and action and can inject failures
- * or corrupt the config space the device reports. Interrupts are counted on
- * the glue's own trigger eventfds (irqlink_pci_trigger_fd()), which nothing
- * else reads without a VM.
+ * that counts every SET_IRQS by index and action and can inject failures,
+ * hide an interrupt index or corrupt the config space the device reports.
+ * Interrupts are counted on the glue's own trigger eventfds
+ * (irqlink_pci_trigger_fd()), which nothing else reads without a VM.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,8 @@
 #define INTX VFIO_PCI_INTX_IRQ_INDEX
 #define MSI VFIO_PCI_MSI_IRQ_INDEX
 #define MSIX VFIO_PCI_MSIX_IRQ_INDEX
+#define ERR VFIO_PCI_ERR_IRQ_INDEX
+#define REQ VFIO_PCI_REQ_IRQ_INDEX
 
 #define BAR0_GPA 0xc0000000u
 #define BAR2_GPA 0xd0000000u
@@ -43,6 +48,16 @@ struct shim {
 	int fail_set_irqs;      /* next SET_IRQS returns this, once */
 	int patch_off;          /* config byte to corrupt, 0 = none */
 	uint32_t patch_val;     /* with this 32-bit value (little endian) */
+	/* Per index: GET_IRQ_INFO answers info_ret, or reports count 0 with
+	 * info_none; an eventfd TRIGGER answers trig_ret. */
+	int info_ret[VFIO_PCI_NUM_IRQS];
+	bool info_none[VFIO_PCI_NUM_IRQS];
+	int trig_ret[VFIO_PCI_NUM_IRQS];
+	int trig_fd[VFIO_PCI_NUM_IRQS];    /* first fd of the last TRIGGER */
+	/* TRIGGER DATA_NONE count 0 calls, and whether trig_fd was still
+	 * open in the caller at the last one. */
+	unsigned int releases[VFIO_PCI_NUM_IRQS];
+	bool open_at_release[VFIO_PCI_NUM_IRQS];
 };
 
 static int sh_region_info(void *o, struct vfio_region_info *ri)
@@ -78,25 +93,53 @@ static int sh_write(void *o, uint32_t region, uint64_t off, const void *data,
 
 static int sh_irq_info(void *o, struct vfio_irq_info *ii)
 {
-	return testdev_pci_ops.get_irq_info(((struct shim *)o)->td, ii);
+	struct shim *s = o;
+	bool known = ii->index < VFIO_PCI_NUM_IRQS;
+	int r;
+
+	if (known && s->info_ret[ii->index])
+		return s->info_ret[ii->index];
+	r = testdev_pci_ops.get_irq_info(s->td, ii);
+	if (!r && known && s->info_none[ii->index])
+		ii->count = 0;
+	return r;
+}
+
+/* Record a TRIGGER; returns the failure to inject, or 0. */
+static int sh_trigger(struct shim *s, const struct vfio_irq_set *set,
+		      const int *fds, size_t nfds)
+{
+	uint32_t i = set->index;
+
+	s->calls[i][ACT_TRIG]++;
+	s->trig_fds[i] += (unsigned int)nfds;
+	if (nfds) {
+		s->trig_fd[i] = fds[0];
+		return s->trig_ret[i];
+	}
+	if ((set->flags & VFIO_IRQ_SET_DATA_NONE) && !set->count) {
+		s->releases[i]++;
+		s->open_at_release[i] = fcntl(s->trig_fd[i], F_GETFD) >= 0;
+	}
+	return 0;
 }
 
 static int sh_set_irqs(void *o, const struct vfio_irq_set *set,
 		       const int *fds, size_t nfds)
 {
 	struct shim *s = o;
-	int r;
+	int r = 0;
 
 	if (set->index < VFIO_PCI_NUM_IRQS) {
-		if (set->flags & VFIO_IRQ_SET_ACTION_TRIGGER) {
-			s->calls[set->index][ACT_TRIG]++;
-			s->trig_fds[set->index] += (unsigned int)nfds;
-		}
+		if (set->flags & VFIO_IRQ_SET_ACTION_TRIGGER)
+			r = sh_trigger(s, set, fds, nfds);
 		if (set->flags & VFIO_IRQ_SET_ACTION_MASK)
 			s->calls[set->index][ACT_MASK]++;
 		if (set->flags & VFIO_IRQ_SET_ACTION_UNMASK)
 			s->calls[set->index][ACT_UNMASK]++;
 	}
+	if (r)
+		return r;
 	if (s->fail_set_irqs) {
 		r = s->fail_set_irqs;
 		s->fail_set_irqs = 0;
@@ -950,6 +993,182 @@ static void test_intx_eoi_resamplefd(void **state)
 	testdev_reg_write(f->sh.td, TESTDEV_REG_INTX, 0);
 }
 
+/* ---- ERR and REQ ----------------------------------------------------- */
+
+/* A glue (default config) over a fresh full device whose shim starts as
+ * @sh. Returns irqlink_pci_create()'s result; fx_close() in every case. */
+static int fx_open_shim(struct fx *f, struct shim sh)
+{
+	f->sh = sh;
+	return fx_open_eoi(f, &full, IRQLINK_EOI_RESAMPLEFD,
+			   IRQLINK_DELIVERY_AUTO);
+}
+
+static void take(struct fx *f, uint64_t want_err, uint64_t want_req)
+{
+	uint64_t e = ~0ull, q = ~0ull;
+
+	assert_int_equal(irqlink_pci_errreq_take(f->pci, &e, &q), 0);
+	assert_int_equal(e, want_err);
+	assert_int_equal(q, want_req);
+}
+
+/* The test device is PCIe, so it has both: two distinct eventfds of the
+ * glue's, each given to the device once, nothing counted as an error. */
+static void test_errreq_fds(void **state)
+{
+	struct fx *f = *state;
+	int e = irqlink_pci_errreq_fd(f->pci, ERR);
+	int q = irqlink_pci_errreq_fd(f->pci, REQ);
+	uint64_t n;
+
+	assert_true(e >= 0);
+	assert_true(q >= 0);
+	assert_int_not_equal(e, q);
+	assert_int_equal(f->sh.trig_fds[ERR], 1);
+	assert_int_equal(f->sh.trig_fds[REQ], 1);
+	assert_int_equal(f->sh.trig_fd[ERR], e);
+	assert_int_equal(f->sh.trig_fd[REQ], q);
+	assert_true(fcntl(e, F_GETFD) & FD_CLOEXEC);
+	assert_int_equal(stats(f).errors, 0);
+
+	assert_int_equal(irqlink_pci_errreq_fd(NULL, ERR), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_fd(f->pci, INTX), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_fd(f->pci, MSIX), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_fd(f->pci, VFIO_PCI_NUM_IRQS),
+			 -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_fd(f->pci, ~0u), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_take(NULL, &n, &n), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_take(f->pci, NULL, &n), -EINVAL);
+	assert_int_equal(irqlink_pci_errreq_take(f->pci, &n, NULL), -EINVAL);
+}
+
+/* Two ERR and one REQ: taken once as 2 and 1, then nothing; the fd the VMM
+ * polls is quiet again once taken; the totals add up, also for what the
+ * device raises through its own command registers. */
+static void test_errreq_take(void **state)
+{
+	struct fx *f = *state;
+	struct irqlink_dev *dev = testdev_irq(f->sh.td);
+	int e = irqlink_pci_errreq_fd(f->pci, ERR);
+	struct irqlink_pci_stats st;
+	struct pollfd pfd = { .fd = e, .events = POLLIN };
+
+	take(f, 0, 0);
+	assert_int_equal(irqlink_dev_err_signal(dev), 1);
+	assert_int_equal(irqlink_dev_err_signal(dev), 1);
+	assert_int_equal(irqlink_dev_req_signal(dev), 1);
+	assert_int_equal(poll(&pfd, 1, 0), 1);
+	take(f, 2, 1);
+	assert_int_equal(poll(&pfd, 1, 0), 0);
+	take(f, 0, 0);
+	st = stats(f);
+	assert_int_equal(st.err_signals, 2);
+	assert_int_equal(st.req_signals, 1);
+	assert_int_equal(st.errors, 0);
+
+	dev_cmd(f, REQ, 0, 3);
+	take(f, 0, 3);
+	st = stats(f);
+	assert_int_equal(st.err_signals, 2);
+	assert_int_equal(st.req_signals, 4);
+}
+
+/* A device without them, either way a device says so (count 0, or vfio's
+ * EINVAL for ERR on conventional PCI): created all the same, -ENOENT,
+ * takes read 0, nothing asked of the device. With only one, the other
+ * still works. */
+static void test_errreq_absent(void **state)
+{
+	struct fx g = { 0 };
+	int fds = tu_open_fds();
+
+	(void)state;
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.info_none[ERR] = true, .info_ret[REQ] = -EINVAL }), 0);
+	assert_int_equal(irqlink_pci_errreq_fd(g.pci, ERR), -ENOENT);
+	assert_int_equal(irqlink_pci_errreq_fd(g.pci, REQ), -ENOENT);
+	assert_int_equal(g.sh.calls[ERR][ACT_TRIG] + g.sh.calls[REQ][ACT_TRIG],
+			 0);
+	take(&g, 0, 0);
+	assert_int_equal(stats(&g).errors, 0);
+	fx_close(&g);
+	assert_int_equal(g.sh.calls[ERR][ACT_TRIG] + g.sh.calls[REQ][ACT_TRIG],
+			 0);
+
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.info_none[REQ] = true }), 0);
+	assert_true(irqlink_pci_errreq_fd(g.pci, ERR) >= 0);
+	assert_int_equal(irqlink_pci_errreq_fd(g.pci, REQ), -ENOENT);
+	irqlink_dev_err_signal(testdev_irq(g.sh.td));
+	take(&g, 1, 0);
+	fx_close(&g);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
+/* Any other failure is an error of create, with nothing left behind: no
+ * fd, and no trigger at the device (an ERR already given is released). */
+static void test_errreq_create_failures(void **state)
+{
+	struct fx g = { 0 };
+	int fds = tu_open_fds();
+
+	(void)state;
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.info_ret[ERR] = -EIO }), -EIO);
+	assert_null(g.pci);
+	fx_close(&g);
+
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.trig_ret[ERR] = -EBUSY }), -EBUSY);
+	assert_null(g.pci);
+	assert_int_equal(g.sh.releases[ERR], 0);
+	fx_close(&g);
+
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.trig_ret[REQ] = -ENOMEM }), -ENOMEM);
+	assert_null(g.pci);
+	assert_int_equal(g.sh.releases[ERR], 1);
+	assert_int_equal(irqlink_dev_err_signal(testdev_irq(g.sh.td)), 0);
+	fx_close(&g);
+
+	/* "Fewer vectors" cannot be honoured for a single trigger. */
+	assert_int_equal(fx_open_shim(&g, (struct shim){
+		.trig_ret[REQ] = 1 }), -EIO);
+	assert_null(g.pci);
+	assert_int_equal(irqlink_dev_err_signal(testdev_irq(g.sh.td)), 0);
+	fx_close(&g);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
+/* Destroy releases each at the device (DATA_NONE, count 0) while the
+ * glue's eventfd is still open, then closes it, signals left untaken or
+ * not: the device signals nothing afterwards, the process has its fds
+ * back. */
+static void test_errreq_destroy(void **state)
+{
+	struct fx g = { 0 };
+	struct irqlink_dev *dev;
+	int fds = tu_open_fds(), e;
+
+	(void)state;
+	assert_int_equal(fx_open_shim(&g, (struct shim){ 0 }), 0);
+	dev = testdev_irq(g.sh.td);
+	e = irqlink_pci_errreq_fd(g.pci, ERR);
+	irqlink_dev_err_signal(dev);
+	irqlink_pci_destroy(g.pci);
+	g.pci = NULL;
+	assert_int_equal(g.sh.releases[ERR], 1);
+	assert_int_equal(g.sh.releases[REQ], 1);
+	assert_true(g.sh.open_at_release[ERR]);
+	assert_true(g.sh.open_at_release[REQ]);
+	assert_int_equal(fcntl(e, F_GETFD), -1);
+	assert_int_equal(irqlink_dev_err_signal(dev), 0);
+	assert_int_equal(irqlink_dev_req_signal(dev), 0);
+	fx_close(&g);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -975,6 +1194,11 @@ int main(void)
 		cmocka_unit_test(test_intx_eoi_guest_port),
 		cmocka_unit_test_setup_teardown(test_intx_eoi_resamplefd, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_errreq_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_errreq_take, setup, teardown),
+		cmocka_unit_test(test_errreq_absent),
+		cmocka_unit_test(test_errreq_create_failures),
+		cmocka_unit_test(test_errreq_destroy),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,6 +78,13 @@
  *               ack timer runs (irqlink_pci_poll_fd()/irqlink_pci_process()).
  * INTx is enabled at the device only while neither MSI nor MSI-X is.
  *
+ * ERR and REQ. If the device has them (GET_IRQ_INFO count 1), the glue
+ * gives each an eventfd of its own at creation and only delivers what
+ * arrives: irqlink_pci_errreq_fd() to poll, irqlink_pci_errreq_take() to
+ * collect. What they mean for the guest is the VMM's policy (QEMU stops
+ * the VM on ERR and asks the guest to release the device on REQ), so the
+ * glue does neither itself; see irqlink_pci_errreq_fd().
+ *
  * Doorbells. If the device lists ioeventfds (ops->get_ioeventfds), the glue
  * registers each with KVM at its BAR's guest address whenever that BAR
  * decodes, and moves or removes them when the guest moves the BAR or turns
@@ -90,9 +97,10 @@
  *
  * File descriptors
  * ----------------
- * The glue owns its trigger and resample eventfds; the device and KVM keep
- * their own duplicates. The ioeventfds the device lists are borrowed: the
- * glue keeps a close-on-exec duplicate of each until irqlink_pci_destroy().
+ * The glue owns its trigger, resample, ERR and REQ eventfds; the device and
+ * KVM keep their own duplicates. The ioeventfds the device lists are
+ * borrowed: the glue keeps a close-on-exec duplicate of each until
+ * irqlink_pci_destroy().
  * Every fd the glue holds is closed by irqlink_pci_destroy().
  *
  * Threading
@@ -108,6 +116,11 @@
  * updated. When the host side could not follow (a device op or a KVM call
  * failed), the call returns that -errno and counts it in stats.errors; the
  * VMM may log it and carry on.
+ *
+ * An ERR signal is the device's error report, not an error of the glue:
+ * it is not counted in stats.errors and makes no call fail; the VMM sees it
+ * only through irqlink_pci_errreq_take(). Neither is a device without ERR
+ * or REQ an error.
  */
 #ifndef IRQLINK_PCI_H
 #define IRQLINK_PCI_H
@@ -165,6 +178,8 @@ struct irqlink_pci_ioeventfd {
  * @region_read:     read @len bytes at @offset of @region into @data.
  * @region_write:    write @len bytes from @data at @offset of @region.
  * @get_irq_info:    VFIO_DEVICE_GET_IRQ_INFO (argsz and index are set).
+ *                   For ERR and REQ, -EINVAL means the device has none
+ *                   (vfio's answer for ERR on a conventional PCI device).
  * @set_irqs:        VFIO_DEVICE_SET_IRQS in vfio-user layout: BOOL data
  *                   inline after @set, eventfds out of band in @fds
  *                   (@nfds = set->count, or 0 = de-assign the range /
@@ -233,8 +248,9 @@ struct irqlink_pci;
  * irqlink_pci_create - read the device's config space, regions and
  * interrupt info and build the guest view: BARs unprogrammed, command
  * register 0, MSI and MSI-X disabled, every MSI-X vector masked (mirrored
- * into the device with one SET_IRQS MASK), INTx not routed. The device is
- * expected fresh or reset: no interrupt index enabled.
+ * into the device with one SET_IRQS MASK), INTx not routed; the device's
+ * ERR and REQ, those it has, get the glue's eventfds (SET_IRQS TRIGGER).
+ * The device is expected fresh or reset: no interrupt index enabled.
  *
  * Returns 0 and *@out; -EINVAL for a bad config (NULL ops or callback,
  * flags, @vm without @relay or @relay without @vm, @bypass without @relay,
@@ -242,15 +258,17 @@ struct irqlink_pci;
  * refuses) or a device whose config space is malformed (a capability list
  * that leaves the config space or loops, an MSI-X table or PBA outside its
  * BAR, a config region smaller than 256 bytes); -ENOMEM; -EMFILE; or the
- * -errno of a device op.
+ * -errno of a device op (among them a refused ERR or REQ trigger). On
+ * failure nothing is left behind: no fd, no trigger at the device.
  */
 int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 		       struct irqlink_pci **out);
 
 /*
- * irqlink_pci_destroy - disable the device's interrupts (SET_IRQS), remove
- * every irqfd, route and ioeventfd the glue made (one routing commit), close
- * every fd it holds and free it. NULL is a no-op.
+ * irqlink_pci_destroy - disable the device's interrupts (SET_IRQS; ERR and
+ * REQ are released with DATA_NONE count 0 before their eventfds close),
+ * remove every irqfd, route and ioeventfd the glue made (one routing
+ * commit), close every fd it holds and free it. NULL is a no-op.
  */
 void irqlink_pci_destroy(struct irqlink_pci *pci);
 
@@ -366,6 +384,37 @@ int irqlink_pci_trigger_fd(struct irqlink_pci *pci, unsigned int index,
 int irqlink_pci_intx_resample_fd(struct irqlink_pci *pci);
 
 /*
+ * irqlink_pci_errreq_fd - the glue's eventfd for @index
+ * (VFIO_PCI_ERR_IRQ_INDEX or VFIO_PCI_REQ_IRQ_INDEX), owned by the glue:
+ * poll it for readability, do not close it and do not read it (that would
+ * take signals irqlink_pci_errreq_take() should count). Valid until
+ * irqlink_pci_destroy().
+ *
+ * The glue does not act on these signals. In QEMU (hw/vfio/pci.c) ERR
+ * stops the VM to contain the error (vfio_err_notifier_handler ->
+ * vm_stop(RUN_STATE_INTERNAL_ERROR)) and REQ asks the guest to release the
+ * device by requesting its hot-unplug (vfio_req_notifier_handler ->
+ * qdev_unplug). Stopping, reporting, unplugging or resetting are the VMM's
+ * decisions, taken in its own loop, so the glue only delivers them.
+ *
+ * Returns the fd; -ENOENT if the device has no such interrupt; -EINVAL for
+ * NULL or another index.
+ */
+int irqlink_pci_errreq_fd(struct irqlink_pci *pci, unsigned int index);
+
+/*
+ * irqlink_pci_errreq_take - without blocking, how many ERR (*@err) and REQ
+ * (*@req) signals arrived since the last call: reads (and so resets) both
+ * eventfds. An interrupt the device does not have reads 0. The totals are
+ * added to stats.err_signals and stats.req_signals.
+ *
+ * Returns 0; -EINVAL for a NULL argument (nothing is read); or the -errno
+ * of a failed read, with *@err and *@req still saying what was taken.
+ */
+int irqlink_pci_errreq_take(struct irqlink_pci *pci, uint64_t *err,
+			    uint64_t *req);
+
+/*
  * irqlink_pci_vector_gsi - the GSI of the MSI route of @index vector
  * @vector. Returns 0 and *@gsi, -ENOENT if it has none (no VM, no host
  * vector), -EINVAL.
@@ -418,6 +467,8 @@ int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
  * @intx_eoi_reports: GUEST_PORT: reports that unmasked the device.
  * @doorbell_traps:  doorbell writes that trapped while the doorbells were
  *                   removed, passed to the doorbell's eventfd.
+ * @err_signals, @req_signals: ERR / REQ signals taken with
+ *                   irqlink_pci_errreq_take().
  */
 struct irqlink_pci_stats {
 	uint64_t config_reads, config_writes;
@@ -435,6 +486,7 @@ struct irqlink_pci_stats {
 	uint64_t intx_timer_unmasks;
 	uint64_t intx_eoi_reports;
 	uint64_t doorbell_traps;
+	uint64_t err_signals, req_signals;
 };
 void irqlink_pci_get_stats(struct irqlink_pci *pci,
 			   struct irqlink_pci_stats *stats);
