@@ -478,6 +478,47 @@ static void test_guest_hang(void **state)
 			       "did not answer"));
 }
 
+/* ---- 7b. the device's ERR and REQ --------------------------------------------- */
+
+static void raise_kind(struct vm_machine *m, uint32_t kind)
+{
+	testdev_reg_write(m->td, TESTDEV_REG_KIND, kind);
+	testdev_reg_write(m->td, TESTDEV_REG_VECTOR, 0);
+	testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
+	testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+}
+
+/* REQ is reported and the guest runs on; ERR stops the VM, and what fails
+ * next says why. */
+static void test_err_req(void **state)
+{
+	struct vm_fx *f = *state;
+	struct vm_machine *m = f->m;
+	char why[256];
+	int i;
+
+	raise_kind(m, VFIO_PCI_REQ_IRQ_INDEX);
+	for (i = 0; i < WAIT_MS && !vm_machine_reqs(m); i++)
+		usleep(1000);
+	assert_int_equal(vm_machine_reqs(m), 1);
+	assert_int_equal(vm_machine_errs(m), 0);
+	assert_int_equal(kg_state(m->g), KG_RUNNING);
+	assert_int_equal(kg_mailbox(m->g, KG_CMD_NOP, 0, 0, 0, NULL, WAIT_MS),
+			 0);
+
+	raise_kind(m, VFIO_PCI_ERR_IRQ_INDEX);
+	for (i = 0; i < WAIT_MS && kg_state(m->g) == KG_RUNNING; i++)
+		usleep(1000);
+	assert_int_equal(vm_machine_errs(m), 1);
+	assert_int_equal(kg_state(m->g), KG_STOPPED);
+	assert_int_equal(kg_mailbox(m->g, KG_CMD_NOP, 0, 0, 0, NULL, 200),
+			 -ESRCH);
+	assert_non_null(strstr(vm_machine_strerror(m, -ESRCH, why, sizeof(why)),
+			       "reported an error (ERR)"));
+	assert_int_equal(pstats(m).err_signals, 1);
+	assert_int_equal(pstats(m).req_signals, 1);
+}
+
 /* ---- 8. the binary -------------------------------------------------------------- */
 
 /* tests/test_vm_e2e -> tools/irqlink-vm in the same build tree. */
@@ -733,6 +774,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_guest_exception, setup,
 						vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_guest_hang, setup, vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_err_req, setup, vm_fx_teardown),
 		cmocka_unit_test(test_cli_usage),
 		cmocka_unit_test(test_cli_faults),
 		cmocka_unit_test(test_cli_demo),

@@ -706,6 +706,9 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	}
 	printf("\n");
 	irqlink_pci_get_stats(m->pci, &ps);
+	if (vm_machine_reqs(m))
+		printf("note: the device asked %llu time(s) to be given back "
+		       "(REQ)\n", (unsigned long long)vm_machine_reqs(m));
 	if (ps.no_route)
 		printf("note: %llu MSI-X vectors found no free KVM route and are "
 		       "relayed (KVM_SIGNAL_MSI needs none)\n",

@@ -90,12 +90,28 @@ static void serve_doorbell(struct vm_machine *m)
 	}
 }
 
+/* ERR stops the VM: whatever the device did may already be visible to
+ * the guest, and QEMU stops rather than let it run on. REQ is counted. */
+static void serve_errreq(struct vm_machine *m)
+{
+	uint64_t err = 0, req = 0;
+
+	(void)irqlink_pci_errreq_take(m->pci, &err, &req);
+	__atomic_fetch_add(&m->reqs, req, __ATOMIC_RELAXED);
+	if (!err)
+		return;
+	__atomic_fetch_add(&m->errs, err, __ATOMIC_RELEASE);
+	pthread_mutex_lock(&m->stop_lock);
+	kg_stop(m->g);
+	pthread_mutex_unlock(&m->stop_lock);
+}
+
 static void *device_thread(void *arg)
 {
 	struct vm_machine *m = arg;
 
 	for (;;) {
-		struct pollfd fds[4] = {
+		struct pollfd fds[6] = {
 			{ .fd = m->stopfd, .events = POLLIN },
 			{ .fd = testdev_doorbell_fd(m->td), .events = POLLIN },
 			{ .fd = irqlink_dev_poll_fd(testdev_irq(m->td)),
@@ -103,10 +119,16 @@ static void *device_thread(void *arg)
 			/* -ENOENT (no INTx work under this policy): poll
 			 * ignores a negative fd. */
 			{ .fd = irqlink_pci_poll_fd(m->pci), .events = POLLIN },
+			{ .fd = irqlink_pci_errreq_fd(m->pci,
+						      VFIO_PCI_ERR_IRQ_INDEX),
+			  .events = POLLIN },
+			{ .fd = irqlink_pci_errreq_fd(m->pci,
+						      VFIO_PCI_REQ_IRQ_INDEX),
+			  .events = POLLIN },
 		};
 		int r;
 
-		if (poll(fds, 4, -1) < 0) {
+		if (poll(fds, 6, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -123,6 +145,8 @@ static void *device_thread(void *arg)
 				__atomic_fetch_add(&m->timer_unmasks,
 						   (uint64_t)r, __ATOMIC_RELAXED);
 		}
+		if ((fds[4].revents | fds[5].revents) & POLLIN)
+			serve_errreq(m);
 	}
 	return NULL;
 }
@@ -243,6 +267,7 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 	}
 	m->fn = -1;
 	m->stopfd = -1;
+	pthread_mutex_init(&m->stop_lock, NULL);
 	m->intx_gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
 	m->delivery = cfg->delivery;
 	m->msix_vectors = cfg->msix_vectors ? cfg->msix_vectors : VM_MSIX_VECTORS;
@@ -360,6 +385,7 @@ err_vm:
 	irqlink_vm_destroy(m->vm);
 err_free:
 	free(m->raise_tsc);
+	pthread_mutex_destroy(&m->stop_lock);
 	free(m);
 	return r;
 }
@@ -414,8 +440,10 @@ void vm_machine_destroy(struct vm_machine *m)
 
 	if (!m)
 		return;
+	pthread_mutex_lock(&m->stop_lock);
 	if (m->g)
 		kg_stop(m->g);
+	pthread_mutex_unlock(&m->stop_lock);
 	if (m->thread_live) {
 		if (write(m->stopfd, &one, sizeof(one)) == sizeof(one))
 			pthread_join(m->thread, NULL);
@@ -431,6 +459,7 @@ void vm_machine_destroy(struct vm_machine *m)
 	if (m->stopfd >= 0)
 		close(m->stopfd);
 	free(m->raise_tsc);
+	pthread_mutex_destroy(&m->stop_lock);
 	free(m);
 }
 
@@ -456,10 +485,23 @@ uint64_t vm_machine_timer_unmasks(struct vm_machine *m)
 	return __atomic_load_n(&m->timer_unmasks, __ATOMIC_RELAXED);
 }
 
+uint64_t vm_machine_errs(struct vm_machine *m)
+{
+	return __atomic_load_n(&m->errs, __ATOMIC_ACQUIRE);
+}
+
+uint64_t vm_machine_reqs(struct vm_machine *m)
+{
+	return __atomic_load_n(&m->reqs, __ATOMIC_RELAXED);
+}
+
 const char *vm_machine_strerror(struct vm_machine *m, int err, char *buf,
 				size_t len)
 {
-	if (kg_state(m->g) == KG_EXCEPTION || kg_state(m->g) == KG_FAILED)
+	if (vm_machine_errs(m))
+		snprintf(buf, len, "the device reported an error (ERR), so the "
+			 "VM was stopped");
+	else if (kg_state(m->g) == KG_EXCEPTION || kg_state(m->g) == KG_FAILED)
 		snprintf(buf, len, "%s", kg_why(m->g));
 	else if (err == -ETIMEDOUT)
 		snprintf(buf, len, "the guest did not answer in time (hung?)");

@@ -88,6 +88,8 @@ struct vm_machine {
 	int stopfd;
 	uint64_t raises;        /* atomic: doorbell commands run */
 	uint64_t timer_unmasks; /* atomic: the glue's ack timer unmasked */
+	uint64_t errs, reqs;    /* atomic: the device's ERR / REQ signals */
+	pthread_mutex_t stop_lock;      /* kg_stop() from two threads */
 	uint64_t *raise_tsc;    /* [VM_RAISE_RING]: TSC before command i */
 };
 
@@ -121,8 +123,15 @@ uint64_t vm_machine_raises(struct vm_machine *m);
  * one is a guest that did not acknowledge in time. 0 in normal operation. */
 uint64_t vm_machine_timer_unmasks(struct vm_machine *m);
 
-/* Describe a kg_* error for a person: the guest's fault if it died, a
- * timeout as "did not answer", else strerror. */
+/* ERR and REQ signals the device sent. On ERR the machine stops the VM,
+ * as QEMU does (the device may have corrupted what the guest sees);
+ * REQ (the host wants the device back) is only counted and reported. */
+uint64_t vm_machine_errs(struct vm_machine *m);
+uint64_t vm_machine_reqs(struct vm_machine *m);
+
+/* Describe a kg_* error for a person: a device ERR that stopped the VM,
+ * the guest's fault if it died, a timeout as "did not answer", else
+ * strerror. */
 const char *vm_machine_strerror(struct vm_machine *m, int err, char *buf,
 				size_t len);
 
