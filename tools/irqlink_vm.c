@@ -93,7 +93,8 @@ static void usage(FILE *f)
 "  probe   boot, let the guest enumerate PCI bus 0, print what it found\n"
 "\n"
 "Options:\n"
-"  -n, --count N       interrupts per path (demo; default 2000, max %u)\n"
+"  -n, --count N       interrupts per path (demo; default 4096, so each of\n"
+"                      2048 MSI-X entries fires twice; max %u)\n"
 "  -p, --paths LIST    paths to run, comma-separated: intx,msi,msix (default all)\n"
 "  -c, --vcpus N       vCPUs, each on its own thread (1-%u, default 1)\n"
 "  -g, --gsi N         IOAPIC pin the device's INTA# is wired to (16-23,\n"
@@ -188,7 +189,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	int c;
 
 	*o = (struct opts){
-		.count = 2000, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
+		.count = 4096, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
 		.timeout_ms = 2000, .paths = { true, true, true },
 		.msix_vectors = DEFAULT_MSIX,
 	};
