@@ -125,6 +125,16 @@ static int dev_enable(struct irqlink_pci *p, struct il_pci_irqs *q,
 	return 0;
 }
 
+/* A message a lazy vector may get a route for: one aimed at the x86
+ * interrupt window (0xFEExxxxx). An entry unmasked with anything else --
+ * typically a table the driver has not written yet -- would only waste a
+ * GSI of KVM's 4096 on a route that can deliver nothing. (Without a VM
+ * there is no route to waste, and the caller delivers what it likes.) */
+static bool msi_valid(const struct kvm_msi *msg)
+{
+	return (msg->address_lo & 0xfff00000u) == 0xfee00000u;
+}
+
 /* Step 2a: eventfds and sinks (routes + irqfds, or consumers), staged in
  * a routing batch that sync_commit() closes. *@batch says whether one was
  * opened (there is none without a VM). */
@@ -148,7 +158,8 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 		 * gets every host vector, and every route, in one batch. */
 		bool masked = x->masked || fmask;
 		bool need = i < q->dev_count &&
-			(!q->lazy || x->efd >= 0 || !masked);
+			(!q->lazy || x->efd >= 0 ||
+			 (!masked && (!p->vm || msi_valid(&x->msg))));
 		int efd;
 
 		if (need && x->efd < 0) {

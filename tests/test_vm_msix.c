@@ -144,6 +144,37 @@ static void test_route_accounting(void **state)
 	assert_int_equal(pstats(m).host_vectors, 0);
 }
 
+/* An entry unmasked before its message is written gets no host vector
+ * and no route; writing the address then costs one commit. */
+static void test_unmask_without_message(void **state)
+{
+	struct vm_fx *f = *state;
+	struct vm_machine *m = f->m;
+	unsigned int fn = (unsigned int)m->fn, e = 1000;
+	uint64_t gpa, c, hv;
+
+	assert_int_equal(enable(m), 1);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, e, true), 0);
+	gpa = table_gpa(m, e);
+	/* Address 0: nowhere an MSI can go. Disable and re-enable MSI-X so
+	 * the entry's host vector (made at enable) is given back. */
+	assert_int_equal(kg_guest_write(m->g, gpa, 0, 4), 0);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX,
+				     KG_PCI_FUNCTION_MASK, true), 0);
+	cfg_w(m, TESTDEV_MSIX_CAP + 2, 2, 0x4000);      /* disable */
+	cfg_w(m, TESTDEV_MSIX_CAP + 2, 2, 0x8000);      /* enable, unmasked */
+	hv = pstats(m).host_vectors;
+	assert_int_equal(hv, NVEC - 1);
+	c = commits(m);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, e, false), 0);
+	assert_int_equal(pstats(m).host_vectors, hv);
+	assert_int_equal(commits(m), c);
+	assert_int_equal(kg_guest_write(m->g, gpa, 0xfee00000u, 4), 0);
+	assert_int_equal(pstats(m).host_vectors, hv + 1);
+	assert_int_equal(commits(m), c + 1);
+	fire(m, e, true);
+}
+
 /* Every odd entry masked, every entry fired twice: even entries deliver
  * both, odd ones hold a pending bit (PBA) and deliver exactly one each on
  * unmask. No commit for any of it. */
@@ -346,6 +377,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_2048_each_entry, setup,
 						vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_route_accounting, setup,
+						vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_unmask_without_message, setup,
 						vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_mask_odd, setup, vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_function_mask, setup,

@@ -54,8 +54,10 @@
  *     the guest has the vector unmasked, and before the device unmasks it,
  *     so a replayed pending message goes where the guest last said.
  *   - MSI-X vectors get a host vector lazily, the first time the guest
- *     unmasks them, and keep it until MSI-X is disabled: a table of 2048
- *     entries costs nothing until it is used.
+ *     unmasks them with a message aimed at the interrupt window
+ *     (0xFEExxxxx; without a VM, any message), and keep it until MSI-X is disabled: a table of 2048
+ *     entries costs nothing until it is used, and an entry unmasked
+ *     before its message is written takes no GSI.
  *
  * INTx. When the VMM says which GSI the device's pin is wired to
  * (irqlink_pci_intx_route()), the glue wires it according to
