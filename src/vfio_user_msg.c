@@ -117,7 +117,8 @@ static size_t rx_fill(struct il_vfu_rx *rx, const uint8_t *p, size_t n)
 
 	if (k > n)
 		k = n;
-	memcpy(rx->buf + rx->have, p, k);
+	if (k)
+		memcpy(rx->buf + rx->have, p, k);
 	rx->have += k;
 	return k;
 }
@@ -172,7 +173,8 @@ int il_vfu_rx_add_fds(struct il_vfu_rx *rx, const int *fds, size_t n)
 		rx->fds_overflow = true;
 		return -EINVAL;
 	}
-	memcpy(rx->fds + rx->nfds, fds, n * sizeof(*fds));
+	if (n)
+		memcpy(rx->fds + rx->nfds, fds, n * sizeof(*fds));
 	rx->nfds += n;
 	return 0;
 }

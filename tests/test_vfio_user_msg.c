@@ -28,7 +28,8 @@ static size_t put_msg(uint8_t *out, uint16_t id, uint16_t cmd, uint32_t flags,
 	};
 
 	memcpy(out, &h, sizeof(h));
-	memcpy(out + sizeof(h), payload, len);
+	if (len)
+		memcpy(out + sizeof(h), payload, len);
 	return sizeof(h) + len;
 }
 
