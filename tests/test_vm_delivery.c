@@ -21,6 +21,10 @@
 #include "vm_fixture.h"
 #include "vm_eoi_probe.h"
 #include "vm_internal.h"
+#include "pci_internal.h"
+
+#include <irqlink/consumer.h>
+#include <poll.h>
 
 #include <linux/kvm.h>
 #include <sys/eventfd.h>
@@ -476,6 +480,35 @@ static void stuck_report(struct vm_machine *m, unsigned int vec,
 		(unsigned long long)ps.intx_eoi_reports,
 		(unsigned long long)rs.events,
 		(unsigned long long)rs.injections, rs.paused);
+	{
+		/* Where a lost count could sit: readable = counted, unread. */
+		struct pollfd pf[2] = { { .fd = m->pci->intx.trigger,
+					  .events = POLLIN },
+					{ .fd = m->pci->intx.resample,
+					  .events = POLLIN } };
+		struct irqlink_consumer_stats cs = { 0 };
+		volatile struct kg_ext *e = kg_ext(m->g);
+
+		(void)poll(pf, 2, 0);
+		if (m->pci->intx.sink.open)
+			(void)irqlink_consumer_get_stats(m->pci->intx.sink.c,
+							 &cs);
+		fprintf(stderr, "  guest claimed %llu spurious %llu; trigger "
+			"readable %d, resample readable %d; consumer path %d "
+			"switches %llu drained %llu unmasks_forwarded %llu "
+			"failures %llu/%llu\n",
+			(unsigned long long)e->intx_claimed,
+			(unsigned long long)e->intx_spurious,
+			!!(pf[0].revents & POLLIN), !!(pf[1].revents & POLLIN),
+			m->pci->intx.sink.open ?
+				(int)irqlink_consumer_path(m->pci->intx.sink.c)
+				: -1,
+			(unsigned long long)cs.switches,
+			(unsigned long long)cs.drained,
+			(unsigned long long)cs.unmasks_forwarded,
+			(unsigned long long)cs.bypass_failures,
+			(unsigned long long)cs.relay_failures);
+	}
 }
 
 static void switched_run(struct vm_machine *m, unsigned int vec,
@@ -542,7 +575,11 @@ static void test_switch_intx(void **state)
 	 * device never reaches the guest (device fired N+1, guest counted N,
 	 * IOAPIC pin idle, consumer on the relay). Until it is found and
 	 * fixed this storm runs only on request, so it cannot be mistaken
-	 * for a pass: IRQLINK_TEST_INTX_SWITCH=1 build/tests/test_vm_delivery */
+	 * for a pass: IRQLINK_TEST_INTX_SWITCH=1 build/tests/test_vm_delivery
+	 * (IRQLINK_TEST_FILTER=test_switch_intx for this one alone). A soak
+	 * of 27 runs (2.7 * 10^7 triggers, 27,000 switches) on an AMD EPYC
+	 * machine on 2026-12-05 lost nothing; the stuck report below now
+	 * also says whether the lost count still sits in the trigger. */
 	if (!getenv("IRQLINK_TEST_INTX_SWITCH")) {
 		print_message("test_switch_intx: SKIPPED on purpose, known lost "
 			      "INTx under delivery switching; run with "
@@ -583,5 +620,8 @@ int main(void)
 		cmocka_unit_test(test_switch_intx),
 	};
 
+	/* IRQLINK_TEST_FILTER=test_switch_intx runs one test, for soaks. */
+	if (getenv("IRQLINK_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("IRQLINK_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
