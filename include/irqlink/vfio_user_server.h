@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vfio-user server: one device, served to one client at a time over an
+ * AF_UNIX stream socket, so that the device runs in its own process while
+ * its interrupt eventfds still land straight in the client's KVM.
+ *
+ * Theory of operation
+ * -------------------
+ * The device is reached through the same VFIO-shaped ops the PCI glue uses
+ * (struct irqlink_pci_ops, <irqlink/pci.h>): region info, region read and
+ * write, GET_IRQ_INFO and SET_IRQS with eventfds. A device that can be
+ * attached in-process can therefore be served unchanged. The eventfds a
+ * client sends with SET_IRQS are passed to ops->set_irqs as received
+ * (borrowed for the call, closed by the server after it), so the device's
+ * interrupt model signals the very eventfds the client gave KVM.
+ *
+ * ACTION_UNMASK with DATA_EVENTFD keeps the kernel's meaning: the device
+ * watches the eventfd and unmasks when it is signalled (the resamplefd of
+ * the client's level irqfd). The protocol text says the opposite (the server
+ * signals it on unmask); QEMU's client relies on the kernel's meaning, and so
+ * do we (docs/SEMANTICS.md).
+ *
+ * Connections. The server listens on a socket it creates with mode 0600
+ * (the path must not exist). One client is served at a time; a second one
+ * is accepted only to be told so (an error reply with EBUSY to its first
+ * message, or at once) and closed. With IRQLINK_VFU_REQUIRE_UID, a client
+ * whose SO_PEERCRED uid differs is closed before it is read. VERSION must
+ * come first: any other command before it gets EINVAL. When the client goes
+ * away the server disables every interrupt index the device has (closing
+ * every eventfd the device held for the client), resets the device if it
+ * can, and waits for the next client.
+ *
+ * Never trusting the client: messages are framed from any split of the byte
+ * stream; every size, offset, count, region and fd count is checked before
+ * use; a malformed message gets an error reply with a kernel-style errno and
+ * the connection and device state stay as they were. Only a header whose
+ * size cannot be framed (below 16 bytes, or beyond the negotiated maximum)
+ * ends the connection, since the stream cannot be resynchronized after it.
+ * Fds that come with a message that takes none, or more than max_msg_fds,
+ * are closed and the message refused with EINVAL.
+ *
+ * Event loop. irqlink_vfu_server_fd() is an epoll fd that is readable when
+ * there is work; irqlink_vfu_server_process() does all of it without
+ * blocking. irqlink_vfu_server_run() is the blocking loop around the two.
+ * Not thread-safe: one thread drives a server.
+ */
+#ifndef IRQLINK_VFIO_USER_SERVER_H
+#define IRQLINK_VFIO_USER_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <irqlink/pci.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Config flags. */
+/* Serve only a client whose SO_PEERCRED uid is @peer_uid. */
+#define IRQLINK_VFU_REQUIRE_UID (1u << 0)
+
+/*
+ * struct irqlink_vfu_server_config - what irqlink_vfu_server_create() serves.
+ * @path:       the socket path; must not exist, its directory writable.
+ * @ops:        the device (required: get_region_info, region_read,
+ *              region_write, get_irq_info, set_irqs).
+ * @opaque:     passed to every op; kept alive by the caller until destroy.
+ * @reset:      optional DEVICE_RESET (also run when a client goes away);
+ *              without it DEVICE_GET_INFO does not report RESET and
+ *              DEVICE_RESET fails with EINVAL, as vfio does.
+ * @num_regions: regions reported (0 = VFIO_PCI_NUM_REGIONS).
+ * @num_irqs:   interrupt indexes reported (0 = VFIO_PCI_NUM_IRQS).
+ * @max_msg_fds: fds one message may carry to us (0 = 16, the most QEMU's
+ *              client accepts; at most 253).
+ * @max_data_xfer_size: largest REGION_READ/WRITE count (0 = 1 MiB).
+ * @flags:      IRQLINK_VFU_*.
+ * @peer_uid:   with IRQLINK_VFU_REQUIRE_UID, the only uid served.
+ */
+struct irqlink_vfu_server_config {
+	const char *path;
+	const struct irqlink_pci_ops *ops;
+	void *opaque;
+	int (*reset)(void *opaque);
+	uint32_t num_regions;
+	uint32_t num_irqs;
+	uint32_t max_msg_fds;
+	uint32_t max_data_xfer_size;
+	uint32_t flags;
+	uid_t peer_uid;
+};
+
+struct irqlink_vfu_server;
+
+/*
+ * irqlink_vfu_server_create - create the socket at cfg->path and listen.
+ * Returns 0 and *@out; -EINVAL for a bad config (NULL path, ops or required
+ * op, unknown flags, max_msg_fds above 253, a path too long for sun_path);
+ * -EEXIST if the path exists; the -errno of socket(), bind() or listen()
+ * (-EACCES for a directory that is not writable, -ENOENT for a missing
+ * one); -ENOMEM. Nothing is left behind on failure.
+ */
+int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
+			      struct irqlink_vfu_server **out);
+
+/*
+ * irqlink_vfu_server_destroy - drop the client as a disconnect would
+ * (interrupts disabled, device reset), close the socket and unlink its
+ * path. NULL is a no-op.
+ */
+void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s);
+
+/* The epoll fd to poll for readability; owned by the server. */
+int irqlink_vfu_server_fd(struct irqlink_vfu_server *s);
+
+/*
+ * irqlink_vfu_server_process - accept, read and answer whatever is ready,
+ * without blocking. A client's misbehaviour is never an error here (it is
+ * answered or disconnected and counted). Returns 0, or the -errno of a
+ * failure of the server itself (epoll_wait(), accept() out of fds is
+ * counted and survives).
+ */
+int irqlink_vfu_server_process(struct irqlink_vfu_server *s);
+
+/*
+ * irqlink_vfu_server_run - process until @stop_fd (any pollable fd, e.g.
+ * an eventfd; borrowed) is readable. Returns 0 when stopped, or the error
+ * of irqlink_vfu_server_process() or poll().
+ */
+int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd);
+
+/* True while a client is connected (VERSION done or not). */
+bool irqlink_vfu_server_connected(struct irqlink_vfu_server *s);
+
+/*
+ * struct irqlink_vfu_server_stats - what the server saw, since create.
+ * @clients:      connections served.
+ * @refused:      connections closed unserved (busy, wrong uid).
+ * @disconnects:  served clients that went away (or were dropped).
+ * @requests:     requests handled (answered with a reply or an error).
+ * @errors:       error replies sent.
+ * @framing:      connections dropped for a header that cannot be framed.
+ */
+struct irqlink_vfu_server_stats {
+	uint64_t clients;
+	uint64_t refused;
+	uint64_t disconnects;
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t framing;
+};
+
+/* Copy the stats into *@st. 0, or -EINVAL for NULL arguments. */
+int irqlink_vfu_server_get_stats(struct irqlink_vfu_server *s,
+				 struct irqlink_vfu_server_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

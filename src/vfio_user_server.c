@@ -1,0 +1,420 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vfio-user server: the listening socket, one client connection, the
+ * event loop, VERSION, and the reply to every request.
+ *
+ * Theory of operation: one epoll set holds the listening socket and, while
+ * a client is connected, its socket (level-triggered, so "process" may stop
+ * anywhere and resume on the next call). Reads take at most what the
+ * current message still needs (il_vfu_rx_want()), which keeps each
+ * SCM_RIGHTS fd with the message it came with; the control buffer has room
+ * for the kernel's maximum so that surplus fds are received, then closed,
+ * rather than silently discarded by a truncation. A message is dispatched
+ * as soon as it is whole; every fd it brought is closed after its handler
+ * ran, whatever the outcome, so no client can make the server hold fds.
+ *
+ * A header that cannot be framed (il_vfu_rx_feed() error) ends the
+ * connection: after it, where the next message starts is unknowable. Every
+ * other fault is an error reply on a connection that stays usable.
+ */
+#include "vfio_user_server_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define VFU_MAJOR 0
+#define VFU_MINOR 1
+#define VFU_DEFAULT_MAX_MSG_FDS 16u
+/* Room for a REGION_WRITE of max_data_xfer_size and for a SET_IRQS with a
+ * BOOL per MSI-X vector, whichever is larger. */
+#define VFU_MSG_OVERHEAD 64u
+#define VFU_MIN_MSG_SIZE 8192u
+
+static void close_client(struct irqlink_vfu_server *s, bool served)
+{
+	if (s->cfd < 0)
+		return;
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->cfd, NULL);
+	close(s->cfd);
+	s->cfd = -1;
+	il_vfu_rx_reset(&s->rx);
+	if (served) {
+		il_vfu_device_release(s);
+		s->st.disconnects++;
+	}
+	s->versioned = false;
+}
+
+static int send_reply(struct irqlink_vfu_server *s, const struct il_vfu_hdr *req,
+		      int err, const struct il_vfu_answer *a)
+{
+	struct il_vfu_hdr h = {
+		.id = req->id,
+		.cmd = req->cmd,
+		.flags = IL_VFU_F_TYPE_REPLY | (err ? IL_VFU_F_ERROR : 0),
+		.error = (uint32_t)-err,
+	};
+
+	s->st.requests++;
+	if (err)
+		s->st.errors++;
+	else if (req->flags & IL_VFU_F_NO_REPLY)
+		return 0;       /* an error is still answered: never lost */
+	return il_vfu_send(s->cfd, &h, s->reply, err ? 0 : a->len,
+			   err ? NULL : a->fds, err ? 0 : a->nfds);
+}
+
+static int version(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
+		   struct il_vfu_answer *a)
+{
+	struct il_vfu_caps ours = {
+		.max_msg_fds = s->cfg.max_msg_fds,
+		.max_data_xfer_size = s->cfg.max_data_xfer_size,
+		.pgsizes = IL_VFU_DEFAULT_PGSIZES,
+		.has_max_msg_fds = true,
+		.has_max_data_xfer_size = true,
+		.has_pgsizes = true,
+	};
+	uint16_t major, minor;
+	int r;
+
+	if (s->versioned || m->nfds)
+		return -EINVAL;
+	r = il_vfu_version_parse(m->payload, m->len, &major, &minor, &s->peer);
+	if (r)
+		return r;
+	if (major != VFU_MAJOR)
+		return -ENOTSUP;
+	r = il_vfu_version_build(s->reply, s->max_msg_size, VFU_MAJOR,
+				 minor < VFU_MINOR ? minor : VFU_MINOR, &ours);
+	if (r < 0)
+		return r;
+	a->len = (size_t)r;
+	s->versioned = true;
+	return 0;
+}
+
+static int dispatch(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
+{
+	struct il_vfu_answer a = { 0 };
+	uint32_t type = m->hdr.flags & IL_VFU_F_TYPE_MASK;
+	int r;
+
+	if (type != IL_VFU_F_TYPE_COMMAND)
+		r = -EINVAL;    /* we asked nothing: a reply is out of place */
+	else if (m->hdr.cmd == IL_VFU_CMD_VERSION)
+		r = version(s, m, &a);
+	else if (!s->versioned)
+		r = -EINVAL;
+	else
+		r = il_vfu_cmd_device(s, m, &a);
+	r = send_reply(s, &m->hdr, r, &a);
+	for (size_t i = 0; i < a.nfds; i++)
+		close(a.fds[i]);
+	return r;
+}
+
+/* Read what is there for the client; false when the connection ended. */
+static bool client_read(struct irqlink_vfu_server *s)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(IL_VFU_MAX_FDS * sizeof(int))];
+	} ctl;
+	uint8_t bytes[4096];
+
+	for (;;) {
+		size_t want = il_vfu_rx_want(&s->rx), off = 0, used;
+		struct iovec iov = { .iov_base = bytes };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.buf,
+				     .msg_controllen = sizeof(ctl.buf) };
+		struct cmsghdr *c;
+		ssize_t n;
+		int r;
+
+		iov.iov_len = want < sizeof(bytes) ? want : sizeof(bytes);
+		n = recvmsg(s->cfd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return true;
+		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+			if (c->cmsg_level != SOL_SOCKET ||
+			    c->cmsg_type != SCM_RIGHTS)
+				continue;
+			/* The receiver owns (and may close) them from here. */
+			(void)il_vfu_rx_add_fds(&s->rx, (const int *)CMSG_DATA(c),
+						(c->cmsg_len - CMSG_LEN(0)) /
+						sizeof(int));
+		}
+		if (n <= 0)
+			return false;   /* gone, or a socket error */
+		while (off < (size_t)n) {
+			struct il_vfu_msg m;
+
+			r = il_vfu_rx_feed(&s->rx, bytes + off, (size_t)n - off,
+					   &used);
+			if (r < 0) {
+				s->st.framing++;
+				return false;
+			}
+			off += used;
+			if (!r)
+				continue;
+			r = il_vfu_rx_take(&s->rx, &m);
+			if (r == -EINVAL) {
+				/* Too many fds, already closed. */
+				if (send_reply(s, &m.hdr, -EINVAL, NULL))
+					return false;
+				continue;
+			}
+			r = dispatch(s, &m);
+			for (size_t i = 0; i < m.nfds; i++)
+				close(m.fds[i]);
+			if (r)
+				return false;
+		}
+	}
+}
+
+static bool peer_allowed(const struct irqlink_vfu_server *s, int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (!(s->cfg.flags & IRQLINK_VFU_REQUIRE_UID))
+		return true;
+	return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 &&
+	       cred.uid == s->cfg.peer_uid;
+}
+
+/* A client while one is served hears why it is turned away. */
+static void refuse_busy(int fd)
+{
+	struct il_vfu_hdr h = {
+		.cmd = IL_VFU_CMD_VERSION,
+		.flags = IL_VFU_F_TYPE_REPLY | IL_VFU_F_ERROR,
+		.error = EBUSY,
+	};
+
+	(void)il_vfu_send(fd, &h, NULL, 0, NULL, 0);
+}
+
+static int accept_client(struct irqlink_vfu_server *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
+	if (fd < 0)
+		return errno == EAGAIN || errno == EINTR ||
+		       errno == ECONNABORTED || errno == EMFILE ||
+		       errno == ENFILE ? 0 : -errno;
+	if (s->cfd >= 0 || !peer_allowed(s, fd)) {
+		if (s->cfd >= 0)
+			refuse_busy(fd);
+		close(fd);
+		s->st.refused++;
+		return 0;
+	}
+	ev.data.fd = fd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		close(fd);
+		s->st.refused++;
+		return 0;
+	}
+	s->cfd = fd;
+	s->st.clients++;
+	return 0;
+}
+
+int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
+{
+	struct epoll_event ev[2];
+	int n;
+
+	if (!s)
+		return -EINVAL;
+	n = epoll_wait(s->epfd, ev, 2, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (int i = 0; i < n; i++) {
+		if (ev[i].data.fd == s->lfd) {
+			int r = accept_client(s);
+
+			if (r)
+				return r;
+		} else if (ev[i].data.fd == s->cfd && !client_read(s)) {
+			close_client(s, true);
+		}
+	}
+	return 0;
+}
+
+int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd)
+{
+	if (!s)
+		return -EINVAL;
+	for (;;) {
+		struct pollfd p[2] = { { .fd = s->epfd, .events = POLLIN },
+				       { .fd = stop_fd, .events = POLLIN } };
+		int r;
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (p[1].revents)
+			return 0;
+		r = irqlink_vfu_server_process(s);
+		if (r)
+			return r;
+	}
+}
+
+static int check_config(const struct irqlink_vfu_server_config *cfg)
+{
+	const struct irqlink_pci_ops *o = cfg->ops;
+
+	if (!cfg->path || !o || !o->get_region_info || !o->region_read ||
+	    !o->region_write || !o->get_irq_info || !o->set_irqs)
+		return -EINVAL;
+	if (cfg->flags & ~IRQLINK_VFU_REQUIRE_UID ||
+	    cfg->max_msg_fds > IL_VFU_MAX_FDS)
+		return -EINVAL;
+	if (strlen(cfg->path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -EINVAL;
+	return 0;
+}
+
+static int listen_at(struct irqlink_vfu_server *s)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct epoll_event ev = { .events = EPOLLIN };
+	mode_t old;
+	int r;
+
+	s->lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (s->lfd < 0)
+		return -errno;
+	memcpy(sa.sun_path, s->path, strlen(s->path) + 1);
+	/* Created 0600 from the start: no window in which another user could
+	 * connect before a chmod. umask is per process, so this is the one
+	 * place the library touches process state, and it puts it back. */
+	old = umask(0177);
+	r = bind(s->lfd, (struct sockaddr *)&sa, sizeof(sa)) ? -errno : 0;
+	umask(old);
+	if (r == -EADDRINUSE)
+		r = -EEXIST;
+	if (r)
+		return r;
+	if (listen(s->lfd, 4)) {
+		r = -errno;
+		unlink(s->path);
+		return r;
+	}
+	ev.data.fd = s->lfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->lfd, &ev)) {
+		r = -errno;
+		unlink(s->path);
+		return r;
+	}
+	return 0;
+}
+
+int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
+			      struct irqlink_vfu_server **out)
+{
+	struct irqlink_vfu_server *s;
+	int r;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	r = check_config(cfg);
+	if (r)
+		return r;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	memcpy(s->path, cfg->path, strlen(cfg->path) + 1);
+	s->cfg.path = s->path;
+	if (!s->cfg.max_msg_fds)
+		s->cfg.max_msg_fds = VFU_DEFAULT_MAX_MSG_FDS;
+	if (!s->cfg.max_data_xfer_size)
+		s->cfg.max_data_xfer_size = IL_VFU_DEFAULT_MAX_DATA_XFER_SIZE;
+	s->max_msg_size = (size_t)s->cfg.max_data_xfer_size + VFU_MSG_OVERHEAD;
+	if (s->max_msg_size < VFU_MIN_MSG_SIZE)
+		s->max_msg_size = VFU_MIN_MSG_SIZE;
+	s->lfd = s->cfd = -1;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (s->epfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = il_vfu_rx_init(&s->rx, s->max_msg_size, s->cfg.max_msg_fds);
+	if (r)
+		goto fail_rx;
+	s->reply = malloc(s->max_msg_size);
+	if (!s->reply) {
+		r = -ENOMEM;
+		goto fail_reply;
+	}
+	r = listen_at(s);
+	if (r)
+		goto fail_listen;
+	*out = s;
+	return 0;
+
+fail_listen:
+	if (s->lfd >= 0)
+		close(s->lfd);
+	free(s->reply);
+fail_reply:
+	il_vfu_rx_fini(&s->rx);
+fail_rx:
+	close(s->epfd);
+fail:
+	free(s);
+	return r;
+}
+
+void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
+{
+	if (!s)
+		return;
+	close_client(s, true);
+	close(s->lfd);
+	unlink(s->path);
+	close(s->epfd);
+	il_vfu_rx_fini(&s->rx);
+	free(s->reply);
+	free(s);
+}
+
+int irqlink_vfu_server_fd(struct irqlink_vfu_server *s)
+{
+	return s ? s->epfd : -EINVAL;
+}
+
+bool irqlink_vfu_server_connected(struct irqlink_vfu_server *s)
+{
+	return s && s->cfd >= 0;
+}
+
+int irqlink_vfu_server_get_stats(struct irqlink_vfu_server *s,
+				 struct irqlink_vfu_server_stats *st)
+{
+	if (!s || !st)
+		return -EINVAL;
+	*st = s->st;
+	return 0;
+}

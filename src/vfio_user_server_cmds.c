@@ -1,0 +1,277 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vfio-user server's device commands: DEVICE_GET_INFO,
+ * DEVICE_GET_REGION_INFO, DEVICE_GET_IRQ_INFO, DEVICE_SET_IRQS,
+ * REGION_READ, REGION_WRITE and DEVICE_RESET, each turned into calls of
+ * the device's VFIO-shaped ops.
+ *
+ * Theory of operation: a command is checked in full against what the wire
+ * says (payload length, argsz) and what the device says (region size and
+ * access flags, interrupt index count) before any op runs, so an op only
+ * ever sees a request the kernel's ioctl would have let through its own
+ * copy_from_user checks. The ops then give the kernel's answers (their
+ * -errno is the error reply). Lengths are compared in 64 bits so that no
+ * offset + count can wrap.
+ */
+#include "vfio_user_server_internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#include <irqlink/device.h>
+
+/* The wire layouts that <linux/vfio.h> does not have as such. */
+struct vfu_device_info {
+	uint32_t argsz, flags, num_regions, num_irqs;
+};
+
+struct vfu_region_access {
+	uint64_t offset;
+	uint32_t region, count;
+};
+
+#define VFU_REGION_INFO_SIZE 32u        /* struct vfio_region_info's fields */
+_Static_assert(sizeof(struct vfu_device_info) == 16, "wire layout");
+_Static_assert(sizeof(struct vfu_region_access) == 16, "wire layout");
+
+static uint32_t num_regions(const struct irqlink_vfu_server *s)
+{
+	return s->cfg.num_regions ? s->cfg.num_regions : VFIO_PCI_NUM_REGIONS;
+}
+
+static uint32_t num_irqs(const struct irqlink_vfu_server *s)
+{
+	return s->cfg.num_irqs ? s->cfg.num_irqs : VFIO_PCI_NUM_IRQS;
+}
+
+static uint32_t u32_at(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static int get_info(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
+		    struct il_vfu_answer *a)
+{
+	struct vfu_device_info info = {
+		.argsz = sizeof(info),
+		.flags = VFIO_DEVICE_FLAGS_PCI |
+			 (s->cfg.reset ? VFIO_DEVICE_FLAGS_RESET : 0),
+		.num_regions = num_regions(s),
+		.num_irqs = num_irqs(s),
+	};
+
+	/* argsz is the largest reply the client takes. */
+	if (m->len < sizeof(uint32_t) || u32_at(m->payload) < sizeof(info))
+		return -EINVAL;
+	memcpy(s->reply, &info, sizeof(info));
+	a->len = sizeof(info);
+	return 0;
+}
+
+/* The device's idea of region @index, after checking the index. */
+static int region_info(struct irqlink_vfu_server *s, uint32_t index,
+		       struct vfio_region_info *ri)
+{
+	if (index >= num_regions(s))
+		return -EINVAL;
+	memset(ri, 0, sizeof(*ri));
+	ri->argsz = sizeof(*ri);
+	ri->index = index;
+	return s->cfg.ops->get_region_info(s->cfg.opaque, ri);
+}
+
+static int get_region_info(struct irqlink_vfu_server *s,
+			   const struct il_vfu_msg *m, struct il_vfu_answer *a)
+{
+	struct vfio_region_info ri;
+	int r;
+
+	if (m->len < 16 || u32_at(m->payload) < VFU_REGION_INFO_SIZE)
+		return -EINVAL;
+	r = region_info(s, u32_at(m->payload + 8), &ri);
+	if (r)
+		return r;
+	/* No mmap fd and no capability chain is offered (yet): every access
+	 * goes through REGION_READ/WRITE, so a client must not think it can
+	 * map the region. */
+	ri.flags &= ~(uint32_t)(VFIO_REGION_INFO_FLAG_MMAP |
+				VFIO_REGION_INFO_FLAG_CAPS);
+	ri.argsz = VFU_REGION_INFO_SIZE;
+	ri.cap_offset = 0;
+	ri.offset = 0;
+	memcpy(s->reply, &ri, VFU_REGION_INFO_SIZE);
+	a->len = VFU_REGION_INFO_SIZE;
+	return 0;
+}
+
+static int get_irq_info(struct irqlink_vfu_server *s,
+			const struct il_vfu_msg *m, struct il_vfu_answer *a)
+{
+	struct vfio_irq_info info;
+	int r;
+
+	if (m->len < sizeof(info))
+		return -EINVAL;
+	memcpy(&info, m->payload, sizeof(info));
+	if (info.argsz < sizeof(info) || info.index >= num_irqs(s))
+		return -EINVAL;
+	info.argsz = sizeof(info);
+	info.flags = info.count = 0;
+	r = s->cfg.ops->get_irq_info(s->cfg.opaque, &info);
+	if (r)
+		return r;
+	memcpy(s->reply, &info, sizeof(info));
+	a->len = sizeof(info);
+	return 0;
+}
+
+static int set_irqs(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
+{
+	struct {
+		struct vfio_irq_set set;
+		uint8_t bools[IRQLINK_MSIX_MAX];
+	} req;
+	uint32_t data;
+	int r;
+
+	if (m->len < sizeof(req.set))
+		return -EINVAL;
+	memcpy(&req.set, m->payload, sizeof(req.set));
+	if (req.set.argsz < sizeof(req.set) || req.set.index >= num_irqs(s))
+		return -EINVAL;
+	data = req.set.flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	/* Fds only with DATA_EVENTFD; inline data only with DATA_BOOL. */
+	if (m->nfds && data != VFIO_IRQ_SET_DATA_EVENTFD)
+		return -EINVAL;
+	req.set.argsz = sizeof(req.set);
+	if (data == VFIO_IRQ_SET_DATA_BOOL) {
+		if (req.set.count > IRQLINK_MSIX_MAX ||
+		    m->len - sizeof(req.set) < req.set.count)
+			return -EINVAL;
+		memcpy(req.bools, m->payload + sizeof(req.set), req.set.count);
+		req.set.argsz += req.set.count;
+	}
+	r = s->cfg.ops->set_irqs(s->cfg.opaque, &req.set, m->fds, m->nfds);
+	/* The model's "only this many vectors" has no place on the wire. */
+	return r > 0 ? -ENOSPC : r;
+}
+
+/* Check a REGION_READ/WRITE against the region: @write says which. */
+static int region_access(struct irqlink_vfu_server *s,
+			 const struct il_vfu_msg *m, bool write,
+			 struct vfu_region_access *ra)
+{
+	struct vfio_region_info ri;
+	uint32_t need = write ? VFIO_REGION_INFO_FLAG_WRITE
+			      : VFIO_REGION_INFO_FLAG_READ;
+	int r;
+
+	if (m->len < sizeof(*ra))
+		return -EINVAL;
+	memcpy(ra, m->payload, sizeof(*ra));
+	if (ra->count > s->cfg.max_data_xfer_size)
+		return -EINVAL;
+	if (m->len != sizeof(*ra) + (write ? ra->count : 0))
+		return -EINVAL;
+	r = region_info(s, ra->region, &ri);
+	if (r)
+		return r;
+	if (!(ri.flags & need) || ra->offset > ri.size ||
+	    ri.size - ra->offset < ra->count)
+		return -EINVAL;
+	return 0;
+}
+
+static int region_read(struct irqlink_vfu_server *s,
+		       const struct il_vfu_msg *m, struct il_vfu_answer *a)
+{
+	struct vfu_region_access ra;
+	int r = region_access(s, m, false, &ra);
+
+	if (r)
+		return r;
+	r = s->cfg.ops->region_read(s->cfg.opaque, ra.region, ra.offset,
+				    s->reply + sizeof(ra), ra.count);
+	if (r < 0)
+		return r;
+	memcpy(s->reply, &ra, sizeof(ra));
+	a->len = sizeof(ra) + ra.count;
+	return 0;
+}
+
+static int region_write(struct irqlink_vfu_server *s,
+			const struct il_vfu_msg *m, struct il_vfu_answer *a)
+{
+	struct vfu_region_access ra;
+	int r = region_access(s, m, true, &ra);
+
+	if (r)
+		return r;
+	r = s->cfg.ops->region_write(s->cfg.opaque, ra.region, ra.offset,
+				     m->payload + sizeof(ra), ra.count);
+	if (r < 0)
+		return r;
+	ra.count = (uint32_t)(m->len - sizeof(ra));
+	memcpy(s->reply, &ra, sizeof(ra));
+	a->len = sizeof(ra);
+	return 0;
+}
+
+int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
+		      struct il_vfu_answer *a)
+{
+	/* Only SET_IRQS takes fds; anywhere else they are a malformed
+	 * message (the caller closes them). */
+	if (m->nfds && m->hdr.cmd != IL_VFU_CMD_DEVICE_SET_IRQS)
+		return -EINVAL;
+	switch (m->hdr.cmd) {
+	case IL_VFU_CMD_DEVICE_GET_INFO:
+		return get_info(s, m, a);
+	case IL_VFU_CMD_DEVICE_GET_REGION_INFO:
+		return get_region_info(s, m, a);
+	case IL_VFU_CMD_DEVICE_GET_IRQ_INFO:
+		return get_irq_info(s, m, a);
+	case IL_VFU_CMD_DEVICE_SET_IRQS:
+		return set_irqs(s, m);
+	case IL_VFU_CMD_REGION_READ:
+		return region_read(s, m, a);
+	case IL_VFU_CMD_REGION_WRITE:
+		return region_write(s, m, a);
+	case IL_VFU_CMD_DEVICE_RESET:
+		if (m->len)
+			return -EINVAL;
+		return s->cfg.reset ? s->cfg.reset(s->cfg.opaque) : -EINVAL;
+	default:
+		/* Known to the protocol but not served here (DMA, IO_FDS,
+		 * migration), or unknown. */
+		return -ENOSYS;
+	}
+}
+
+void il_vfu_device_release(struct irqlink_vfu_server *s)
+{
+	for (uint32_t i = 0; i < num_irqs(s); i++) {
+		struct vfio_irq_info info = { .argsz = sizeof(info),
+					      .index = i };
+		struct vfio_irq_set off = {
+			.argsz = sizeof(off),
+			.flags = VFIO_IRQ_SET_DATA_NONE |
+				 VFIO_IRQ_SET_ACTION_TRIGGER,
+			.index = i,
+		};
+
+		if (s->cfg.ops->get_irq_info(s->cfg.opaque, &info) ||
+		    !info.count)
+			continue;
+		/* start 0, count 0: the index off, every eventfd dropped. */
+		(void)s->cfg.ops->set_irqs(s->cfg.opaque, &off, NULL, 0);
+	}
+	if (s->cfg.reset)
+		(void)s->cfg.reset(s->cfg.opaque);
+}

@@ -1,0 +1,511 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vfio-user server, driven by a client written from the protocol text
+ * alone: its own header struct, raw sendmsg()/recvmsg(), no use of the
+ * library's message layer, so a misreading shared by both of our ends
+ * cannot hide. The device is the test device (devices/testdev.h) through
+ * the same ops the PCI glue uses.
+ *
+ *   - a session: VERSION, DEVICE_GET_INFO, REGION_INFO / READ / WRITE,
+ *     IRQ_INFO, SET_IRQS with eventfds that the device then signals;
+ *   - a table of malformed requests, each with its errno, the connection
+ *     still usable and no fd left behind in the server;
+ *   - a message split across writes; a header that cannot be framed;
+ *   - disconnect releases the device's eventfds; a second client is
+ *     refused with EBUSY; a wrong peer uid is refused; 0600 and EEXIST.
+ */
+#include "testutil.h"
+#include "testdev.h"
+
+#include <irqlink/vfio_user_server.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+/* The wire header as the protocol text gives it. */
+struct wire_hdr {
+	uint16_t id, cmd;
+	uint32_t size, flags, error;
+};
+
+enum { C_VERSION = 1, C_GET_INFO = 4, C_REGION_INFO = 5, C_IRQ_INFO = 7,
+       C_SET_IRQS = 8, C_READ = 9, C_WRITE = 10, C_RESET = 13 };
+
+#define F_REPLY 0x1u
+#define F_ERROR 0x20u
+
+struct fx {
+	char dir[64], path[96];
+	struct testdev *td;
+	struct irqlink_vfu_server *s;
+	int c;                  /* the client socket */
+	uint16_t id;
+};
+
+static void pump(struct fx *f, int ms)
+{
+	for (int i = 0; i < ms; i++) {
+		struct pollfd p = { .fd = f->c, .events = POLLIN };
+
+		assert_int_equal(irqlink_vfu_server_process(f->s), 0);
+		if (f->c >= 0 && poll(&p, 1, 1) > 0)
+			return;
+	}
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strcpy(sa.sun_path, path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void send_raw(int fd, const void *buf, size_t len, const int *fds,
+		     size_t nfds)
+{
+	char ctl[CMSG_SPACE(64 * sizeof(int))] = { 0 };
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		m.msg_control = ctl;
+		m.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	assert_int_equal(sendmsg(fd, &m, MSG_NOSIGNAL), (ssize_t)len);
+}
+
+/* Send a request; the header's size is the real one unless @size. */
+static uint16_t request(struct fx *f, uint16_t cmd, uint32_t flags,
+			const void *payload, size_t len, const int *fds,
+			size_t nfds)
+{
+	uint8_t buf[8192];
+	struct wire_hdr h = { .id = ++f->id, .cmd = cmd,
+			      .size = (uint32_t)(sizeof(h) + len),
+			      .flags = flags };
+
+	assert_true(sizeof(h) + len <= sizeof(buf));
+	memcpy(buf, &h, sizeof(h));
+	if (len)
+		memcpy(buf + sizeof(h), payload, len);
+	send_raw(f->c, buf, sizeof(h) + len, fds, nfds);
+	return h.id;
+}
+
+static void read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, (uint8_t *)buf + got, len - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+}
+
+/* The reply to @id: its payload into @out (at most @cap bytes), its length
+ * returned; *@err the error (0 without the error flag). */
+static size_t reply(struct fx *f, uint16_t id, uint16_t cmd, void *out,
+		    size_t cap, uint32_t *err)
+{
+	struct wire_hdr h;
+	uint8_t sink[8192];
+	size_t len;
+
+	pump(f, 2000);
+	read_full(f->c, &h, sizeof(h));
+	assert_int_equal(h.id, id);
+	assert_int_equal(h.cmd, cmd);
+	assert_int_equal(h.flags & 0xf, F_REPLY);
+	len = h.size - sizeof(h);
+	assert_true(len <= sizeof(sink));
+	read_full(f->c, sink, len);
+	*err = (h.flags & F_ERROR) ? h.error : 0;
+	if (out)
+		memcpy(out, sink, len < cap ? len : cap);
+	return len;
+}
+
+/* One request, its reply's errno. */
+static uint32_t rt(struct fx *f, uint16_t cmd, const void *p, size_t len,
+		   void *out, size_t cap)
+{
+	uint32_t err;
+
+	(void)reply(f, request(f, cmd, 0, p, len, NULL, 0), cmd, out, cap,
+		    &err);
+	return err;
+}
+
+static void version(struct fx *f)
+{
+	const char json[] = "{\"capabilities\":{\"max_msg_fds\":16,"
+			    "\"migration\":{\"pgsize\":4096},"
+			    "\"unknown_future_cap\":[1,2]}}";
+	uint8_t p[128] = { 0 }, out[256] = { 0 };
+	uint16_t major = 0, minor = 1;
+	uint32_t err;
+	size_t n;
+
+	memcpy(p, &major, 2);
+	memcpy(p + 2, &minor, 2);
+	memcpy(p + 4, json, sizeof(json));
+	n = reply(f, request(f, C_VERSION, 0, p, 4 + sizeof(json), NULL, 0),
+		  C_VERSION, out, sizeof(out) - 1, &err);
+	assert_int_equal(err, 0);
+	assert_true(n > 4);
+	assert_int_equal(out[0] | out[1] << 8, 0);
+	assert_int_equal(out[2] | out[3] << 8, 1);
+	assert_non_null(strstr((char *)out + 4, "\"max_msg_fds\":16"));
+	assert_int_equal(out[n - 1], 0);
+}
+
+static void fx_open(struct fx *f, uint32_t flags, uid_t uid)
+{
+	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
+				     .msix_vectors = 64 };
+	struct irqlink_vfu_server_config sc = {
+		.ops = &testdev_pci_ops,
+		.flags = flags,
+		.peer_uid = uid,
+	};
+
+	memset(f, 0, sizeof(*f));
+	strcpy(f->dir, "/tmp/irqlink-vfu-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/dev.sock", f->dir);
+	assert_int_equal(testdev_create(&dc, &f->td), 0);
+	sc.path = f->path;
+	sc.opaque = f->td;
+	assert_int_equal(irqlink_vfu_server_create(&sc, &f->s), 0);
+	f->c = connect_to(f->path);
+	pump(f, 5);
+}
+
+static void fx_close(struct fx *f)
+{
+	if (f->c >= 0)
+		close(f->c);
+	irqlink_vfu_server_destroy(f->s);
+	testdev_destroy(f->td);
+	assert_int_equal(access(f->path, F_OK), -1);
+	assert_int_equal(rmdir(f->dir), 0);
+}
+
+static void test_create_errors(void **state)
+{
+	struct irqlink_vfu_server_config sc = { .ops = &testdev_pci_ops };
+	struct irqlink_vfu_server *s = NULL;
+	struct fx f;
+	struct stat st;
+	int fds;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	assert_int_equal(stat(f.path, &st), 0);
+	assert_true(S_ISSOCK(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0600);
+	fds = tu_open_fds();
+	sc.opaque = f.td;
+	sc.path = f.path;
+	assert_int_equal(irqlink_vfu_server_create(&sc, &s), -EEXIST);
+	sc.path = "/nonexistent-dir/dev.sock";
+	assert_int_equal(irqlink_vfu_server_create(&sc, &s), -ENOENT);
+	sc.path = NULL;
+	assert_int_equal(irqlink_vfu_server_create(&sc, &s), -EINVAL);
+	sc.path = f.path;
+	sc.max_msg_fds = 254;
+	assert_int_equal(irqlink_vfu_server_create(&sc, &s), -EINVAL);
+	assert_null(s);
+	assert_int_equal(tu_open_fds(), fds);
+	fx_close(&f);
+}
+
+static void test_session(void **state)
+{
+	struct fx f;
+	uint32_t p[8] = { 0 }, out[16];
+	uint8_t rw[24];
+	uint64_t off;
+	struct vfio_irq_info ii = { .argsz = sizeof(ii),
+				    .index = VFIO_PCI_MSIX_IRQ_INDEX };
+	struct { struct vfio_irq_set s; } set = { {
+		.argsz = sizeof(set), .index = VFIO_PCI_MSIX_IRQ_INDEX,
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.start = 0, .count = 4 } };
+	int efd[4], fds;
+	uint32_t err, v;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+
+	p[0] = 16;
+	assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)), 0);
+	assert_int_equal(out[1], VFIO_DEVICE_FLAGS_PCI);
+	assert_int_equal(out[2], VFIO_PCI_NUM_REGIONS);
+	assert_int_equal(out[3], VFIO_PCI_NUM_IRQS);
+
+	memset(p, 0, sizeof(p));
+	p[0] = 32;
+	p[2] = VFIO_PCI_BAR0_REGION_INDEX;
+	assert_int_equal(rt(&f, C_REGION_INFO, p, 32, out, sizeof(out)), 0);
+	assert_int_equal(out[2], 0);
+	memcpy(&off, &out[4], 8);
+	assert_int_equal(off, TESTDEV_BAR0_SIZE);
+
+	/* REGION_READ of the ID register. */
+	memset(rw, 0, sizeof(rw));
+	off = TESTDEV_REG_ID;
+	memcpy(rw, &off, 8);
+	v = VFIO_PCI_BAR0_REGION_INDEX;
+	memcpy(rw + 8, &v, 4);
+	v = 4;
+	memcpy(rw + 12, &v, 4);
+	assert_int_equal(rt(&f, C_READ, rw, 16, out, sizeof(out)), 0);
+	assert_int_equal(out[4], TESTDEV_ID_VALUE);
+	/* REGION_WRITE of COUNT, read back. */
+	off = TESTDEV_REG_COUNT;
+	memcpy(rw, &off, 8);
+	v = 7;
+	memcpy(rw + 16, &v, 4);
+	assert_int_equal(rt(&f, C_WRITE, rw, 20, out, sizeof(out)), 0);
+	assert_int_equal(out[3], 4);
+	assert_int_equal(testdev_reg_read(f.td, TESTDEV_REG_COUNT), 7);
+
+	assert_int_equal(rt(&f, C_IRQ_INFO, &ii, sizeof(ii), &ii, sizeof(ii)),
+			 0);
+	assert_int_equal(ii.count, 64);
+
+	/* MSI-X on with four eventfds: the device's fires land in them. */
+	for (int i = 0; i < 4; i++)
+		efd[i] = tu_eventfd();
+	fds = tu_open_fds() - 2;        /* less both ends of the socket */
+	(void)reply(&f, request(&f, C_SET_IRQS, 0, &set, sizeof(set), efd, 4),
+		    C_SET_IRQS, NULL, 0, &err);
+	assert_int_equal(err, 0);
+	for (int i = 0; i < 4; i++)
+		for (int k = 0; k <= i; k++)
+			assert_int_equal(irqlink_dev_msi_fire(
+				testdev_irq(f.td), VFIO_PCI_MSIX_IRQ_INDEX,
+				(unsigned int)i), 1);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(tu_count(efd[i]), (uint64_t)i + 1);
+
+	/* The client goes: the device lets go of every eventfd. */
+	close(f.c);
+	f.c = -1;
+	for (int i = 0; i < 50 && irqlink_vfu_server_connected(f.s); i++) {
+		assert_int_equal(irqlink_vfu_server_process(f.s), 0);
+		tu_sleep_ms(1);
+	}
+	assert_false(irqlink_vfu_server_connected(f.s));
+	/* Dropped as by a disabled capability, and the model's dups of
+	 * the four eventfds are closed. */
+	assert_int_equal(irqlink_dev_msi_fire(testdev_irq(f.td),
+					      VFIO_PCI_MSIX_IRQ_INDEX, 0), 0);
+	assert_int_equal(tu_count(efd[0]), 0);
+	assert_int_equal(tu_open_fds(), fds);
+	for (int i = 0; i < 4; i++)
+		close(efd[i]);
+	fx_close(&f);
+}
+
+struct bad {
+	const char *what;
+	uint16_t cmd;
+	uint32_t flags;
+	uint8_t payload[32];
+	size_t len;
+	size_t nfds;
+	uint32_t err;
+};
+
+static void test_malformed(void **state)
+{
+	/* BAR0 is 4 KiB, readable and writable; region 9 does not exist. */
+	static const struct bad table[] = {
+		{ "GET_INFO without argsz", C_GET_INFO, 0, { 0 }, 0, 0, EINVAL },
+		{ "GET_INFO argsz too small", C_GET_INFO, 0, { 8 }, 16, 0,
+		  EINVAL },
+		{ "REGION_INFO short", C_REGION_INFO, 0, { 32 }, 8, 0, EINVAL },
+		{ "REGION_INFO bad index", C_REGION_INFO, 0,
+		  { 32, 0, 0, 0, 0, 0, 0, 0, 9 }, 32, 0, EINVAL },
+		{ "READ short", C_READ, 0, { 0 }, 8, 0, EINVAL },
+		{ "READ bad region", C_READ, 0,
+		  { 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 4 }, 16, 0, EINVAL },
+		{ "READ past the end", C_READ, 0,
+		  { 0xfe, 0x0f, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4 }, 16, 0,
+		  EINVAL },
+		{ "READ offset wraps", C_READ, 0,
+		  { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0,
+		    4 }, 16, 0, EINVAL },
+		{ "WRITE count beyond its data", C_WRITE, 0,
+		  { 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 1 }, 20,
+		  0, EINVAL },
+		{ "fds with GET_INFO", C_GET_INFO, 0, { 16 }, 16, 1, EINVAL },
+		{ "SET_IRQS short", C_SET_IRQS, 0, { 20 }, 12, 0, EINVAL },
+		{ "SET_IRQS 2 fds for 1 vector", C_SET_IRQS, 0,
+		  { 20, 0, 0, 0, 0x24, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1 }, 20,
+		  2, EINVAL },
+		{ "SET_IRQS fds with DATA_NONE", C_SET_IRQS, 0,
+		  { 20, 0, 0, 0, 0x21, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 1 }, 20,
+		  1, EINVAL },
+		{ "SET_IRQS bad index", C_SET_IRQS, 0,
+		  { 20, 0, 0, 0, 0x21, 0, 0, 0, 9 }, 20, 0, EINVAL },
+		{ "RESET without a reset", C_RESET, 0, { 0 }, 0, 0, EINVAL },
+		{ "unknown command", 99, 0, { 0 }, 0, 0, ENOSYS },
+		{ "a reply, unasked", C_GET_INFO, F_REPLY, { 16 }, 16, 0,
+		  EINVAL },
+		{ "an error reply with error 0, unasked", C_GET_INFO,
+		  F_REPLY | F_ERROR, { 0 }, 0, 0, EINVAL },
+		{ "VERSION twice", C_VERSION, 0, { 0, 0, 1, 0 }, 4, 0, EINVAL },
+	};
+	struct fx f;
+	uint32_t p[4] = { 16 }, out[4], err;
+	int fds, efd[2];
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	/* Before VERSION nothing else is served. */
+	assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)), EINVAL);
+	version(&f);
+	efd[0] = tu_eventfd();
+	efd[1] = tu_eventfd();
+	fds = tu_open_fds();
+	for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+		const struct bad *b = &table[i];
+
+		print_message("  %s\n", b->what);
+		(void)reply(&f, request(&f, b->cmd, b->flags, b->payload,
+					b->len, efd, b->nfds),
+			    b->cmd, NULL, 0, &err);
+		assert_int_equal(err, b->err);
+		/* Still usable, and nothing the request brought is kept. */
+		assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)),
+				 0);
+		assert_int_equal(tu_open_fds(), fds);
+	}
+	close(efd[0]);
+	close(efd[1]);
+	fx_close(&f);
+}
+
+/* One request in three writes, with pauses in which the server runs. */
+static void test_split_and_framing(void **state)
+{
+	struct wire_hdr h = { .id = 77, .cmd = C_GET_INFO, .size = 32 };
+	uint32_t p[4] = { 16 }, out[4], err;
+	uint8_t buf[32];
+	struct irqlink_vfu_server_stats st;
+	struct fx f;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	memcpy(buf, &h, 16);
+	memcpy(buf + 16, p, 16);
+	send_raw(f.c, buf, 5, NULL, 0);
+	pump(&f, 5);
+	send_raw(f.c, buf + 5, 15, NULL, 0);
+	pump(&f, 5);
+	send_raw(f.c, buf + 20, 12, NULL, 0);
+	f.id = 76;
+	(void)reply(&f, 77, C_GET_INFO, out, sizeof(out), &err);
+	assert_int_equal(err, 0);
+	assert_int_equal(out[2], VFIO_PCI_NUM_REGIONS);
+
+	/* A size beyond any message ends the connection (framing is lost);
+	 * the server takes the next client. */
+	h.size = 1u << 30;
+	send_raw(f.c, &h, sizeof(h), NULL, 0);
+	for (int i = 0; i < 50 && irqlink_vfu_server_connected(f.s); i++) {
+		assert_int_equal(irqlink_vfu_server_process(f.s), 0);
+		tu_sleep_ms(1);
+	}
+	assert_false(irqlink_vfu_server_connected(f.s));
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.framing, 1);
+	close(f.c);
+	f.c = connect_to(f.path);
+	version(&f);
+	assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)), 0);
+	fx_close(&f);
+}
+
+static void test_one_client(void **state)
+{
+	struct wire_hdr h;
+	struct irqlink_vfu_server_stats st;
+	struct fx f;
+	int second;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	second = connect_to(f.path);
+	pump(&f, 5);
+	/* Told why, then closed. */
+	read_full(second, &h, sizeof(h));
+	assert_int_equal(h.flags, F_REPLY | F_ERROR);
+	assert_int_equal(h.error, EBUSY);
+	assert_int_equal(read(second, &h, sizeof(h)), 0);
+	close(second);
+	assert_true(irqlink_vfu_server_connected(f.s));
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.clients, 1);
+	assert_int_equal(st.refused, 1);
+	fx_close(&f);
+}
+
+static void test_peer_uid(void **state)
+{
+	struct irqlink_vfu_server_stats st;
+	struct fx f;
+	char c;
+
+	(void)state;
+	fx_open(&f, IRQLINK_VFU_REQUIRE_UID, getuid() + 1);
+	pump(&f, 5);
+	assert_int_equal(read(f.c, &c, 1), 0);
+	assert_false(irqlink_vfu_server_connected(f.s));
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.refused, 1);
+	assert_int_equal(st.clients, 0);
+	fx_close(&f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_create_errors),
+		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_split_and_framing),
+		cmocka_unit_test(test_one_client),
+		cmocka_unit_test(test_peer_uid),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
