@@ -47,6 +47,7 @@ static void close_client(struct irqlink_vfu_server *s, bool served)
 	il_vfu_rx_reset(&s->rx);
 	if (served) {
 		il_vfu_device_release(s);
+		il_vfu_dma_clear(&s->dma);
 		s->st.disconnects++;
 	}
 	s->versioned = false;
@@ -78,6 +79,8 @@ static int version(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		.max_msg_fds = s->cfg.max_msg_fds,
 		.max_data_xfer_size = s->cfg.max_data_xfer_size,
 		.pgsizes = IL_VFU_DEFAULT_PGSIZES,
+		.max_dma_maps = s->cfg.max_dma_maps,
+		.has_max_dma_maps = true,
 		.has_max_msg_fds = true,
 		.has_max_data_xfer_size = true,
 		.has_pgsizes = true,
@@ -349,6 +352,8 @@ int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 	s->cfg.path = s->path;
 	if (!s->cfg.max_msg_fds)
 		s->cfg.max_msg_fds = VFU_DEFAULT_MAX_MSG_FDS;
+	if (!s->cfg.max_dma_maps)
+		s->cfg.max_dma_maps = IL_VFU_DEFAULT_MAX_DMA_MAPS;
 	if (!s->cfg.max_data_xfer_size)
 		s->cfg.max_data_xfer_size = IL_VFU_DEFAULT_MAX_DATA_XFER_SIZE;
 	s->max_msg_size = (size_t)s->cfg.max_data_xfer_size + VFU_MSG_OVERHEAD;
@@ -360,6 +365,9 @@ int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 		r = -errno;
 		goto fail;
 	}
+	r = il_vfu_dma_init(&s->dma, s->cfg.max_dma_maps);
+	if (r)
+		goto fail_dma;
 	r = il_vfu_rx_init(&s->rx, s->max_msg_size, s->cfg.max_msg_fds);
 	if (r)
 		goto fail_rx;
@@ -381,6 +389,8 @@ fail_listen:
 fail_reply:
 	il_vfu_rx_fini(&s->rx);
 fail_rx:
+	il_vfu_dma_fini(&s->dma);
+fail_dma:
 	close(s->epfd);
 fail:
 	free(s);
@@ -396,8 +406,25 @@ void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
 	unlink(s->path);
 	close(s->epfd);
 	il_vfu_rx_fini(&s->rx);
+	il_vfu_dma_fini(&s->dma);
 	free(s->reply);
 	free(s);
+}
+
+int irqlink_vfu_server_dma_read(struct irqlink_vfu_server *s, uint64_t iova,
+				void *buf, size_t len)
+{
+	if (!s || (!buf && len))
+		return -EINVAL;
+	return il_vfu_dma_access(&s->dma, iova, buf, len, false);
+}
+
+int irqlink_vfu_server_dma_write(struct irqlink_vfu_server *s, uint64_t iova,
+				 const void *buf, size_t len)
+{
+	if (!s || (!buf && len))
+		return -EINVAL;
+	return il_vfu_dma_access(&s->dma, iova, (void *)buf, len, true);
 }
 
 int irqlink_vfu_server_fd(struct irqlink_vfu_server *s)

@@ -3,7 +3,8 @@
  * The vfio-user server's device commands: DEVICE_GET_INFO,
  * DEVICE_GET_REGION_INFO, DEVICE_GET_IRQ_INFO, DEVICE_SET_IRQS,
  * REGION_READ, REGION_WRITE and DEVICE_RESET, each turned into calls of
- * the device's VFIO-shaped ops.
+ * the device's VFIO-shaped ops; and DMA_MAP / DMA_UNMAP, kept in the
+ * server's DMA table (vfio_user_dma.c).
  *
  * Theory of operation: a command is checked in full against what the wire
  * says (payload length, argsz) and what the device says (region size and
@@ -223,14 +224,69 @@ static int region_write(struct irqlink_vfu_server *s,
 	return 0;
 }
 
+struct vfu_dma_map {
+	uint32_t argsz, flags;
+	uint64_t offset, address, size;
+};
+
+struct vfu_dma_unmap {
+	uint32_t argsz, flags;
+	uint64_t address, size;
+};
+
+_Static_assert(sizeof(struct vfu_dma_map) == 32, "wire layout");
+_Static_assert(sizeof(struct vfu_dma_unmap) == 24, "wire layout");
+
+static int dma_map(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
+{
+	struct vfu_dma_map d;
+
+	if (m->len < sizeof(d) || m->nfds > 1)
+		return -EINVAL;
+	memcpy(&d, m->payload, sizeof(d));
+	if (d.argsz < sizeof(d) ||
+	    d.flags & ~(uint32_t)(VFIO_DMA_MAP_FLAG_READ |
+				  VFIO_DMA_MAP_FLAG_WRITE))
+		return -EINVAL;
+	/* VFIO's READ/WRITE are the device's rights, as ours are. */
+	return il_vfu_dma_map(&s->dma, d.address, d.size, d.flags,
+			      m->nfds ? m->fds[0] : -1, d.offset);
+}
+
+static int dma_unmap(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
+		     struct il_vfu_answer *a)
+{
+	struct vfu_dma_unmap d;
+	int r;
+
+	if (m->len < sizeof(d))
+		return -EINVAL;
+	memcpy(&d, m->payload, sizeof(d));
+	/* No dirty-page bitmap, no "unmap all": the spec has flags unused. */
+	if (d.argsz < sizeof(d) || d.flags)
+		return -EINVAL;
+	r = il_vfu_dma_unmap(&s->dma, d.address, d.size);
+	if (r)
+		return r;
+	d.argsz = sizeof(d);
+	memcpy(s->reply, &d, sizeof(d));
+	a->len = sizeof(d);
+	return 0;
+}
+
 int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		      struct il_vfu_answer *a)
 {
-	/* Only SET_IRQS takes fds; anywhere else they are a malformed
-	 * message (the caller closes them). */
-	if (m->nfds && m->hdr.cmd != IL_VFU_CMD_DEVICE_SET_IRQS)
+	/* Only SET_IRQS and DMA_MAP take fds; anywhere else they are a
+	 * malformed message (the caller closes them). */
+	if (m->nfds && m->hdr.cmd != IL_VFU_CMD_DEVICE_SET_IRQS &&
+	    m->hdr.cmd != IL_VFU_CMD_DMA_MAP)
 		return -EINVAL;
 	switch (m->hdr.cmd) {
+	case IL_VFU_CMD_DMA_MAP:
+		return dma_map(s, m);
+	case IL_VFU_CMD_DMA_UNMAP:
+		return dma_unmap(s, m, a);
 	case IL_VFU_CMD_DEVICE_GET_INFO:
 		return get_info(s, m, a);
 	case IL_VFU_CMD_DEVICE_GET_REGION_INFO:
@@ -248,8 +304,8 @@ int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 			return -EINVAL;
 		return s->cfg.reset ? s->cfg.reset(s->cfg.opaque) : -EINVAL;
 	default:
-		/* Known to the protocol but not served here (DMA, IO_FDS,
-		 * migration), or unknown. */
+		/* Known to the protocol but not served here (IO_FDS,
+		 * WRITE_MULTI, features, migration), or unknown. */
 		return -ENOSYS;
 	}
 }

@@ -10,6 +10,7 @@
 
 #include <sys/un.h>
 
+#include "vfio_user_dma.h"
 #include "vfio_user_msg.h"
 
 struct irqlink_vfu_server {
@@ -21,6 +22,7 @@ struct irqlink_vfu_server {
 	bool versioned;         /* VERSION done on this connection */
 	struct il_vfu_caps peer; /* what the client negotiated */
 	struct il_vfu_rx rx;
+	struct il_vfu_dma dma;  /* the client's DMA_MAP ranges */
 	size_t max_msg_size;
 	uint8_t *reply;         /* a reply payload: max_msg_size bytes */
 	struct irqlink_vfu_server_stats st;

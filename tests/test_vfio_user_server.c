@@ -11,7 +11,9 @@
  *   - a table of malformed requests, each with its errno, the connection
  *     still usable and no fd left behind in the server;
  *   - a message split across writes; a header that cannot be framed;
- *   - disconnect releases the device's eventfds; a second client is
+ *   - DMA_MAP / DMA_UNMAP by memfd: the device reads and writes guest
+ *     memory in place within the rights granted, never past an unmap;
+ *   - disconnect releases the device's eventfds and DMA maps; a second client is
  *     refused with EBUSY; a wrong peer uid is refused; 0600 and EEXIST.
  */
 #include "testutil.h"
@@ -24,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -37,7 +40,7 @@ struct wire_hdr {
 	uint32_t size, flags, error;
 };
 
-enum { C_VERSION = 1, C_GET_INFO = 4, C_REGION_INFO = 5, C_IRQ_INFO = 7,
+enum { C_VERSION = 1, C_DMA_MAP = 2, C_DMA_UNMAP = 3, C_GET_INFO = 4, C_REGION_INFO = 5, C_IRQ_INFO = 7,
        C_SET_IRQS = 8, C_READ = 9, C_WRITE = 10, C_RESET = 13 };
 
 #define F_REPLY 0x1u
@@ -181,7 +184,18 @@ static void version(struct fx *f)
 	assert_int_equal(out[n - 1], 0);
 }
 
-static void fx_open(struct fx *f, uint32_t flags, uid_t uid)
+/* The server notices that the client has gone (or dropped it). */
+static void wait_gone(struct fx *f)
+{
+	for (int i = 0; i < 50 && irqlink_vfu_server_connected(f->s); i++) {
+		assert_int_equal(irqlink_vfu_server_process(f->s), 0);
+		tu_sleep_ms(1);
+	}
+	assert_false(irqlink_vfu_server_connected(f->s));
+}
+
+static void fx_open_max(struct fx *f, uint32_t flags, uid_t uid,
+			uint32_t max_dma_maps)
 {
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
 				     .msix_vectors = 64 };
@@ -189,6 +203,7 @@ static void fx_open(struct fx *f, uint32_t flags, uid_t uid)
 		.ops = &testdev_pci_ops,
 		.flags = flags,
 		.peer_uid = uid,
+		.max_dma_maps = max_dma_maps,
 	};
 
 	memset(f, 0, sizeof(*f));
@@ -201,6 +216,11 @@ static void fx_open(struct fx *f, uint32_t flags, uid_t uid)
 	assert_int_equal(irqlink_vfu_server_create(&sc, &f->s), 0);
 	f->c = connect_to(f->path);
 	pump(f, 5);
+}
+
+static void fx_open(struct fx *f, uint32_t flags, uid_t uid)
+{
+	fx_open_max(f, flags, uid, 0);
 }
 
 static void fx_close(struct fx *f)
@@ -316,11 +336,7 @@ static void test_session(void **state)
 	/* The client goes: the device lets go of every eventfd. */
 	close(f.c);
 	f.c = -1;
-	for (int i = 0; i < 50 && irqlink_vfu_server_connected(f.s); i++) {
-		assert_int_equal(irqlink_vfu_server_process(f.s), 0);
-		tu_sleep_ms(1);
-	}
-	assert_false(irqlink_vfu_server_connected(f.s));
+	wait_gone(&f);
 	/* Dropped as by a disabled capability, and the model's dups of
 	 * the four eventfds are closed. */
 	assert_int_equal(irqlink_dev_msi_fire(testdev_irq(f.td),
@@ -440,11 +456,7 @@ static void test_split_and_framing(void **state)
 	 * the server takes the next client. */
 	h.size = 1u << 30;
 	send_raw(f.c, &h, sizeof(h), NULL, 0);
-	for (int i = 0; i < 50 && irqlink_vfu_server_connected(f.s); i++) {
-		assert_int_equal(irqlink_vfu_server_process(f.s), 0);
-		tu_sleep_ms(1);
-	}
-	assert_false(irqlink_vfu_server_connected(f.s));
+	wait_gone(&f);
 	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
 	assert_int_equal(st.framing, 1);
 	close(f.c);
@@ -496,6 +508,117 @@ static void test_peer_uid(void **state)
 	fx_close(&f);
 }
 
+/* DMA_MAP payload: argsz, flags, offset, address, size. */
+static uint32_t dma_map(struct fx *f, uint32_t flags, uint64_t offset,
+			uint64_t iova, uint64_t size, const int *fd, size_t nfd)
+{
+	struct { uint32_t argsz, flags; uint64_t offset, iova, size; } d = {
+		32, flags, offset, iova, size };
+	uint32_t err;
+
+	(void)reply(f, request(f, C_DMA_MAP, 0, &d, sizeof(d), fd, nfd),
+		    C_DMA_MAP, NULL, 0, &err);
+	return err;
+}
+
+static uint32_t dma_unmap(struct fx *f, uint64_t iova, uint64_t size)
+{
+	struct { uint32_t argsz, flags; uint64_t iova, size; } d = {
+		24, 0, iova, size }, out = { 0 };
+	uint32_t err;
+	size_t n;
+
+	n = reply(f, request(f, C_DMA_UNMAP, 0, &d, sizeof(d), NULL, 0),
+		  C_DMA_UNMAP, &out, sizeof(out), &err);
+	if (!err) {
+		/* The reply echoes the entry. */
+		assert_int_equal(n, sizeof(out));
+		assert_int_equal(out.iova, iova);
+		assert_int_equal(out.size, size);
+	}
+	return err;
+}
+
+/* Guest memory by fd: the device reads and writes it in place, within the
+ * rights the client gave, and never past an unmap or a disconnect. */
+static void test_dma(void **state)
+{
+	const uint64_t A = 0x100000, SZ = 0x10000;
+	struct fx f;
+	int mem = memfd_create("guest-ram", MFD_CLOEXEC), fds, two[2];
+	uint8_t page[4096], buf[16];
+	uint32_t v;
+
+	(void)state;
+	assert_true(mem >= 0);
+	assert_int_equal(ftruncate(mem, 0x20000), 0);
+	for (size_t i = 0; i < sizeof(page); i++)
+		page[i] = (uint8_t)i;
+	assert_int_equal(pwrite(mem, page, sizeof(page), 0), sizeof(page));
+	assert_int_equal(pwrite(mem, page, sizeof(page), SZ), sizeof(page));
+	fx_open_max(&f, 0, 0, 4);
+	version(&f);
+	fds = tu_open_fds();
+
+	assert_int_equal(dma_map(&f, 3, 0, A, SZ, &mem, 1), 0);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + 8, buf, 4), 0);
+	assert_memory_equal(buf, page + 8, 4);
+	v = 0xdeadbeef;
+	assert_int_equal(irqlink_vfu_server_dma_write(f.s, A + 64, &v, 4), 0);
+	assert_int_equal(pread(mem, buf, 4, 64), 4);
+	assert_memory_equal(buf, &v, 4);
+
+	/* Refused: overlap, misalignment, two fds, unknown flags, no rights. */
+	assert_int_equal(dma_map(&f, 3, 0, A + 0x1000, 0x1000, &mem, 1),
+			 EEXIST);
+	assert_int_equal(dma_map(&f, 3, 0, A - 0x1000, 0x2000, NULL, 0),
+			 EEXIST);
+	assert_int_equal(dma_map(&f, 3, 0, 0x300100, 0x1000, NULL, 0), EINVAL);
+	assert_int_equal(dma_map(&f, 3, 0, 0x300000, 0, NULL, 0), EINVAL);
+	assert_int_equal(dma_map(&f, 3, 0, ~0xfffull, 0x2000, NULL, 0),
+			 EINVAL);
+	two[0] = two[1] = mem;
+	assert_int_equal(dma_map(&f, 3, 0, 0x300000, 0x1000, two, 2), EINVAL);
+	assert_int_equal(dma_map(&f, 4, 0, 0x300000, 0x1000, NULL, 0), EINVAL);
+	assert_int_equal(dma_map(&f, 0, 0, 0x300000, 0x1000, NULL, 0), EINVAL);
+
+	/* Adjacent, read-only: an access spans both; writes to it fault. */
+	assert_int_equal(dma_map(&f, 1, SZ, A + SZ, 0x1000, &mem, 1), 0);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ - 8, buf, 16),
+			 0);
+	assert_memory_equal(buf + 8, page, 8);
+	assert_int_equal(irqlink_vfu_server_dma_write(f.s, A + SZ, &v, 4),
+			 -EFAULT);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ + 0x1000 - 2,
+						     buf, 4), -EFAULT);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, 0x50000, buf, 4),
+			 -EFAULT);
+	/* Without an fd: no message path yet, and it says so. */
+	assert_int_equal(dma_map(&f, 3, 0, 0x400000, 0x1000, NULL, 0), 0);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, 0x400000, buf, 4),
+			 -EOPNOTSUPP);
+	/* The table is full at four. */
+	assert_int_equal(dma_map(&f, 3, 0, 0x500000, 0x1000, NULL, 0), 0);
+	assert_int_equal(dma_map(&f, 3, 0, 0x600000, 0x1000, NULL, 0), ENOSPC);
+
+	/* Unmap is by exact range; after its reply, no access. */
+	assert_int_equal(dma_unmap(&f, A, 0x1000), ENOENT);
+	assert_int_equal(dma_unmap(&f, A, SZ), 0);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + 8, buf, 4),
+			 -EFAULT);
+	assert_int_equal(dma_unmap(&f, A, SZ), ENOENT);
+	assert_int_equal(tu_open_fds(), fds);
+
+	/* A disconnect unmaps the rest. */
+	close(f.c);
+	f.c = -1;
+	wait_gone(&f);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ, buf, 4),
+			 -EFAULT);
+	close(mem);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -505,6 +628,7 @@ int main(void)
 		cmocka_unit_test(test_split_and_framing),
 		cmocka_unit_test(test_one_client),
 		cmocka_unit_test(test_peer_uid),
+		cmocka_unit_test(test_dma),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

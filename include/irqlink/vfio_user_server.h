@@ -27,8 +27,8 @@
  * whose SO_PEERCRED uid differs is closed before it is read. VERSION must
  * come first: any other command before it gets EINVAL. When the client goes
  * away the server disables every interrupt index the device has (closing
- * every eventfd the device held for the client), resets the device if it
- * can, and waits for the next client.
+ * every eventfd the device held for the client), unmaps every DMA range,
+ * resets the device if it can, and waits for the next client.
  *
  * Never trusting the client: messages are framed from any split of the byte
  * stream; every size, offset, count, region and fd count is checked before
@@ -48,6 +48,7 @@
 #define IRQLINK_VFIO_USER_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -75,6 +76,8 @@ extern "C" {
  * @max_msg_fds: fds one message may carry to us (0 = 16, the most QEMU's
  *              client accepts; at most 253).
  * @max_data_xfer_size: largest REGION_READ/WRITE count (0 = 1 MiB).
+ * @max_dma_maps: DMA_MAP ranges a client may have at once (0 = 65535, the
+ *              protocol's default).
  * @flags:      IRQLINK_VFU_*.
  * @peer_uid:   with IRQLINK_VFU_REQUIRE_UID, the only uid served.
  */
@@ -87,6 +90,7 @@ struct irqlink_vfu_server_config {
 	uint32_t num_irqs;
 	uint32_t max_msg_fds;
 	uint32_t max_data_xfer_size;
+	uint32_t max_dma_maps;
 	uint32_t flags;
 	uid_t peer_uid;
 };
@@ -132,6 +136,23 @@ int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd);
 
 /* True while a client is connected (VERSION done or not). */
 bool irqlink_vfu_server_connected(struct irqlink_vfu_server *s);
+
+/*
+ * irqlink_vfu_server_dma_read / irqlink_vfu_server_dma_write - the device
+ * reads or writes guest memory at @iova, through the client's DMA_MAP
+ * ranges that came with an fd (mapped into this process at DMA_MAP, so no
+ * message is exchanged). Any thread may call them while the loop runs;
+ * once DMA_UNMAP is answered no access touches the range. An access may
+ * span adjacent ranges. Returns 0; -EFAULT if a byte lies outside every
+ * range or in one that does not grant the access (DMA_MAP's READ flag lets
+ * the device read, WRITE lets it write); -EOPNOTSUPP for a range mapped
+ * without an fd (DMA_READ/DMA_WRITE messages are not implemented yet);
+ * -EINVAL for NULL arguments.
+ */
+int irqlink_vfu_server_dma_read(struct irqlink_vfu_server *s, uint64_t iova,
+				void *buf, size_t len);
+int irqlink_vfu_server_dma_write(struct irqlink_vfu_server *s, uint64_t iova,
+				 const void *buf, size_t len);
 
 /*
  * struct irqlink_vfu_server_stats - what the server saw, since create.
