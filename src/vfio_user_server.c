@@ -118,10 +118,7 @@ static int dispatch(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 		r = -EINVAL;
 	else
 		r = il_vfu_cmd_device(s, m, &a);
-	r = send_reply(s, &m->hdr, r, &a);
-	for (size_t i = 0; i < a.nfds; i++)
-		close(a.fds[i]);
-	return r;
+	return send_reply(s, &m->hdr, r, &a);
 }
 
 /* Read what is there for the client; false when the connection ended. */

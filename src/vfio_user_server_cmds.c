@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The vfio-user server's device commands: DEVICE_GET_INFO,
- * DEVICE_GET_REGION_INFO, DEVICE_GET_IRQ_INFO, DEVICE_SET_IRQS,
+ * DEVICE_GET_REGION_INFO, DEVICE_GET_REGION_IO_FDS (the device's
+ * doorbells, for the client's KVM_IOEVENTFD), DEVICE_GET_IRQ_INFO,
+ * DEVICE_SET_IRQS,
  * REGION_READ, REGION_WRITE and DEVICE_RESET, each turned into calls of
  * the device's VFIO-shaped ops; and DMA_MAP / DMA_UNMAP, kept in the
  * server's DMA table (vfio_user_dma.c).
@@ -17,9 +19,11 @@
 #include "vfio_user_server_internal.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <linux/kvm.h>
 #include <linux/vfio.h>
 
 #include <irqlink/device.h>
@@ -274,6 +278,114 @@ static int dma_unmap(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 	return 0;
 }
 
+/* One sub-region of a GET_REGION_IO_FDS reply, as the protocol lays out
+ * an ioeventfd. */
+struct vfu_io_fd {
+	uint64_t offset, size;
+	uint32_t fd_index, type, flags, padding;
+	uint64_t datamatch;
+};
+
+_Static_assert(sizeof(struct vfu_io_fd) == 40, "wire layout");
+
+#define VFU_IO_FD_TYPE_IOEVENTFD 0u
+
+/* The device's doorbells, all of them: *@out is the caller's to free. */
+static int device_ioeventfds(struct irqlink_vfu_server *s,
+			     struct irqlink_pci_ioeventfd **out)
+{
+	size_t cap = 16;
+
+	*out = NULL;
+	if (!s->cfg.ops->get_ioeventfds)
+		return 0;
+	for (;;) {
+		struct irqlink_pci_ioeventfd *e = calloc(cap, sizeof(*e));
+		int n;
+
+		if (!e)
+			return -ENOMEM;
+		n = s->cfg.ops->get_ioeventfds(s->cfg.opaque, e, cap);
+		if (n < 0 || (size_t)n <= cap) {
+			if (n < 0)
+				free(e);
+			else
+				*out = e;
+			return n;
+		}
+		free(e);
+		cap = (size_t)n;
+	}
+}
+
+static int region_io_fds(struct irqlink_vfu_server *s,
+			 const struct il_vfu_msg *m, struct il_vfu_answer *a)
+{
+	struct irqlink_pci_ioeventfd *e;
+	uint32_t req[4], count = 0, need;
+	struct vfio_region_info ri;
+	int n, r;
+
+	if (m->len < sizeof(req))
+		return -EINVAL;
+	memcpy(req, m->payload, sizeof(req));
+	/* argsz, flags (must be 0), index, count (must be 0) */
+	if (req[0] < sizeof(req) || req[1] || req[3])
+		return -EINVAL;
+	r = region_info(s, req[2], &ri);
+	if (r)
+		return r;
+	n = device_ioeventfds(s, &e);
+	if (n < 0)
+		return n;
+	for (int i = 0; i < n; i++) {
+		struct vfu_io_fd io = { 0 };
+		size_t k;
+
+		if (e[i].region != req[2])
+			continue;
+		/* Sub-regions may share an fd: send each fd once. */
+		for (k = 0; k < a->nfds && a->fds[k] != e[i].fd; k++)
+			;
+		if (k == a->nfds) {
+			if (a->nfds == s->peer.max_msg_fds ||
+			    a->nfds == IL_VFU_MAX_FDS) {
+				free(e);
+				return -ENOSPC;
+			}
+			a->fds[a->nfds++] = e[i].fd;
+		}
+		io.offset = e[i].offset;
+		io.size = e[i].size;
+		io.fd_index = (uint32_t)k;
+		io.type = VFU_IO_FD_TYPE_IOEVENTFD;
+		if (e[i].flags & IRQLINK_PCI_IOEVENTFD_DATAMATCH) {
+			io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
+			io.datamatch = e[i].datamatch;
+		}
+		if (sizeof(req) + (count + 1) * sizeof(io) <= s->max_msg_size)
+			memcpy(s->reply + sizeof(req) + count * sizeof(io), &io,
+			       sizeof(io));
+		count++;
+	}
+	free(e);
+	need = (uint32_t)(sizeof(req) + count * sizeof(struct vfu_io_fd));
+	if (need > s->max_msg_size)
+		return -ENOSPC;
+	/* Too small a reply buffer: say how big, send no sub-region or fd,
+	 * as for every other variable-size vfio reply. */
+	if (req[0] < need) {
+		a->nfds = 0;
+		a->len = sizeof(req);
+	} else {
+		a->len = need;
+	}
+	req[0] = need;
+	req[3] = count;
+	memcpy(s->reply, req, sizeof(req));
+	return 0;
+}
+
 int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		      struct il_vfu_answer *a)
 {
@@ -295,6 +407,8 @@ int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		return get_irq_info(s, m, a);
 	case IL_VFU_CMD_DEVICE_SET_IRQS:
 		return set_irqs(s, m);
+	case IL_VFU_CMD_DEVICE_GET_REGION_IO_FDS:
+		return region_io_fds(s, m, a);
 	case IL_VFU_CMD_REGION_READ:
 		return region_read(s, m, a);
 	case IL_VFU_CMD_REGION_WRITE:
@@ -304,8 +418,8 @@ int il_vfu_cmd_device(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 			return -EINVAL;
 		return s->cfg.reset ? s->cfg.reset(s->cfg.opaque) : -EINVAL;
 	default:
-		/* Known to the protocol but not served here (IO_FDS,
-		 * WRITE_MULTI, features, migration), or unknown. */
+		/* Known to the protocol but not served here (WRITE_MULTI,
+		 * features, migration), or unknown. */
 		return -ENOSYS;
 	}
 }

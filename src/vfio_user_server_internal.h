@@ -29,10 +29,10 @@ struct irqlink_vfu_server {
 };
 
 /* A request's answer: a payload in s->reply of @len bytes (0 = none) and
- * fds to send with it, or an error. */
+ * fds to send with it (borrowed: the device's own), or an error. */
 struct il_vfu_answer {
 	size_t len;
-	int fds[1];
+	int fds[IL_VFU_MAX_FDS];
 	size_t nfds;
 };
 

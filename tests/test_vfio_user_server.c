@@ -13,6 +13,7 @@
  *   - a message split across writes; a header that cannot be framed;
  *   - DMA_MAP / DMA_UNMAP by memfd: the device reads and writes guest
  *     memory in place within the rights granted, never past an unmap;
+ *   - GET_REGION_IO_FDS hands out the device's own doorbell eventfd;
  *   - disconnect releases the device's eventfds and DMA maps; a second client is
  *     refused with EBUSY; a wrong peer uid is refused; 0600 and EEXIST.
  */
@@ -40,8 +41,9 @@ struct wire_hdr {
 	uint32_t size, flags, error;
 };
 
-enum { C_VERSION = 1, C_DMA_MAP = 2, C_DMA_UNMAP = 3, C_GET_INFO = 4, C_REGION_INFO = 5, C_IRQ_INFO = 7,
-       C_SET_IRQS = 8, C_READ = 9, C_WRITE = 10, C_RESET = 13 };
+enum { C_VERSION = 1, C_DMA_MAP = 2, C_DMA_UNMAP = 3, C_GET_INFO = 4,
+       C_REGION_INFO = 5, C_IO_FDS = 6, C_IRQ_INFO = 7, C_SET_IRQS = 8,
+       C_READ = 9, C_WRITE = 10, C_RESET = 13 };
 
 #define F_REPLY 0x1u
 #define F_ERROR 0x20u
@@ -619,6 +621,94 @@ static void test_dma(void **state)
 	fx_close(&f);
 }
 
+/* The first bytes of a reply, with the fds that came with them. */
+static size_t recv_fds(int fd, void *buf, size_t len, int *fds, size_t max)
+{
+	char ctl[CMSG_SPACE(16 * sizeof(int))];
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = ctl, .msg_controllen = sizeof(ctl) };
+	struct cmsghdr *c;
+	size_t n = 0;
+
+	assert_int_equal(recvmsg(fd, &m, MSG_CMSG_CLOEXEC | MSG_WAITALL),
+			 (ssize_t)len);
+	for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		assert_true(n + k <= max);
+		memcpy(fds + n, CMSG_DATA(c), k * sizeof(int));
+		n += k;
+	}
+	return n;
+}
+
+/* GET_REGION_IO_FDS: the device's doorbell, as the very eventfd the
+ * device reads, for the client to hand to KVM_IOEVENTFD. */
+static void test_region_io_fds(void **state)
+{
+	struct fx f;
+	struct wire_hdr h;
+	uint32_t req[4] = { 16, 0, VFIO_PCI_BAR0_REGION_INDEX, 0 }, out[14];
+	struct { uint64_t offset, size; uint32_t fd_index, type, flags, pad;
+		 uint64_t datamatch; } io;
+	int fds[16], n0;
+	size_t nfds;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	n0 = tu_open_fds();
+	/* Too small: the size needed and the count, no sub-region, no fd. */
+	(void)request(&f, C_IO_FDS, 0, req, sizeof(req), NULL, 0);
+	pump(&f, 2000);
+	nfds = recv_fds(f.c, &h, sizeof(h), fds, 16);
+	assert_int_equal(nfds, 0);
+	assert_int_equal(h.flags, F_REPLY);
+	assert_int_equal(h.size, 16 + 16);
+	read_full(f.c, out, 16);
+	assert_int_equal(out[0], 16 + 40);
+	assert_int_equal(out[3], 1);
+
+	req[0] = 16 + 40;
+	(void)request(&f, C_IO_FDS, 0, req, sizeof(req), NULL, 0);
+	pump(&f, 2000);
+	nfds = recv_fds(f.c, &h, sizeof(h), fds, 16);
+	assert_int_equal(nfds, 1);
+	assert_int_equal(h.size, 16 + 16 + 40);
+	read_full(f.c, out, 16 + 40);
+	assert_int_equal(out[0], 16 + 40);
+	assert_int_equal(out[1], 0);
+	assert_int_equal(out[2], VFIO_PCI_BAR0_REGION_INDEX);
+	assert_int_equal(out[3], 1);
+	memcpy(&io, &out[4], sizeof(io));
+	assert_int_equal(io.offset, TESTDEV_REG_DOORBELL);
+	assert_int_equal(io.size, 4);
+	assert_int_equal(io.fd_index, 0);
+	assert_int_equal(io.type, 0);
+	assert_int_equal(io.flags, 0);
+	/* The same eventfd: a signal on ours is the device's doorbell. */
+	tu_signal(fds[0]);
+	assert_int_equal(tu_count(testdev_doorbell_fd(f.td)), 1);
+	close(fds[0]);
+	assert_int_equal(tu_open_fds(), n0);
+
+	/* Another BAR has none; bad index and flags are refused. */
+	req[2] = 2;
+	assert_int_equal(rt(&f, C_IO_FDS, req, sizeof(req), out, sizeof(out)),
+			 0);
+	assert_int_equal(out[3], 0);
+	req[2] = 9;
+	assert_int_equal(rt(&f, C_IO_FDS, req, sizeof(req), out, sizeof(out)),
+			 EINVAL);
+	req[2] = 0;
+	req[1] = 1;
+	assert_int_equal(rt(&f, C_IO_FDS, req, sizeof(req), out, sizeof(out)),
+			 EINVAL);
+	assert_int_equal(tu_open_fds(), n0);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -629,6 +719,7 @@ int main(void)
 		cmocka_unit_test(test_one_client),
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_dma),
+		cmocka_unit_test(test_region_io_fds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
