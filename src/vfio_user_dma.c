@@ -76,7 +76,7 @@ int il_vfu_dma_map(struct il_vfu_dma *d, uint64_t iova, uint64_t size,
 
 	if (!size || iova + size < iova || (iova | size) % DMA_PAGE ||
 	    (fd >= 0 && offset % DMA_PAGE) || !prot ||
-	    prot & ~(IL_VFU_DMA_READ | IL_VFU_DMA_WRITE) || size > SIZE_MAX)
+	    prot & ~(IL_VFU_DMA_READ | IL_VFU_DMA_WRITE))
 		return -EINVAL;
 	pthread_rwlock_wrlock(&d->lock);
 	at = lower(d, iova);

@@ -37,7 +37,7 @@
 #define VFU_MSG_OVERHEAD 64u
 #define VFU_MIN_MSG_SIZE 8192u
 
-static void close_client(struct irqlink_vfu_server *s, bool served)
+static void close_client(struct irqlink_vfu_server *s)
 {
 	if (s->cfd < 0)
 		return;
@@ -45,11 +45,9 @@ static void close_client(struct irqlink_vfu_server *s, bool served)
 	close(s->cfd);
 	s->cfd = -1;
 	il_vfu_rx_reset(&s->rx);
-	if (served) {
-		il_vfu_device_release(s);
-		il_vfu_dma_clear(&s->dma);
-		s->st.disconnects++;
-	}
+	il_vfu_device_release(s);
+	il_vfu_dma_clear(&s->dma);
+	s->st.disconnects++;
 	s->versioned = false;
 }
 
@@ -252,7 +250,7 @@ int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
 			if (r)
 				return r;
 		} else if (ev[i].data.fd == s->cfd && !client_read(s)) {
-			close_client(s, true);
+			close_client(s);
 		}
 	}
 	return 0;
@@ -398,7 +396,7 @@ void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
 {
 	if (!s)
 		return;
-	close_client(s, true);
+	close_client(s);
 	close(s->lfd);
 	unlink(s->path);
 	close(s->epfd);

@@ -430,6 +430,36 @@ static void test_malformed(void **state)
 	fx_close(&f);
 }
 
+/* More fds than the negotiated max_msg_fds (16): all closed, the message
+ * refused, the connection kept. */
+static void test_too_many_fds(void **state)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set), .index = VFIO_PCI_MSIX_IRQ_INDEX,
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.start = 0, .count = 17 };
+	uint32_t p[4] = { 16 }, out[4], err;
+	int efd[17], fds;
+	struct fx f;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	for (int i = 0; i < 17; i++)
+		efd[i] = tu_eventfd();
+	fds = tu_open_fds();
+	(void)reply(&f, request(&f, C_SET_IRQS, 0, &set, sizeof(set), efd, 17),
+		    C_SET_IRQS, NULL, 0, &err);
+	assert_int_equal(err, EINVAL);
+	assert_int_equal(tu_open_fds(), fds);
+	assert_int_equal(irqlink_dev_msi_fire(testdev_irq(f.td),
+					      VFIO_PCI_MSIX_IRQ_INDEX, 0), 0);
+	assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)), 0);
+	for (int i = 0; i < 17; i++)
+		close(efd[i]);
+	fx_close(&f);
+}
+
 /* One request in three writes, with pauses in which the server runs. */
 static void test_split_and_framing(void **state)
 {
@@ -715,6 +745,7 @@ int main(void)
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_session),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_too_many_fds),
 		cmocka_unit_test(test_split_and_framing),
 		cmocka_unit_test(test_one_client),
 		cmocka_unit_test(test_peer_uid),

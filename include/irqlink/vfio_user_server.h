@@ -22,8 +22,8 @@
  *
  * Connections. The server listens on a socket it creates with mode 0600
  * (the path must not exist). One client is served at a time; a second one
- * is accepted only to be told so (an error reply with EBUSY to its first
- * message, or at once) and closed. With IRQLINK_VFU_REQUIRE_UID, a client
+ * is accepted only to be told so (an error reply with EBUSY, at once) and
+ * closed. With IRQLINK_VFU_REQUIRE_UID, a client
  * whose SO_PEERCRED uid differs is closed before it is read. VERSION must
  * come first: any other command before it gets EINVAL. When the client goes
  * away the server disables every interrupt index the device has (closing
@@ -122,8 +122,9 @@ int irqlink_vfu_server_fd(struct irqlink_vfu_server *s);
  * irqlink_vfu_server_process - accept, read and answer whatever is ready,
  * without blocking. A client's misbehaviour is never an error here (it is
  * answered or disconnected and counted). Returns 0, or the -errno of a
- * failure of the server itself (epoll_wait(), accept() out of fds is
- * counted and survives).
+ * failure of the server itself (epoll_wait(), accept()). An accept() that
+ * finds the process out of fds is not an error: the connection stays in
+ * the backlog until an fd is free (meanwhile the fd stays readable).
  */
 int irqlink_vfu_server_process(struct irqlink_vfu_server *s);
 
