@@ -37,6 +37,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Triggers in a switching storm (MSI-X; INTx: see test_switch_intx). */
@@ -412,7 +413,8 @@ struct switcher {
 	struct vm_machine *m;
 	unsigned int vec, nvec;
 	uint64_t every;
-	_Atomic uint64_t total;
+	uint64_t base;                  /* guest count before the run */
+	_Atomic bool stop;
 	pthread_t t;
 	_Atomic uint64_t switches;
 	_Atomic int err;
@@ -430,14 +432,18 @@ static uint64_t guest_total(struct switcher *s)
 static void *switch_thread(void *arg)
 {
 	struct switcher *s = arg;
-	uint64_t next = s->every, base = guest_total(s);
+	uint64_t next = s->every;
 	bool relay = false;
 	int r;
 
-	while (guest_total(s) - base < s->total &&
-	       kg_state(s->m->g) == KG_RUNNING) {
-		if (guest_total(s) - base < next) {
-			sched_yield();
+	/* Until told: a thread that ends on a count of its own hangs the
+	 * join if it ever misses the count it waits for. */
+	while (!s->stop && kg_state(s->m->g) == KG_RUNNING) {
+		if (guest_total(s) - s->base < next) {
+			/* Sleep, never spin: on two cores a spinning
+			 * watcher starves the vCPU and device threads
+			 * that make the interrupts it waits for. */
+			nanosleep(&(struct timespec){ 0, 20 * 1000 }, NULL);
 			continue;
 		}
 		relay = !relay;
@@ -515,8 +521,11 @@ static void switched_run(struct vm_machine *m, unsigned int vec,
 			 unsigned int nvec, uint32_t n, uint32_t nswitch)
 {
 	struct switcher s = { .m = m, .vec = vec, .nvec = nvec,
-			      .every = n / nswitch, .total = n };
+			      .every = n / nswitch };
 
+	/* Read here, not in the thread: one that starts late would count
+	 * from a later base and switch less than asked. */
+	s.base = guest_total(&s);
 	assert_int_equal(pthread_create(&s.t, NULL, switch_thread, &s), 0);
 	/* Not guest_run(): a shortfall here would be a lost interrupt, so
 	 * say where everything stood before failing. */
@@ -532,11 +541,10 @@ static void switched_run(struct vm_machine *m, unsigned int vec,
 		uint32_t done = 0;
 
 		(void)kg_pci_run(m->g, &req, &done);
-		if (done < n) {
-			s.total = 0;    /* stop switching */
-			stuck_report(m, vec, done);
-		}
+		s.stop = true;
 		pthread_join(s.t, NULL);
+		if (done < n)
+			stuck_report(m, vec, done);
 		assert_int_equal(done, n);
 	}
 	assert_int_equal(s.err, 0);
