@@ -24,8 +24,12 @@ int il_eventfd_dup(int fd);
 int il_eventfd_signal(int fd);
 
 /* If the eventfd is readable, read (and so reset) its counter into *val
- * and return 1; return 0 if it was zero. Never blocks, even on a blocking
- * eventfd: we may not change the O_NONBLOCK flag, which the caller's fd shares. */
+ * and return 1; return 0 if it was zero; -errno if the read failed. Never
+ * blocks, even on a blocking eventfd (we may not change the O_NONBLOCK
+ * flag, which the caller's fd shares) and even when another reader takes
+ * the count first: preadv2(RWF_NOWAIT). Only on a kernel that lacks it for
+ * eventfds does it fall back to poll + read, where a reader racing between
+ * the two can block it. */
 int il_eventfd_take(int fd, uint64_t *val);
 
 /* The eventfd's kernel identity ("eventfd-id" in fdinfo): equal for every

@@ -30,9 +30,9 @@
  * cannot report errors. An eventfd never raises EPOLLERR/EPOLLHUP, so an
  * entry with no events is never reported.
  *
- * Sources are read with preadv2(RWF_NOWAIT): one syscall that never blocks,
- * whatever O_NONBLOCK says on the caller's open file (which we may not
- * change). Kernels without RWF_NOWAIT on eventfds get poll + read instead.
+ * Sources are read with il_eventfd_take(): one preadv2(RWF_NOWAIT) that
+ * never blocks, whatever O_NONBLOCK says on the caller's open file (which
+ * we may not change).
  */
 #include <irqlink/relay.h>
 
@@ -50,7 +50,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 /* In the entry table under the source's eventfd identity. */
@@ -100,7 +99,6 @@ struct irqlink_relay {
 	int epfd;
 	int ctlfd;                      /* control eventfd, in the epoll set */
 	bool busy_poll;
-	bool nowait;                    /* preadv2(RWF_NOWAIT) works */
 	pthread_t thread;
 
 	pthread_mutex_t lock;           /* guards cmd and done flags */
@@ -139,18 +137,11 @@ static void entry_free(struct relay_entry *e)
 
 /* One read of the source: 1 with the coalesced count, 0 if nothing was
  * there (another reader won), <0 on error. */
-static int read_source(const struct irqlink_relay *r, int fd, uint64_t *cnt)
+static int read_source(int fd, uint64_t *cnt)
 {
-	struct iovec iov = { .iov_base = cnt, .iov_len = sizeof(*cnt) };
-	ssize_t n;
+	int r = il_eventfd_take(fd, cnt);
 
-	if (r->nowait) {
-		n = preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
-		if (n == (ssize_t)sizeof(*cnt))
-			return 1;
-		return n < 0 && errno == EAGAIN ? 0 : -EIO;
-	}
-	return il_eventfd_take(fd, cnt);
+	return r < 0 ? -EIO : r;
 }
 
 static void inject(struct irqlink_relay *r, const struct relay_entry *e)
@@ -196,7 +187,7 @@ static void inject(struct irqlink_relay *r, const struct relay_entry *e)
 static void relay_one(struct irqlink_relay *r, struct relay_entry *e)
 {
 	uint64_t cnt;
-	int ret = read_source(r, e->src, &cnt);
+	int ret = read_source(e->src, &cnt);
 
 	if (ret <= 0) {
 		bump(&r->st.spurious, 1);
@@ -559,16 +550,6 @@ int irqlink_relay_get_stats(struct irqlink_relay *relay,
 
 /* ---- lifecycle --------------------------------------------------------- */
 
-/* Whether this kernel honours RWF_NOWAIT on eventfds: ask our own control
- * eventfd, which is empty and blocking-mode-agnostic here. */
-static bool probe_nowait(int efd)
-{
-	uint64_t v;
-	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
-
-	return preadv2(efd, &iov, 1, -1, RWF_NOWAIT) < 0 && errno == EAGAIN;
-}
-
 static int start_thread(struct irqlink_relay *r,
 			const struct irqlink_relay_config *cfg)
 {
@@ -645,7 +626,6 @@ int irqlink_relay_create(struct irqlink_vm *vm,
 		ret = -errno;
 		goto fail_ctl;
 	}
-	r->nowait = probe_nowait(r->ctlfd);
 	if (epoll_ctl(r->epfd, EPOLL_CTL_ADD, r->ctlfd, &ev)) {
 		ret = -errno;
 		goto fail_ctl_add;
