@@ -9,10 +9,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,4 +140,66 @@ int tu_guest_vm_teardown(void **state)
 	assert_int_equal(tu_open_fds(), f->fds_before);
 	free(f);
 	return 0;
+}
+
+/* ---- the hang watchdog ----------------------------------------------------
+ *
+ * meson kills a test that outlives its timeout with SIGTERM, and a killed
+ * test says nothing about where it stood. With IRQLINK_TEST_WATCHDOG=<s>
+ * (tests/meson.build sets it a little under each timeout), a thread of the
+ * test's own prints every thread's stack through gdb when that time is up,
+ * then aborts, so a hang in CI leaves its cause in the log. */
+static void *watchdog(void *arg)
+{
+	unsigned int secs = (unsigned int)(uintptr_t)arg;
+	struct timespec ts = { .tv_sec = secs };
+	char pid[16];
+	pid_t child;
+
+	while (clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, &ts) == EINTR)
+		;
+	fprintf(stderr, "\nWATCHDOG: still running after %u s; every "
+		"thread's stack follows, then abort()\n", secs);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	child = fork();
+	if (child == 0) {
+		sigset_t none;
+
+		/* gdb needs the signals this thread blocks (SIGCHLD). */
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		(void)dup2(STDERR_FILENO, STDOUT_FILENO);
+		execlp("gdb", "gdb", "-p", pid, "-batch", "-nx",
+		       "-ex", "thread apply all bt", (char *)NULL);
+		fprintf(stderr, "WATCHDOG: gdb: %s\n", strerror(errno));
+		_exit(127);
+	}
+	if (child > 0) {
+		/* Yama's ptrace_scope=1 lets only a named tracer attach. */
+		(void)prctl(PR_SET_PTRACER, (unsigned long)child, 0, 0, 0);
+		(void)waitpid(child, NULL, 0);
+	}
+	abort();
+	return NULL;
+}
+
+__attribute__((constructor)) static void watchdog_start(void)
+{
+	const char *s = getenv("IRQLINK_TEST_WATCHDOG");
+	unsigned long secs;
+	pthread_attr_t a;
+	pthread_t t;
+	sigset_t all, old;
+
+	if (!s || (secs = strtoul(s, NULL, 10)) == 0)
+		return;
+	/* The watchdog takes no signal meant for the test's own threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&a);
+	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &a, watchdog, (void *)(uintptr_t)secs))
+		fprintf(stderr, "WATCHDOG: not started\n");
+	pthread_attr_destroy(&a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
