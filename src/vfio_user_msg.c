@@ -218,6 +218,45 @@ static int wait_writable(int sock)
 	return 0;
 }
 
+int il_vfu_rx_recv(struct il_vfu_rx *rx, int sock, int flags)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(IL_VFU_MAX_FDS * sizeof(int))];
+	} ctl;
+	uint8_t bytes[4096];
+	size_t want = il_vfu_rx_want(rx), used;
+	struct iovec iov = { .iov_base = bytes };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	ssize_t n;
+
+	if (rx->err)
+		return rx->err;
+	if (rx->ready)
+		return 1;
+	iov.iov_len = want < sizeof(bytes) ? want : sizeof(bytes);
+	do {
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		/* The receiver owns (and may close) them from here. */
+		(void)il_vfu_rx_add_fds(rx, (const int *)CMSG_DATA(c),
+					(c->cmsg_len - CMSG_LEN(0)) /
+					sizeof(int));
+	}
+	if (n == 0)
+		return -ECONNRESET;
+	/* At most want bytes: all of them belong to this message. */
+	return il_vfu_rx_feed(rx, bytes, (size_t)n, &used);
+}
+
 int il_vfu_send(int sock, const struct il_vfu_hdr *hdr, const void *payload,
 		size_t len, const int *fds, size_t nfds)
 {

@@ -155,6 +155,17 @@ int il_vfu_rx_add_fds(struct il_vfu_rx *rx, const int *fds, size_t n);
  * reply to its id; the fds are already closed). */
 int il_vfu_rx_take(struct il_vfu_rx *rx, struct il_vfu_msg *msg);
 
+/* One recvmsg() on the stream socket @sock of at most il_vfu_rx_want()
+ * bytes (so it never takes bytes, or fds, of the next message), fed to @rx
+ * together with the fds that came with them. @flags go to recvmsg()
+ * (MSG_DONTWAIT for a non-blocking read); fds are received close-on-exec.
+ * Returns 1 when a whole message is ready (il_vfu_rx_take() it), 0 when
+ * more bytes are needed, -EAGAIN when nothing was there, -ECONNRESET when
+ * the peer has closed the stream, the -EINVAL or -EMSGSIZE of a header the
+ * receiver refuses (framing is lost: rx->err stays set), or the -errno of
+ * recvmsg(). EINTR is retried. */
+int il_vfu_rx_recv(struct il_vfu_rx *rx, int sock, int flags);
+
 /* Send one message on the stream socket @sock: @hdr (its size field is
  * ignored and set to the header plus @len) followed by @len bytes of
  * @payload, with @nfds fds as SCM_RIGHTS on the first bytes. The fds are
@@ -207,5 +218,50 @@ int il_vfu_version_parse(const void *payload, size_t len, uint16_t *major,
  * included), -ENOSPC if it does not fit in @cap, or -ENOMEM. */
 int il_vfu_version_build(void *buf, size_t cap, uint16_t major, uint16_t minor,
 			 const struct il_vfu_caps *caps);
+
+
+/* ---- command payloads that <linux/vfio.h> does not lay out as such ---- */
+
+struct il_vfu_device_info {
+	uint32_t argsz, flags, num_regions, num_irqs;
+};
+
+struct il_vfu_region_access {
+	uint64_t offset;
+	uint32_t region, count;
+};
+
+#define IL_VFU_REGION_INFO_SIZE 32u        /* struct vfio_region_info's fields */
+_Static_assert(sizeof(struct il_vfu_device_info) == 16, "wire layout");
+_Static_assert(sizeof(struct il_vfu_region_access) == 16, "wire layout");
+
+struct il_vfu_dma_map {
+	uint32_t argsz, flags;
+	uint64_t offset, address, size;
+};
+
+struct il_vfu_dma_unmap {
+	uint32_t argsz, flags;
+	uint64_t address, size;
+};
+
+_Static_assert(sizeof(struct il_vfu_dma_map) == 32, "wire layout");
+_Static_assert(sizeof(struct il_vfu_dma_unmap) == 24, "wire layout");
+
+/* One sub-region of a GET_REGION_IO_FDS reply, as the protocol lays out
+ * an ioeventfd. */
+struct il_vfu_io_fd {
+	uint64_t offset, size;
+	uint32_t fd_index, type, flags, padding;
+	uint64_t datamatch;
+};
+
+_Static_assert(sizeof(struct il_vfu_io_fd) == 40, "wire layout");
+
+#define IL_VFU_IO_FD_TYPE_IOEVENTFD 0u
+
+/* The protocol version both ends speak. */
+#define IL_VFU_MAJOR 0
+#define IL_VFU_MINOR 1
 
 #endif

@@ -29,8 +29,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define VFU_MAJOR 0
-#define VFU_MINOR 1
 #define VFU_DEFAULT_MAX_MSG_FDS 16u
 /* Room for a REGION_WRITE of max_data_xfer_size and for a SET_IRQS with a
  * BOOL per MSI-X vector, whichever is larger. */
@@ -91,10 +89,10 @@ static int version(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 	r = il_vfu_version_parse(m->payload, m->len, &major, &minor, &s->peer);
 	if (r)
 		return r;
-	if (major != VFU_MAJOR)
+	if (major != IL_VFU_MAJOR)
 		return -ENOTSUP;
-	r = il_vfu_version_build(s->reply, s->max_msg_size, VFU_MAJOR,
-				 minor < VFU_MINOR ? minor : VFU_MINOR, &ours);
+	r = il_vfu_version_build(s->reply, s->max_msg_size, IL_VFU_MAJOR,
+				 minor < IL_VFU_MINOR ? minor : IL_VFU_MINOR, &ours);
 	if (r < 0)
 		return r;
 	a->len = (size_t)r;
@@ -122,64 +120,31 @@ static int dispatch(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 /* Read what is there for the client; false when the connection ended. */
 static bool client_read(struct irqlink_vfu_server *s)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(IL_VFU_MAX_FDS * sizeof(int))];
-	} ctl;
-	uint8_t bytes[4096];
-
 	for (;;) {
-		size_t want = il_vfu_rx_want(&s->rx), off = 0, used;
-		struct iovec iov = { .iov_base = bytes };
-		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
-				     .msg_control = ctl.buf,
-				     .msg_controllen = sizeof(ctl.buf) };
-		struct cmsghdr *c;
-		ssize_t n;
-		int r;
+		struct il_vfu_msg m;
+		int r = il_vfu_rx_recv(&s->rx, s->cfd, MSG_DONTWAIT);
 
-		iov.iov_len = want < sizeof(bytes) ? want : sizeof(bytes);
-		n = recvmsg(s->cfd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		if (r == -EAGAIN)
 			return true;
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-			if (c->cmsg_level != SOL_SOCKET ||
-			    c->cmsg_type != SCM_RIGHTS)
-				continue;
-			/* The receiver owns (and may close) them from here. */
-			(void)il_vfu_rx_add_fds(&s->rx, (const int *)CMSG_DATA(c),
-						(c->cmsg_len - CMSG_LEN(0)) /
-						sizeof(int));
-		}
-		if (n <= 0)
-			return false;   /* gone, or a socket error */
-		while (off < (size_t)n) {
-			struct il_vfu_msg m;
-
-			r = il_vfu_rx_feed(&s->rx, bytes + off, (size_t)n - off,
-					   &used);
-			if (r < 0) {
+		if (r < 0) {
+			if (s->rx.err)
 				s->st.framing++;
-				return false;
-			}
-			off += used;
-			if (!r)
-				continue;
-			r = il_vfu_rx_take(&s->rx, &m);
-			if (r == -EINVAL) {
-				/* Too many fds, already closed. */
-				if (send_reply(s, &m.hdr, -EINVAL, NULL))
-					return false;
-				continue;
-			}
-			r = dispatch(s, &m);
-			for (size_t i = 0; i < m.nfds; i++)
-				close(m.fds[i]);
-			if (r)
-				return false;
+			return false;   /* gone, a socket error, or unframable */
 		}
+		if (!r)
+			continue;
+		r = il_vfu_rx_take(&s->rx, &m);
+		if (r == -EINVAL) {
+			/* Too many fds, already closed. */
+			if (send_reply(s, &m.hdr, -EINVAL, NULL))
+				return false;
+			continue;
+		}
+		r = dispatch(s, &m);
+		for (size_t i = 0; i < m.nfds; i++)
+			close(m.fds[i]);
+		if (r)
+			return false;
 	}
 }
 

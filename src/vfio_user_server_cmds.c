@@ -28,20 +28,6 @@
 
 #include <irqlink/device.h>
 
-/* The wire layouts that <linux/vfio.h> does not have as such. */
-struct vfu_device_info {
-	uint32_t argsz, flags, num_regions, num_irqs;
-};
-
-struct vfu_region_access {
-	uint64_t offset;
-	uint32_t region, count;
-};
-
-#define VFU_REGION_INFO_SIZE 32u        /* struct vfio_region_info's fields */
-_Static_assert(sizeof(struct vfu_device_info) == 16, "wire layout");
-_Static_assert(sizeof(struct vfu_region_access) == 16, "wire layout");
-
 static uint32_t num_regions(const struct irqlink_vfu_server *s)
 {
 	return s->cfg.num_regions ? s->cfg.num_regions : VFIO_PCI_NUM_REGIONS;
@@ -63,7 +49,7 @@ static uint32_t u32_at(const uint8_t *p)
 static int get_info(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		    struct il_vfu_answer *a)
 {
-	struct vfu_device_info info = {
+	struct il_vfu_device_info info = {
 		.argsz = sizeof(info),
 		.flags = VFIO_DEVICE_FLAGS_PCI |
 			 (s->cfg.reset ? VFIO_DEVICE_FLAGS_RESET : 0),
@@ -97,7 +83,7 @@ static int get_region_info(struct irqlink_vfu_server *s,
 	struct vfio_region_info ri;
 	int r;
 
-	if (m->len < 16 || u32_at(m->payload) < VFU_REGION_INFO_SIZE)
+	if (m->len < 16 || u32_at(m->payload) < IL_VFU_REGION_INFO_SIZE)
 		return -EINVAL;
 	r = region_info(s, u32_at(m->payload + 8), &ri);
 	if (r)
@@ -107,11 +93,11 @@ static int get_region_info(struct irqlink_vfu_server *s,
 	 * map the region. */
 	ri.flags &= ~(uint32_t)(VFIO_REGION_INFO_FLAG_MMAP |
 				VFIO_REGION_INFO_FLAG_CAPS);
-	ri.argsz = VFU_REGION_INFO_SIZE;
+	ri.argsz = IL_VFU_REGION_INFO_SIZE;
 	ri.cap_offset = 0;
 	ri.offset = 0;
-	memcpy(s->reply, &ri, VFU_REGION_INFO_SIZE);
-	a->len = VFU_REGION_INFO_SIZE;
+	memcpy(s->reply, &ri, IL_VFU_REGION_INFO_SIZE);
+	a->len = IL_VFU_REGION_INFO_SIZE;
 	return 0;
 }
 
@@ -170,7 +156,7 @@ static int set_irqs(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 /* Check a REGION_READ/WRITE against the region: @write says which. */
 static int region_access(struct irqlink_vfu_server *s,
 			 const struct il_vfu_msg *m, bool write,
-			 struct vfu_region_access *ra)
+			 struct il_vfu_region_access *ra)
 {
 	struct vfio_region_info ri;
 	uint32_t need = write ? VFIO_REGION_INFO_FLAG_WRITE
@@ -196,7 +182,7 @@ static int region_access(struct irqlink_vfu_server *s,
 static int region_read(struct irqlink_vfu_server *s,
 		       const struct il_vfu_msg *m, struct il_vfu_answer *a)
 {
-	struct vfu_region_access ra;
+	struct il_vfu_region_access ra;
 	int r = region_access(s, m, false, &ra);
 
 	if (r)
@@ -213,7 +199,7 @@ static int region_read(struct irqlink_vfu_server *s,
 static int region_write(struct irqlink_vfu_server *s,
 			const struct il_vfu_msg *m, struct il_vfu_answer *a)
 {
-	struct vfu_region_access ra;
+	struct il_vfu_region_access ra;
 	int r = region_access(s, m, true, &ra);
 
 	if (r)
@@ -228,22 +214,9 @@ static int region_write(struct irqlink_vfu_server *s,
 	return 0;
 }
 
-struct vfu_dma_map {
-	uint32_t argsz, flags;
-	uint64_t offset, address, size;
-};
-
-struct vfu_dma_unmap {
-	uint32_t argsz, flags;
-	uint64_t address, size;
-};
-
-_Static_assert(sizeof(struct vfu_dma_map) == 32, "wire layout");
-_Static_assert(sizeof(struct vfu_dma_unmap) == 24, "wire layout");
-
 static int dma_map(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 {
-	struct vfu_dma_map d;
+	struct il_vfu_dma_map d;
 
 	if (m->len < sizeof(d) || m->nfds > 1)
 		return -EINVAL;
@@ -260,7 +233,7 @@ static int dma_map(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 static int dma_unmap(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		     struct il_vfu_answer *a)
 {
-	struct vfu_dma_unmap d;
+	struct il_vfu_dma_unmap d;
 	int r;
 
 	if (m->len < sizeof(d))
@@ -277,18 +250,6 @@ static int dma_unmap(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 	a->len = sizeof(d);
 	return 0;
 }
-
-/* One sub-region of a GET_REGION_IO_FDS reply, as the protocol lays out
- * an ioeventfd. */
-struct vfu_io_fd {
-	uint64_t offset, size;
-	uint32_t fd_index, type, flags, padding;
-	uint64_t datamatch;
-};
-
-_Static_assert(sizeof(struct vfu_io_fd) == 40, "wire layout");
-
-#define VFU_IO_FD_TYPE_IOEVENTFD 0u
 
 /* The device's doorbells, all of them: *@out is the caller's to free. */
 static int device_ioeventfds(struct irqlink_vfu_server *s,
@@ -339,7 +300,7 @@ static int region_io_fds(struct irqlink_vfu_server *s,
 	if (n < 0)
 		return n;
 	for (int i = 0; i < n; i++) {
-		struct vfu_io_fd io = { 0 };
+		struct il_vfu_io_fd io = { 0 };
 		size_t k;
 
 		if (e[i].region != req[2])
@@ -358,7 +319,7 @@ static int region_io_fds(struct irqlink_vfu_server *s,
 		io.offset = e[i].offset;
 		io.size = e[i].size;
 		io.fd_index = (uint32_t)k;
-		io.type = VFU_IO_FD_TYPE_IOEVENTFD;
+		io.type = IL_VFU_IO_FD_TYPE_IOEVENTFD;
 		if (e[i].flags & IRQLINK_PCI_IOEVENTFD_DATAMATCH) {
 			io.flags = KVM_IOEVENTFD_FLAG_DATAMATCH;
 			io.datamatch = e[i].datamatch;
@@ -369,7 +330,7 @@ static int region_io_fds(struct irqlink_vfu_server *s,
 		count++;
 	}
 	free(e);
-	need = (uint32_t)(sizeof(req) + count * sizeof(struct vfu_io_fd));
+	need = (uint32_t)(sizeof(req) + count * sizeof(struct il_vfu_io_fd));
 	if (need > s->max_msg_size)
 		return -ENOSPC;
 	/* Too small a reply buffer: say how big, send no sub-region or fd,

@@ -21,6 +21,8 @@
  *                        irqfd writes, KVM_SIGNAL_MSI or KVM_IRQ_LINE
  *   <irqlink/routes.h>   the VM's GSI routing table: GSI allocation, MSI
  *                        routes, batched commits
+ *   <irqlink/vfio_user_client.h> a device in another process, reached
+ *                        over vfio-user through the PCI glue's device ops
  *   <irqlink/vfio_user_server.h> a device served over vfio-user, so it
  *                        runs in its own process
  *   <irqlink/vm.h>       the KVM VM context (create or wrap), KVM_SIGNAL_MSI
@@ -46,6 +48,7 @@
 #include <irqlink/pci.h>
 #include <irqlink/relay.h>
 #include <irqlink/routes.h>
+#include <irqlink/vfio_user_client.h>
 #include <irqlink/vfio_user_server.h>
 #include <irqlink/vm.h>
 

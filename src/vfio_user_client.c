@@ -1,0 +1,822 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vfio-user client (<irqlink/vfio_user_client.h>): the connection,
+ * request/reply with server requests answered in between, and the device
+ * ops over messages.
+ *
+ * Theory of operation: one request is in flight at a time under the
+ * client's mutex, except that SET_IRQS sends all its chunks before it
+ * waits; the server answers in order, so replies are awaited in the order
+ * of their ids and any other reply is stale (one that timed out earlier).
+ * The socket is non-blocking; waiting is poll() with the remaining time.
+ */
+#include <irqlink/vfio_user_client.h>
+
+#include "eventfd.h"
+#include "vfio_user_msg.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/kvm.h>
+#include <linux/vfio.h>
+
+#define DEFAULT_MAX_MSG_FDS 16u
+#define DEFAULT_TIMEOUT_MS  5000u
+/* Our receive limit: a REGION_READ reply of the largest transfer we ask. */
+#define XFER_MAX            (1u << 20)
+#define MAX_MSG_SIZE        (XFER_MAX + 4096u)
+/* Interrupt indexes whose triggers get proxy producers: INTx, MSI, MSI-X
+ * (ERR and REQ go to the VMM, never to a consumer). */
+#define PROXY_INDEXES       3u
+
+struct proxy {
+	struct irqlink_bypass_producer bp;
+	bool registered;
+};
+
+struct proxies {
+	struct proxy *p;        /* count entries, allocated on first use */
+	uint32_t count;         /* the index's GET_IRQ_INFO count */
+};
+
+struct irqlink_vfu_client {
+	struct irqlink_vfu_client_config cfg;
+	int sock;
+	pthread_mutex_t lock;
+	uint16_t next_id;
+	bool gone;              /* the server closed the connection */
+	struct il_vfu_caps server;      /* what the server accepts */
+	struct il_vfu_rx rx;
+	uint8_t *buf;           /* a request payload: MAX_MSG_SIZE bytes */
+	uint32_t num_regions, num_irqs;
+	struct proxies proxy[PROXY_INDEXES];
+	bool enabled[PROXY_INDEXES];    /* by our SET_IRQS, as vfio counts */
+	struct irqlink_pci_ioeventfd *doorbells;
+	size_t ndoorbells;
+	struct irqlink_vfu_client_stats st;
+};
+
+/* ---- request and reply -------------------------------------------------- */
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+/* A request from the server. We map every range with an fd, so DMA_READ
+ * and DMA_WRITE have nothing to reach; ENOSYS is what QEMU's client says
+ * to requests it does not serve. */
+static int answer_server(struct irqlink_vfu_client *c,
+			 const struct il_vfu_msg *m)
+{
+	struct il_vfu_hdr h = { .id = m->hdr.id, .cmd = m->hdr.cmd,
+				.flags = IL_VFU_F_TYPE_REPLY | IL_VFU_F_ERROR,
+				.error = ENOSYS };
+
+	c->st.server_requests++;
+	if (m->hdr.flags & IL_VFU_F_NO_REPLY)
+		return 0;
+	return il_vfu_send(c->sock, &h, NULL, 0, NULL, 0);
+}
+
+/* Where a reply goes: its payload (up to @cap bytes; *@len says how many
+ * came) and its fds (up to @maxfds, owned by the caller after). */
+struct reply {
+	void *data;
+	size_t cap, len;
+	int *fds;
+	size_t maxfds, nfds;
+};
+
+/* Wait for the reply to request @id, answering server requests meanwhile.
+ * Returns 0, the reply's -error, -ETIMEDOUT, -ENOTCONN or -EPROTO. */
+static int wait_reply(struct irqlink_vfu_client *c, uint16_t id,
+		      uint16_t cmd, struct reply *out, int64_t deadline)
+{
+	for (;;) {
+		struct pollfd pf = { .fd = c->sock, .events = POLLIN };
+		struct il_vfu_msg m;
+		int64_t left;
+		int r;
+
+		r = il_vfu_rx_recv(&c->rx, c->sock, MSG_DONTWAIT);
+		if (r == -EAGAIN || r == 0) {
+			left = deadline - now_ms();
+			if (left <= 0) {
+				c->st.timeouts++;
+				return -ETIMEDOUT;
+			}
+			if (r == 0)
+				continue;
+			r = poll(&pf, 1, (int)left);
+			if (r < 0 && errno != EINTR)
+				return -errno;
+			continue;
+		}
+		if (r < 0) {
+			/* Closed, or a stream we can no longer frame. */
+			c->gone = true;
+			return -ENOTCONN;
+		}
+		r = il_vfu_rx_take(&c->rx, &m);
+		if (r == -EINVAL) {
+			/* Came with more fds than we accept (closed). */
+			if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) ==
+			    IL_VFU_F_TYPE_REPLY && m.hdr.id == id)
+				return -EPROTO;
+			continue;
+		}
+		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
+			close_fds(m.fds, m.nfds);
+			if (answer_server(c, &m)) {
+				c->gone = true;
+				return -ENOTCONN;
+			}
+			continue;
+		}
+		if (m.hdr.id != id || m.hdr.cmd != cmd) {
+			c->st.stale_replies++;
+			close_fds(m.fds, m.nfds);
+			continue;
+		}
+		if (m.hdr.flags & IL_VFU_F_ERROR) {
+			close_fds(m.fds, m.nfds);
+			c->st.errors++;
+			/* Error 0 is allowed on the wire; it is still a
+			 * failure. */
+			return m.hdr.error ? -(int)m.hdr.error : -EIO;
+		}
+		if (out) {
+			size_t n = m.len < out->cap ? m.len : out->cap;
+			size_t k = m.nfds < out->maxfds ? m.nfds : out->maxfds;
+
+			memcpy(out->data, m.payload, n);
+			out->len = m.len;
+			memcpy(out->fds, m.fds, k * sizeof(int));
+			out->nfds = k;
+			close_fds(m.fds + k, m.nfds - k);
+		} else {
+			close_fds(m.fds, m.nfds);
+		}
+		return 0;
+	}
+}
+
+static int send_req(struct irqlink_vfu_client *c, uint16_t cmd,
+		    const void *req, size_t len, const int *fds, size_t nfds,
+		    uint16_t *id)
+{
+	struct il_vfu_hdr h = { .cmd = cmd, .flags = IL_VFU_F_TYPE_COMMAND };
+	int r;
+
+	if (c->gone)
+		return -ENOTCONN;
+	h.id = *id = c->next_id++;
+	r = il_vfu_send(c->sock, &h, req, len, fds, nfds);
+	if (r) {
+		c->gone = true;
+		return -ENOTCONN;
+	}
+	c->st.requests++;
+	return 0;
+}
+
+/* One request, one reply; caller holds the lock. */
+static int call_locked(struct irqlink_vfu_client *c, uint16_t cmd,
+		       const void *req, size_t len, const int *fds,
+		       size_t nfds, struct reply *out)
+{
+	uint16_t id;
+	int r = send_req(c, cmd, req, len, fds, nfds, &id);
+
+	if (r)
+		return r;
+	return wait_reply(c, id, cmd, out,
+			  now_ms() + (int64_t)c->cfg.timeout_ms);
+}
+
+static int call(struct irqlink_vfu_client *c, uint16_t cmd, const void *req,
+		size_t len, struct reply *out)
+{
+	int r;
+
+	pthread_mutex_lock(&c->lock);
+	r = call_locked(c, cmd, req, len, NULL, 0, out);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* ---- the device ops ----------------------------------------------------- */
+
+static int op_get_region_info(void *opaque, struct vfio_region_info *info)
+{
+	struct irqlink_vfu_client *c = opaque;
+	struct vfio_region_info req = { .argsz = IL_VFU_REGION_INFO_SIZE,
+					.index = info->index };
+	struct vfio_region_info ri = { 0 };
+	struct reply rep = { .data = &ri, .cap = IL_VFU_REGION_INFO_SIZE };
+	int r = call(c, IL_VFU_CMD_DEVICE_GET_REGION_INFO, &req,
+		     IL_VFU_REGION_INFO_SIZE, &rep);
+
+	if (r)
+		return r;
+	if (rep.len < IL_VFU_REGION_INFO_SIZE || ri.index != info->index)
+		return -EPROTO;
+	info->flags = ri.flags;
+	info->size = ri.size;
+	info->offset = ri.offset;
+	info->cap_offset = 0;
+	/* No mmap here: every access is a message. */
+	info->flags &= ~(uint32_t)(VFIO_REGION_INFO_FLAG_MMAP |
+				   VFIO_REGION_INFO_FLAG_CAPS);
+	return 0;
+}
+
+static int region_rw(struct irqlink_vfu_client *c, uint32_t region,
+		     uint64_t offset, void *data, size_t len, bool write)
+{
+	struct il_vfu_region_access ra = { .offset = offset, .region = region,
+					   .count = (uint32_t)len };
+	struct reply rep = { .data = c->buf, .cap = MAX_MSG_SIZE };
+	int r;
+
+	if (len > XFER_MAX || len > c->server.max_data_xfer_size)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	memcpy(c->buf, &ra, sizeof(ra));
+	if (write)
+		memcpy(c->buf + sizeof(ra), data, len);
+	r = call_locked(c, write ? IL_VFU_CMD_REGION_WRITE
+				 : IL_VFU_CMD_REGION_READ,
+			c->buf, sizeof(ra) + (write ? len : 0), NULL, 0, &rep);
+	if (!r && !write) {
+		if (rep.len != sizeof(ra) + len)
+			r = -EPROTO;
+		else
+			memcpy(data, c->buf + sizeof(ra), len);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int op_region_read(void *opaque, uint32_t region, uint64_t offset,
+			  void *data, size_t len)
+{
+	return region_rw(opaque, region, offset, data, len, false);
+}
+
+static int op_region_write(void *opaque, uint32_t region, uint64_t offset,
+			   const void *data, size_t len)
+{
+	return region_rw(opaque, region, offset, (void *)data, len, true);
+}
+
+static int op_get_irq_info(void *opaque, struct vfio_irq_info *info)
+{
+	struct irqlink_vfu_client *c = opaque;
+	struct vfio_irq_info req = { .argsz = sizeof(req),
+				     .index = info->index };
+	struct vfio_irq_info ri = { 0 };
+	struct reply rep = { .data = &ri, .cap = sizeof(ri) };
+	int r = call(c, IL_VFU_CMD_DEVICE_GET_IRQ_INFO, &req, sizeof(req),
+		     &rep);
+
+	if (r)
+		return r;
+	if (rep.len < sizeof(ri) || ri.index != info->index)
+		return -EPROTO;
+	info->flags = ri.flags;
+	info->count = ri.count;
+	return 0;
+}
+
+/* ---- proxy producers ---------------------------------------------------- */
+
+static struct proxy *proxy_slot(struct irqlink_vfu_client *c, uint32_t index,
+				uint32_t vector)
+{
+	struct proxies *q;
+
+	if (!c->cfg.bypass || index >= PROXY_INDEXES)
+		return NULL;
+	q = &c->proxy[index];
+	if (vector >= q->count)
+		return NULL;
+	if (!q->p) {
+		q->p = calloc(q->count, sizeof(*q->p));
+		if (!q->p)
+			return NULL;
+	}
+	return &q->p[vector];
+}
+
+static void proxy_drop(struct irqlink_vfu_client *c, struct proxy *p)
+{
+	if (!p || !p->registered)
+		return;
+	(void)irqlink_bypass_unregister_producer(c->cfg.bypass, &p->bp);
+	p->registered = false;
+	c->st.producers--;
+}
+
+static void proxy_set(struct irqlink_vfu_client *c, uint32_t index,
+		      uint32_t vector, int fd)
+{
+	struct proxy *p = proxy_slot(c, index, vector);
+	uint64_t token;
+
+	if (!p)
+		return;
+	proxy_drop(c, p);
+	if (fd < 0)
+		return;
+	if (il_eventfd_token(fd, &token)) {
+		c->st.bypass_failures++;
+		return;
+	}
+	/* No stop/start: see the header. */
+	p->bp = (struct irqlink_bypass_producer){ .token = token,
+						  .opaque = c };
+	if (irqlink_bypass_register_producer(c->cfg.bypass, &p->bp)) {
+		c->st.bypass_failures++;
+		return;
+	}
+	p->registered = true;
+	c->st.producers++;
+}
+
+static void proxy_drop_range(struct irqlink_vfu_client *c, uint32_t index,
+			     uint32_t start, uint32_t count)
+{
+	struct proxies *q;
+
+	if (index >= PROXY_INDEXES)
+		return;
+	q = &c->proxy[index];
+	for (uint32_t v = start; q->p && v < q->count && v - start < count;
+	     v++)
+		proxy_drop(c, &q->p[v]);
+}
+
+/* ---- SET_IRQS ----------------------------------------------------------- */
+
+/* One SET_IRQS message of @set (and @n BOOL bytes or fds), sent. */
+static int send_set(struct irqlink_vfu_client *c, const struct vfio_irq_set *set,
+		    const uint8_t *bools, const int *fds, size_t nfds,
+		    uint16_t *id)
+{
+	struct vfio_irq_set h = *set;
+	size_t n = bools ? set->count : 0;
+
+	h.argsz = (uint32_t)(sizeof(h) + n);
+	memcpy(c->buf, &h, sizeof(h));
+	if (n)
+		memcpy(c->buf + sizeof(h), bools, n);
+	c->st.set_irqs_messages++;
+	return send_req(c, IL_VFU_CMD_DEVICE_SET_IRQS, c->buf, sizeof(h) + n,
+			fds, nfds, id);
+}
+
+/* DATA_EVENTFD with fds: chunks of valid fds (at most the server's
+ * max_msg_fds each) and runs of -1 (no fds: de-assign), all sent, then
+ * every reply collected. Caller holds the lock. */
+static int set_eventfds(struct irqlink_vfu_client *c,
+			const struct vfio_irq_set *set, const int *fds)
+{
+	uint32_t per = c->server.max_msg_fds ? c->server.max_msg_fds : 1;
+	uint32_t nchunks = 0, i = 0;
+	uint16_t first = 0, id;
+	bool enable = false;
+	int err = 0, r;
+
+	if (per > IL_VFU_MAX_FDS)
+		per = IL_VFU_MAX_FDS;
+	/* vfio sizes an MSI/MSI-X block by the SET_IRQS that enables it, and
+	 * a later one may not grow it (NORESIZE): a range that takes several
+	 * messages is first enabled whole, with no eventfd assigned, which
+	 * is where one message would have left it before its vectors. */
+	if (set->index < PROXY_INDEXES && !c->enabled[set->index] &&
+	    set->count > per) {
+		struct vfio_irq_set whole = *set;
+
+		r = send_set(c, &whole, NULL, NULL, 0, &id);
+		if (r)
+			return r;
+		first = id;
+		nchunks = 1;
+		enable = true;
+	}
+	while (i < set->count) {
+		struct vfio_irq_set part = *set;
+		bool valid = fds[i] >= 0;
+		uint32_t n = 1;
+
+		while (i + n < set->count && (fds[i + n] >= 0) == valid &&
+		       (!valid || n < per))
+			n++;
+		part.start = set->start + i;
+		part.count = n;
+		r = send_set(c, &part, NULL, valid ? fds + i : NULL,
+			     valid ? n : 0, &id);
+		if (r) {
+			err = r;
+			break;
+		}
+		if (!nchunks++)
+			first = id;
+		i += n;
+	}
+	/* Every chunk sent gets its reply collected, in order. */
+	for (uint32_t k = 0; k < nchunks; k++) {
+		r = wait_reply(c, (uint16_t)(first + k),
+			       IL_VFU_CMD_DEVICE_SET_IRQS, NULL,
+			       now_ms() + (int64_t)c->cfg.timeout_ms);
+		if (r && !err)
+			err = r;
+		if (r == -ENOTCONN || r == -ETIMEDOUT)
+			break;
+	}
+	if (err && !c->gone) {
+		struct vfio_irq_set off = *set;
+
+		/* Never half a range: de-assign all of it, and disable an
+		 * index this call enabled, as vfio undoes a failed block. */
+		off.flags = (set->flags & ~VFIO_IRQ_SET_DATA_TYPE_MASK) |
+			    VFIO_IRQ_SET_DATA_EVENTFD;
+		if (enable) {
+			off.flags = VFIO_IRQ_SET_DATA_NONE |
+				    VFIO_IRQ_SET_ACTION_TRIGGER;
+			off.start = off.count = 0;
+		}
+		if (!send_set(c, &off, NULL, NULL, 0, &id))
+			(void)wait_reply(c, id, IL_VFU_CMD_DEVICE_SET_IRQS,
+					 NULL, now_ms() +
+					 (int64_t)c->cfg.timeout_ms);
+	}
+	return err;
+}
+
+static int op_set_irqs(void *opaque, const struct vfio_irq_set *set,
+		       const int *fds, size_t nfds)
+{
+	struct irqlink_vfu_client *c = opaque;
+	uint32_t data = set->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	uint32_t action = set->flags & VFIO_IRQ_SET_ACTION_TYPE_MASK;
+	bool trigger = action == VFIO_IRQ_SET_ACTION_TRIGGER;
+	uint16_t id;
+	int r;
+
+	if (data == VFIO_IRQ_SET_DATA_BOOL &&
+	    set->count > MAX_MSG_SIZE - sizeof(*set))
+		return -EINVAL;
+	if (nfds && (data != VFIO_IRQ_SET_DATA_EVENTFD || nfds != set->count))
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	if (nfds) {
+		r = set_eventfds(c, set, fds);
+	} else {
+		r = send_set(c, set, data == VFIO_IRQ_SET_DATA_BOOL ?
+			     (const uint8_t *)(set + 1) : NULL, NULL, 0, &id);
+		if (!r)
+			r = wait_reply(c, id, IL_VFU_CMD_DEVICE_SET_IRQS, NULL,
+				       now_ms() + (int64_t)c->cfg.timeout_ms);
+	}
+	/* A failure leaves the index as it was (set_eventfds() undoes an
+	 * enable of its own). */
+	if (!r && trigger && set->index < PROXY_INDEXES) {
+		if (data == VFIO_IRQ_SET_DATA_EVENTFD)
+			c->enabled[set->index] = true;
+		else if (data == VFIO_IRQ_SET_DATA_NONE && !set->count)
+			c->enabled[set->index] = false;
+	}
+	/* What the device holds now decides the proxies. */
+	if (trigger && data == VFIO_IRQ_SET_DATA_EVENTFD) {
+		for (uint32_t v = 0; v < set->count; v++)
+			if (r || !nfds)
+				proxy_drop_range(c, set->index,
+						 set->start + v, 1);
+			else
+				proxy_set(c, set->index, set->start + v,
+					  fds[v]);
+	} else if (!r && trigger && data == VFIO_IRQ_SET_DATA_NONE &&
+		   !set->count) {
+		proxy_drop_range(c, set->index, 0, UINT32_MAX);
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+static int op_get_ioeventfds(void *opaque, struct irqlink_pci_ioeventfd *out,
+			     size_t max)
+{
+	struct irqlink_vfu_client *c = opaque;
+	size_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->ndoorbells;
+	memcpy(out, c->doorbells, (n < max ? n : max) * sizeof(*out));
+	pthread_mutex_unlock(&c->lock);
+	return (int)n;
+}
+
+const struct irqlink_pci_ops irqlink_vfu_client_ops = {
+	.get_region_info = op_get_region_info,
+	.region_read = op_region_read,
+	.region_write = op_region_write,
+	.get_irq_info = op_get_irq_info,
+	.set_irqs = op_set_irqs,
+	.get_ioeventfds = op_get_ioeventfds,
+};
+
+/* ---- connecting --------------------------------------------------------- */
+
+static int negotiate(struct irqlink_vfu_client *c)
+{
+	struct il_vfu_caps ours = {
+		.max_msg_fds = c->cfg.max_msg_fds, .has_max_msg_fds = true,
+		.max_data_xfer_size = XFER_MAX,
+		.has_max_data_xfer_size = true,
+	};
+	struct reply rep = { .data = c->buf, .cap = MAX_MSG_SIZE };
+	uint16_t major, minor;
+	int len, r;
+
+	len = il_vfu_version_build(c->buf, MAX_MSG_SIZE, IL_VFU_MAJOR,
+				   IL_VFU_MINOR, &ours);
+	if (len < 0)
+		return len;
+	r = call_locked(c, IL_VFU_CMD_VERSION, c->buf, (size_t)len, NULL, 0,
+			&rep);
+	if (r)
+		return r;
+	if (rep.len > MAX_MSG_SIZE ||
+	    il_vfu_version_parse(c->buf, rep.len, &major, &minor, &c->server) ||
+	    major != IL_VFU_MAJOR || minor > IL_VFU_MINOR)
+		return -EPROTO;
+	return 0;
+}
+
+static int device_info(struct irqlink_vfu_client *c)
+{
+	struct il_vfu_device_info info = { .argsz = sizeof(info) };
+	struct reply rep = { .data = &info, .cap = sizeof(info) };
+	int r = call_locked(c, IL_VFU_CMD_DEVICE_GET_INFO, &info, sizeof(info),
+			    NULL, 0, &rep);
+
+	if (r)
+		return r;
+	if (rep.len < sizeof(info) || !(info.flags & VFIO_DEVICE_FLAGS_PCI) ||
+	    info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX)
+		return -EPROTO;
+	c->num_regions = info.num_regions;
+	c->num_irqs = info.num_irqs;
+	return 0;
+}
+
+static int irq_counts(struct irqlink_vfu_client *c)
+{
+	for (uint32_t i = 0; i < PROXY_INDEXES && i < c->num_irqs; i++) {
+		struct vfio_irq_info info = { .argsz = sizeof(info),
+					      .index = i };
+		struct reply rep = { .data = &info, .cap = sizeof(info) };
+		int r = call_locked(c, IL_VFU_CMD_DEVICE_GET_IRQ_INFO, &info,
+				    sizeof(info), NULL, 0, &rep);
+
+		if (r)
+			return r;
+		c->proxy[i].count = info.count;
+	}
+	return 0;
+}
+
+/* Keep one BAR's doorbells: the sub-regions and the fds they index. */
+static int bar_doorbells(struct irqlink_vfu_client *c, uint32_t bar)
+{
+	uint32_t req[4] = { MAX_MSG_SIZE, 0, bar, 0 };
+	int fds[IL_VFU_MAX_FDS];
+	struct reply rep = { .data = c->buf, .cap = MAX_MSG_SIZE, .fds = fds,
+			     .maxfds = IL_VFU_MAX_FDS };
+	uint32_t count;
+	struct irqlink_pci_ioeventfd *grown;
+	int r = call_locked(c, IL_VFU_CMD_DEVICE_GET_REGION_IO_FDS, req,
+			    sizeof(req), NULL, 0, &rep);
+
+	if (r)
+		/* A region without doorbells may be refused outright. */
+		return r == -EINVAL || r == -ENOSYS ? 0 : r;
+	memcpy(req, c->buf, sizeof(req));
+	count = req[3];
+	r = -EPROTO;
+	if (rep.len < sizeof(req) || rep.len > MAX_MSG_SIZE ||
+	    (rep.len - sizeof(req)) / sizeof(struct il_vfu_io_fd) < count)
+		goto out;
+	if (count) {
+		grown = realloc(c->doorbells, (c->ndoorbells + count) *
+				sizeof(*grown));
+		if (!grown) {
+			r = -ENOMEM;
+			goto out;
+		}
+		c->doorbells = grown;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		struct il_vfu_io_fd io;
+		struct irqlink_pci_ioeventfd *e;
+		int fd;
+
+		memcpy(&io, c->buf + sizeof(req) + i * sizeof(io), sizeof(io));
+		if (io.fd_index >= rep.nfds ||
+		    io.type != IL_VFU_IO_FD_TYPE_IOEVENTFD)
+			goto out;
+		/* Each entry its own fd, so each is closed once. */
+		fd = il_eventfd_dup(fds[io.fd_index]);
+		if (fd < 0) {
+			r = fd;
+			goto out;
+		}
+		e = &c->doorbells[c->ndoorbells++];
+		*e = (struct irqlink_pci_ioeventfd){
+			.region = bar, .offset = io.offset,
+			.size = (uint32_t)io.size, .fd = fd,
+			.flags = io.flags & KVM_IOEVENTFD_FLAG_DATAMATCH ?
+				 IRQLINK_PCI_IOEVENTFD_DATAMATCH : 0,
+			.datamatch = io.datamatch,
+		};
+		c->st.doorbells++;
+	}
+	r = 0;
+out:
+	close_fds(fds, rep.nfds);
+	return r;
+}
+
+static int doorbells(struct irqlink_vfu_client *c)
+{
+	for (uint32_t bar = VFIO_PCI_BAR0_REGION_INDEX;
+	     bar <= VFIO_PCI_BAR5_REGION_INDEX; bar++) {
+		int r = bar_doorbells(c, bar);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int dial(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -EINVAL;
+	strcpy(a.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	/* A local stream socket connects at once or not at all. */
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		int e = -errno;
+
+		close(fd);
+		return e == -EAGAIN ? -ECONNREFUSED : e;
+	}
+	return fd;
+}
+
+void irqlink_vfu_client_destroy(struct irqlink_vfu_client *c)
+{
+	if (!c)
+		return;
+	for (uint32_t i = 0; i < PROXY_INDEXES; i++) {
+		proxy_drop_range(c, i, 0, UINT32_MAX);
+		free(c->proxy[i].p);
+	}
+	for (size_t i = 0; i < c->ndoorbells; i++)
+		close(c->doorbells[i].fd);
+	free(c->doorbells);
+	if (c->sock >= 0)
+		close(c->sock);
+	il_vfu_rx_fini(&c->rx);
+	free(c->buf);
+	pthread_mutex_destroy(&c->lock);
+	free(c);
+}
+
+int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
+			       struct irqlink_vfu_client **out)
+{
+	struct irqlink_vfu_client *c;
+	int r;
+
+	if (!cfg || !cfg->path || !out || cfg->flags ||
+	    cfg->max_msg_fds > IL_VFU_MAX_FDS)
+		return -EINVAL;
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->cfg = *cfg;
+	c->cfg.path = NULL;     /* not kept: the caller's string */
+	if (!c->cfg.max_msg_fds)
+		c->cfg.max_msg_fds = DEFAULT_MAX_MSG_FDS;
+	if (!c->cfg.timeout_ms)
+		c->cfg.timeout_ms = DEFAULT_TIMEOUT_MS;
+	c->sock = -1;
+	pthread_mutex_init(&c->lock, NULL);
+	c->buf = malloc(MAX_MSG_SIZE);
+	r = c->buf ? il_vfu_rx_init(&c->rx, MAX_MSG_SIZE, c->cfg.max_msg_fds)
+		   : -ENOMEM;
+	if (r) {
+		free(c->buf);
+		pthread_mutex_destroy(&c->lock);
+		free(c);
+		return r;
+	}
+	c->sock = dial(cfg->path);
+	if (c->sock < 0) {
+		r = c->sock;
+		goto fail;
+	}
+	pthread_mutex_lock(&c->lock);
+	r = negotiate(c);
+	if (!r)
+		r = device_info(c);
+	if (!r)
+		r = irq_counts(c);
+	if (!r)
+		r = doorbells(c);
+	pthread_mutex_unlock(&c->lock);
+	if (r)
+		goto fail;
+	*out = c;
+	return 0;
+fail:
+	irqlink_vfu_client_destroy(c);
+	return r;
+}
+
+/* ---- the rest of the API ------------------------------------------------ */
+
+int irqlink_vfu_client_dma_map(struct irqlink_vfu_client *c, uint64_t iova,
+			       uint64_t size, uint32_t flags, int fd,
+			       uint64_t offset)
+{
+	struct il_vfu_dma_map d = { .argsz = sizeof(d), .flags = flags,
+				    .offset = offset, .address = iova,
+				    .size = size };
+	int r;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	r = call_locked(c, IL_VFU_CMD_DMA_MAP, &d, sizeof(d),
+			fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, NULL);
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int irqlink_vfu_client_dma_unmap(struct irqlink_vfu_client *c, uint64_t iova,
+				 uint64_t size)
+{
+	struct il_vfu_dma_unmap d = { .argsz = sizeof(d), .address = iova,
+				      .size = size };
+
+	if (!c)
+		return -EINVAL;
+	return call(c, IL_VFU_CMD_DMA_UNMAP, &d, sizeof(d), NULL);
+}
+
+int irqlink_vfu_client_reset(struct irqlink_vfu_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	return call(c, IL_VFU_CMD_DEVICE_RESET, NULL, 0, NULL);
+}
+
+int irqlink_vfu_client_get_stats(struct irqlink_vfu_client *c,
+				 struct irqlink_vfu_client_stats *st)
+{
+	if (!c || !st)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	*st = c->st;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
