@@ -168,9 +168,13 @@ static int wait_reply(struct irqlink_vfu_client *c, uint16_t id,
 			size_t n = m.len < out->cap ? m.len : out->cap;
 			size_t k = m.nfds < out->maxfds ? m.nfds : out->maxfds;
 
-			memcpy(out->data, m.payload, n);
+			/* A reply may carry no payload or no fds, and a
+			 * caller that expects none passes NULL buffers. */
+			if (n)
+				memcpy(out->data, m.payload, n);
 			out->len = m.len;
-			memcpy(out->fds, m.fds, k * sizeof(int));
+			if (k)
+				memcpy(out->fds, m.fds, k * sizeof(int));
 			out->nfds = k;
 			close_fds(m.fds + k, m.nfds - k);
 		} else {
@@ -262,7 +266,7 @@ static int region_rw(struct irqlink_vfu_client *c, uint32_t region,
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
 	memcpy(c->buf, &ra, sizeof(ra));
-	if (write)
+	if (write && len)
 		memcpy(c->buf + sizeof(ra), data, len);
 	r = call_locked(c, write ? IL_VFU_CMD_REGION_WRITE
 				 : IL_VFU_CMD_REGION_READ,
@@ -270,7 +274,7 @@ static int region_rw(struct irqlink_vfu_client *c, uint32_t region,
 	if (!r && !write) {
 		if (rep.len != sizeof(ra) + len)
 			r = -EPROTO;
-		else
+		else if (len)
 			memcpy(data, c->buf + sizeof(ra), len);
 	}
 	pthread_mutex_unlock(&c->lock);
@@ -532,7 +536,8 @@ static int op_get_ioeventfds(void *opaque, struct irqlink_pci_ioeventfd *out,
 
 	pthread_mutex_lock(&c->lock);
 	n = c->ndoorbells;
-	memcpy(out, c->doorbells, (n < max ? n : max) * sizeof(*out));
+	if (n && max)
+		memcpy(out, c->doorbells, (n < max ? n : max) * sizeof(*out));
 	pthread_mutex_unlock(&c->lock);
 	return (int)n;
 }
