@@ -15,6 +15,13 @@
  *                          relay does (config.delivery)
  *   INTx acknowledgement -> the glue's EOI policy (<irqlink/eoi.h>)
  *
+ * The device is either the in-process test device or one in another
+ * process (config.remote: a vfio-user server such as irqlink-devd). The
+ * remote one plugs into the same device-ops seam through the vfio-user
+ * client, whose proxy producers stand in for the model that now lives in
+ * the server; its doorbell ioeventfds and unmask eventfds are served over
+ * there, so the device thread below only has the glue's work to do.
+ *
  * The device thread replaces testdev_start(): it serves the doorbell
  * eventfd, one command per counted write (testdev_reg_write(DOORBELL)),
  * and stamps each command with the TSC just before it raises -- the start
@@ -111,10 +118,14 @@ static void *device_thread(void *arg)
 	struct vm_machine *m = arg;
 
 	for (;;) {
+		/* A remote device serves its doorbell and unmask events in
+		 * its own process: poll ignores the negative fds. */
 		struct pollfd fds[6] = {
 			{ .fd = m->stopfd, .events = POLLIN },
-			{ .fd = testdev_doorbell_fd(m->td), .events = POLLIN },
-			{ .fd = irqlink_dev_poll_fd(testdev_irq(m->td)),
+			{ .fd = m->td ? testdev_doorbell_fd(m->td) : -1,
+			  .events = POLLIN },
+			{ .fd = m->td ? irqlink_dev_poll_fd(testdev_irq(m->td))
+				      : -1,
 			  .events = POLLIN },
 			/* -ENOENT (no INTx work under this policy): poll
 			 * ignores a negative fd. */
@@ -232,6 +243,66 @@ static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
 	return 0;
 }
 
+/* The in-process test device, the producer of its own interrupts: every
+ * trigger it is given is offered to the manager, which pairs it with the
+ * glue's consumer on the same eventfd. */
+static int attach_local(struct vm_machine *m, const struct testdev_config *dc,
+			struct irqlink_pci_config *pc, char *err,
+			size_t errlen)
+{
+	int r = testdev_create(dc, &m->td);
+
+	if (r) {
+		say(err, errlen, "cannot create the test device: %s",
+		    strerror(-r));
+		return r;
+	}
+	r = irqlink_dev_attach_bypass(testdev_irq(m->td), m->bypass);
+	if (r) {
+		say(err, errlen, "cannot attach the device to the bypass "
+		    "manager: %s", strerror(-r));
+		testdev_destroy(m->td);
+		m->td = NULL;
+		return r;
+	}
+	pc->ops = &testdev_pci_ops;
+	pc->opaque = m->td;
+	return 0;
+}
+
+/* A device in another process: the client stands in for its model as
+ * the producer (proxy producers on the same manager). */
+static int attach_remote(struct vm_machine *m, const char *path,
+			 struct irqlink_pci_config *pc, char *err,
+			 size_t errlen)
+{
+	struct irqlink_vfu_client_config cc = { .path = path,
+						.bypass = m->bypass };
+	int r = irqlink_vfu_client_connect(&cc, &m->vfu);
+
+	if (r) {
+		say(err, errlen, "cannot attach the vfio-user device at %s: "
+		    "%s%s", path, strerror(-r), r == -ENOENT ||
+		    r == -ECONNREFUSED ? " (is irqlink-devd running there?)"
+		    : r == -EBUSY ? " (the server has another client)" : "");
+		return r;
+	}
+	pc->ops = &irqlink_vfu_client_ops;
+	pc->opaque = m->vfu;
+	return 0;
+}
+
+static void detach_device(struct vm_machine *m)
+{
+	if (m->td) {
+		irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
+		testdev_destroy(m->td);
+		m->td = NULL;
+	}
+	irqlink_vfu_client_destroy(m->vfu);
+	m->vfu = NULL;
+}
+
 int vm_machine_create(const struct vm_machine_config *cfg,
 		      struct vm_machine **out, char *err, size_t errlen)
 {
@@ -242,7 +313,7 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		.msix_vectors = VM_MSIX_VECTORS,
 	};
 	struct irqlink_relay_config rc = { 0 };
-	struct irqlink_pci_config pc = { .ops = &testdev_pci_ops };
+	struct irqlink_pci_config pc = { 0 };
 	struct kg_options ko = { 0 };
 	struct vm_machine *m;
 	int r;
@@ -315,22 +386,10 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		say(err, errlen, "cannot start the relay: %s", strerror(-r));
 		goto err_bypass;
 	}
-	r = testdev_create(&dc, &m->td);
-	if (r) {
-		say(err, errlen, "cannot create the test device: %s",
-		    strerror(-r));
+	r = cfg->remote ? attach_remote(m, cfg->remote, &pc, err, errlen)
+			: attach_local(m, &dc, &pc, err, errlen);
+	if (r)
 		goto err_relay;
-	}
-	/* The device is the producer of its interrupts: every trigger it is
-	 * given is offered to the manager, which pairs it with the glue's
-	 * consumer on the same eventfd. */
-	r = irqlink_dev_attach_bypass(testdev_irq(m->td), m->bypass);
-	if (r) {
-		say(err, errlen, "cannot attach the device to the bypass "
-		    "manager: %s", strerror(-r));
-		goto err_dev;
-	}
-	pc.opaque = m->td;
 	pc.vm = m->vm;
 	pc.relay = m->relay;
 	pc.bypass = m->bypass;
@@ -373,8 +432,7 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 err_pci:
 	irqlink_pci_destroy(m->pci);
 err_dev:
-	irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
-	testdev_destroy(m->td);
+	detach_device(m);
 err_relay:
 	irqlink_relay_destroy(m->relay);
 err_bypass:
@@ -450,8 +508,7 @@ void vm_machine_destroy(struct vm_machine *m)
 		m->thread_live = false;
 	}
 	irqlink_pci_destroy(m->pci);
-	irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
-	testdev_destroy(m->td);
+	detach_device(m);
 	irqlink_relay_destroy(m->relay);
 	irqlink_bypass_destroy(m->bypass);
 	kg_destroy(m->g);

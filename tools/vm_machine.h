@@ -52,6 +52,12 @@
  * @relay_busy_poll: the relay thread spins instead of sleeping.
  * @msix_vectors: the test device's MSI-X table size, 1..2048 (0 =
  *             VM_MSIX_VECTORS). RLIMIT_NOFILE is raised to cover it.
+ * @remote:    the socket of a vfio-user server (irqlink-devd) to attach
+ *             instead of the in-process test device, or NULL. Its
+ *             interrupts take the same path: the client's proxy producers
+ *             pair with the glue's consumers (<irqlink/vfio_user_client.h>).
+ *             The device's shape is the server's (@msix_vectors then only
+ *             sizes RLIMIT_NOFILE); m->td is NULL.
  */
 struct vm_machine_config {
 	unsigned int vcpus;
@@ -62,6 +68,7 @@ struct vm_machine_config {
 	unsigned int ack_timeout_ms;
 	bool relay_busy_poll;
 	unsigned int msix_vectors;
+	const char *remote;
 };
 
 struct vm_machine {
@@ -69,7 +76,8 @@ struct vm_machine {
 	struct irqlink_bypass *bypass;
 	struct irqlink_relay *relay;
 	struct kg_guest *g;
-	struct testdev *td;
+	struct testdev *td;             /* in-process device, or NULL */
+	struct irqlink_vfu_client *vfu; /* remote device, or NULL */
 	struct irqlink_pci *pci;
 	struct vm_bus bus;
 	unsigned int intx_gsi;

@@ -1,0 +1,274 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test device in its own process (irqlink-devd, over vfio-user)
+ * attached to irqlink-vm's machine, with the guest counting what arrives:
+ *
+ *   - MSI-X, MSI and INTx (GUEST_PORT EOI): every interrupt the guest asks
+ *     for through the doorbell arrives exactly once;
+ *   - no process in the path: the relay injected nothing, every vector is
+ *     in-kernel (the client's proxy producers paired with the consumers),
+ *     and the doorbell never left KVM (no MMIO exit for it);
+ *   - MSI-X at 2048 vectors, every one fired twice;
+ *   - the server going away mid-run leaves the VMM standing: ops fail with
+ *     -ENOTCONN and the machine tears down with no fd left behind.
+ *
+ * IRQLINK_DEVD names the irqlink-devd binary (tests/meson.build sets it).
+ */
+#include "vm_fixture.h"
+
+#include <irqlink/vfio_user_client.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <linux/vfio.h>
+
+#define VEC_MSI  0x40
+#define VEC_MSIX 0x70
+
+struct devd {
+	char dir[64], path[96];
+	pid_t pid;
+};
+
+/* Start irqlink-devd with @args (NULL-terminated, after the socket) and
+ * wait for its socket. */
+static void devd_start(struct devd *d, const char *const *args)
+{
+	const char *bin = getenv("IRQLINK_DEVD");
+	const char *argv[16] = { "irqlink-devd", "-q" };
+	size_t n = 2;
+	struct stat st;
+
+	if (!bin)
+		fail_msg("IRQLINK_DEVD is not set (run through meson test)");
+	strcpy(d->dir, "/tmp/irqlink-devd-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->path, sizeof(d->path), "%s/dev.sock", d->dir);
+	while (args && *args && n < 14)
+		argv[n++] = *args++;
+	argv[n++] = d->path;
+	argv[n] = NULL;
+	d->pid = fork();
+	assert_true(d->pid >= 0);
+	if (d->pid == 0) {
+		/* A test that fails or is killed must not leave it behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && stat(d->path, &st); i++)
+		tu_sleep_ms(1);
+	assert_int_equal(stat(d->path, &st), 0);
+}
+
+/* Stop it with SIGTERM: it must exit 0 and remove its socket. */
+static void devd_stop(struct devd *d)
+{
+	int status;
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_int_equal(access(d->path, F_OK), -1);
+	}
+	rmdir(d->dir);
+}
+
+static struct vm_machine *boot_remote(struct vm_fx *f, struct devd *d,
+				      unsigned int msix)
+{
+	struct vm_machine_config cfg = { .remote = d->path,
+					 .eoi = IRQLINK_EOI_GUEST_PORT,
+					 .msix_vectors = msix };
+
+	return vm_fx_boot(f, &cfg);
+}
+
+/* The proof that no process carried an interrupt: the relay did nothing
+ * and every live sink is in-kernel. */
+static void no_process_in_path(struct vm_machine *m, uint64_t relayed0,
+			       unsigned int live)
+{
+	struct irqlink_pci_stats p = pstats(m);
+
+	assert_int_equal(relay_injections(m) - relayed0, 0);
+	assert_int_equal(p.in_kernel, live);
+	assert_int_equal(p.relayed, 0);
+	assert_int_equal(p.errors, 0);
+}
+
+static void test_remote_msix(void **state)
+{
+	const char *const args[] = { "--msix", "64", NULL };
+	const uint32_t n = 4000;
+	struct irqlink_vfu_client_stats cs;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0, mmio0;
+
+	(void)state;
+	devd_start(&d, args);
+	m = boot_remote(&f, &d, 64);
+	assert_null(m->td);
+	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->fn, VEC_MSIX, 4,
+				     0, false), 0);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	r0 = relay_injections(m);
+	mmio0 = bstats(m).bar_accesses;
+	guest_run(m, VEC_MSIX, 4, n);
+	for (unsigned int v = 0; v < 4; v++)
+		settled(m, VEC_MSIX + v, n / 4);
+	no_process_in_path(m, r0, 4);
+	/* The doorbell is an ioeventfd: of the guest's 2n writes only the
+	 * n vector selects trap, never the doorbell. */
+	assert_int_equal(bstats(m).bar_accesses - mmio0, n);
+	assert_int_equal(pstats(m).ioeventfds, 1);
+	assert_int_equal(pstats(m).doorbell_traps, 0);
+	assert_int_equal(irqlink_vfu_client_get_stats(m->vfu, &cs), 0);
+	assert_int_equal(cs.doorbells, 1);
+	assert_true(cs.producers >= 4);
+	assert_int_equal(cs.bypass_failures, 0);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+static void test_remote_msi(void **state)
+{
+	const uint32_t n = 2000;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 4, 0,
+				    false), 0);
+	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
+	r0 = relay_injections(m);
+	guest_run(m, VEC_MSI, 4, n);
+	for (unsigned int v = 0; v < 4; v++)
+		settled(m, VEC_MSI + v, n / 4);
+	no_process_in_path(m, r0, 4);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+static void test_remote_intx(void **state)
+{
+	const uint32_t n = 1000;
+	volatile struct kg_ext *e;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	e = kg_ext(m->g);
+	intx_on(m, true);
+	command(m, VFIO_PCI_INTX_IRQ_INDEX, 0, 1);
+	r0 = relay_injections(m);
+	guest_run(m, VEC_INTX, 1, n);
+	settled(m, VEC_INTX, n);
+	/* Each one claimed by the guest's handler: none spurious. */
+	assert_int_equal(e->intx_claimed, n);
+	assert_int_equal(e->intx_spurious, 0);
+	no_process_in_path(m, r0, 1);
+	assert_int_equal(pstats(m).intx_eoi_reports, n);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+static void test_remote_msix_2048(void **state)
+{
+	const char *const args[] = { "--msix", "2048", NULL };
+	const unsigned int nvec = 2048, span = 64;
+	const uint32_t n = 2 * nvec;
+	struct kg_ext_run req;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint32_t done = 0;
+	uint64_t r0, before = 0;
+
+	(void)state;
+	devd_start(&d, args);
+	m = boot_remote(&f, &d, nvec);
+	/* 2048 entries on 64 vectors: entry i raises VEC_MSIX + i % 64. */
+	assert_int_equal(kg_pci_msix_shared(m->g, (unsigned int)m->fn,
+					    VEC_MSIX, span, nvec, 0, false), 0);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	for (unsigned int v = 0; v < span; v++)
+		before += kg_count(m->g, VEC_MSIX + v);
+	r0 = relay_injections(m);
+	req = (struct kg_ext_run){
+		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_value = 1, .kick_size = 4,
+		.sel_gpa = vm_machine_reg(m, TESTDEV_REG_VECTOR),
+		.count = n, .vector = VEC_MSIX, .nvec = nvec, .vspan = span,
+		.timeout_ms = WAIT_MS,
+	};
+	assert_int_equal(kg_pci_run(m->g, &req, &done), 0);
+	assert_int_equal(done, n);
+	for (unsigned int v = 0; v < span; v++)
+		settled(m, VEC_MSIX + v, (before + n) / span);
+	no_process_in_path(m, r0, nvec);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+static void test_remote_server_gone(void **state)
+{
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint32_t v = 0;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	kill(d.pid, SIGKILL);
+	assert_int_equal(waitpid(d.pid, NULL, 0), d.pid);
+	d.pid = 0;
+	unlink(d.path);
+	assert_int_equal(irqlink_vfu_client_ops.region_read(m->vfu,
+			 VFIO_PCI_BAR0_REGION_INDEX, TESTDEV_REG_ID, &v, 4),
+			 -ENOTCONN);
+	/* The guest still runs; a failed BAR read reads all ones. */
+	assert_int_equal(reg_r(m, TESTDEV_REG_ID), 0xffffffffu);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+int main(void)
+{
+	int r = tu_require_kvm();
+
+	if (r)
+		return r;
+
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_remote_msix),
+		cmocka_unit_test(test_remote_msi),
+		cmocka_unit_test(test_remote_intx),
+		cmocka_unit_test(test_remote_msix_2048),
+		cmocka_unit_test(test_remote_server_gone),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
