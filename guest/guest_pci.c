@@ -112,6 +112,15 @@ static inline void mmio_write(uint64_t gpa, uint64_t v, uint32_t size)
 	}
 }
 
+static inline uint64_t rdtsc(void)
+{
+	uint32_t lo, hi;
+
+	/* lfence: the stamp may not be taken before earlier accesses end. */
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) :: "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
 static inline uint32_t mmio_read32(uint64_t gpa)
 {
 	return *(volatile uint32_t *)(uintptr_t)gpa;
@@ -500,6 +509,7 @@ static int64_t run(void)
 	uint32_t span = r->vspan && r->vspan < nvec ? r->vspan : nvec;
 	uint32_t ms = r->timeout_ms ? r->timeout_ms : 1000;
 	uint32_t n = r->count, size = r->kick_size;
+	bool from_kick = r->flags & KG_RUN_FROM_KICK;
 
 	r->done = 0;
 	r->timed_out = 0;
@@ -511,15 +521,18 @@ static int64_t run(void)
 		uint32_t vec = r->vector + v % span;
 		uint64_t target = count[vec] + 1;
 
+		uint64_t kick;
+
 		if (r->sel_gpa)
 			mmio_write(r->sel_gpa, r->sel_value + v, 4);
+		kick = from_kick ? rdtsc() : 0;
 		mmio_write(r->kick_gpa, r->kick_value, size);
 		if (!wait_for(vec, target, ms)) {
 			r->timed_out = 1;
 			break;
 		}
 		if (samples)
-			samples[i] = last_tsc[vec];
+			samples[i] = last_tsc[vec] - kick;
 		r->done = i + 1;
 		if (++v == nvec)
 			v = 0;

@@ -132,7 +132,10 @@ struct kg_ext_fn {
  *     interrupt, at most timeout_ms (a timeout ends the run); vspan 0 =
  *     nvec (each selected source has a vector of its own);
  *   - if samples_gpa is not 0, stores that vector's ISR-entry TSC
- *     (last_tsc) at samples_gpa + 8 * i (guest RAM).
+ *     (last_tsc) at samples_gpa + 8 * i (guest RAM); with
+ *     KG_RUN_FROM_KICK in flags, minus the TSC it read just before the
+ *     kick: the whole request -> interrupt time, for a device whose raise
+ *     the host cannot stamp (one in another process).
  * Vectors must lie in 0x20-0xee. The result is the number of interrupts
  * that arrived (also in `done`); `timed_out` says whether one did not. */
 struct kg_ext_run {
@@ -149,7 +152,11 @@ struct kg_ext_run {
 	uint32_t done;         /* guest: interrupts that arrived */
 	uint32_t timed_out;    /* guest: 1 if the run ended on a timeout */
 	uint32_t vspan;        /* vectors the sources share; 0 = nvec */
+	uint32_t flags;        /* KG_RUN_* */
+	uint32_t reserved;
 };
+
+#define KG_RUN_FROM_KICK 0x1u
 
 /* The extension's shared memory, at KG_SHARED_GPA + KG_SH_EXT. */
 struct kg_ext {

@@ -131,6 +131,8 @@ int kg_pci_run(struct kg_guest *g, const struct kg_ext_run *req,
 	uint64_t r = 0;
 	int err;
 
+	if (req->flags & ~KG_RUN_FROM_KICK)
+		return -EINVAL;
 	if (req->samples_gpa &&
 	    (req->samples_gpa < KG_FREE_GPA ||
 	     !kg_mem(g, req->samples_gpa, (size_t)req->count * 8)))
@@ -146,6 +148,7 @@ int kg_pci_run(struct kg_guest *g, const struct kg_ext_run *req,
 	e->run.nvec = req->nvec;
 	e->run.vspan = req->vspan;
 	e->run.timeout_ms = req->timeout_ms;
+	e->run.flags = req->flags;
 	e->run.done = 0;
 	/* The guest bumps run.done per interrupt: wait while it moves. */
 	err = kg_mailbox_progress(g, KG_CMD_PCI_RUN, 0, 0, 0, &r,
