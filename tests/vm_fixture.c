@@ -2,7 +2,14 @@
 /* Helpers for the tests that boot irqlink-vm's machine (vm_fixture.h). */
 #include "vm_fixture.h"
 
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 struct vm_machine *vm_fx_boot(struct vm_fx *f,
@@ -157,3 +164,74 @@ void intx_on(struct vm_machine *m, bool ack)
 	assert_int_equal(pin, m->intx_gsi);
 }
 
+/* tests/<test> -> tools/irqlink-vm in the same build tree. */
+static void vm_binary(char *path, size_t len)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	assert_true(n > 0);
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	assert_non_null(slash);
+	*slash = '\0';
+	assert_true(strlen(self) + sizeof("/../tools/irqlink-vm") <= len);
+	strcpy(path, self);
+	strcat(path, "/../tools/irqlink-vm");
+	assert_int_equal(access(path, X_OK), 0);
+}
+
+/* Runs irqlink-vm with @args, at most @limit_s seconds (killed and failed
+ * if it takes longer: it must never hang). Returns its exit status; its
+ * stdout and stderr go to @out. */
+int run_vm(const char *const *args, char *out, size_t outlen,
+		  int limit_s)
+{
+	char path[PATH_MAX];
+	const char *argv[16];
+	int pipefd[2], status = 0, n = 0;
+	size_t used = 0;
+	time_t end = time(NULL) + limit_s;
+	pid_t pid;
+
+	vm_binary(path, sizeof(path));
+	argv[n++] = path;
+	for (int i = 0; args[i] && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		dup2(pipefd[1], 2);
+		execv(path, (char *const *)argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (;;) {
+		struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+		int left = (int)(end - time(NULL));
+		ssize_t r;
+
+		if (left <= 0 || poll(&p, 1, left * 1000) <= 0) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(pipefd[0]);
+			fail_msg("irqlink-vm %s did not finish in %d s", args[0],
+				 limit_s);
+		}
+		r = read(pipefd[0], out + used, outlen - 1 - used);
+		if (r <= 0)
+			break;
+		used += (size_t)r;
+		if (used == outlen - 1)
+			break;
+	}
+	out[used] = '\0';
+	close(pipefd[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	return WEXITSTATUS(status);
+}

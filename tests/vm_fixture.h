@@ -55,4 +55,9 @@ uint64_t relay_injections(struct vm_machine *m);
  * back to acknowledge. */
 void intx_on(struct vm_machine *m, bool ack);
 
+/* Runs the irqlink-vm binary of this build tree with @args (at most 15),
+ * for at most @limit_s seconds (killed and failed if longer: it must
+ * never hang). Returns its exit status; stdout and stderr go to @out. */
+int run_vm(const char *const *args, char *out, size_t outlen, int limit_s);
+
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * irqlink-vm: irqlink's small VMM. Boots the test guest (guest/) in a KVM VM
- * with the test PCI device (devices/testdev) on bus 0 and drives the
- * device's interrupts into the guest through irqlink.
+ * with the test PCI device (devices/testdev) on bus 0 -- in this process,
+ * or in its own over vfio-user (--device vfio-user:SOCKET, irqlink-devd)
+ * -- and drives the device's interrupts into the guest through irqlink.
  *
  * The machine is vm_machine.c (VM, vCPU threads, device, glue) and
  * vm_bus.c (PCI config mechanism #1, BAR dispatch). This file is the
@@ -60,7 +61,9 @@ struct opts {
 	bool eoi_given;                 /* --eoi, else the self-test picks */
 	unsigned int switch_ms;         /* 0 = no delivery switching */
 	unsigned int msix_vectors;      /* MSI-X table size */
+	bool msix_given;                /* --msix-vectors, else the device's */
 	unsigned int msix_use;          /* entries the demo exercises */
+	const char *remote;             /* --device vfio-user:PATH */
 };
 
 struct result {
@@ -117,6 +120,13 @@ static void usage(FILE *f)
 "                      where KVM signals the resamplefd before the guest's\n"
 "                      handler runs, bar-access (guest-port with --delivery\n"
 "                      kernel, which bar-access cannot use)\n"
+"      --device DEV    the device on bus 0: testdev (the in-process test\n"
+"                      device; default) or vfio-user:SOCKET (a device in its\n"
+"                      own process, e.g. irqlink-devd SOCKET; its interrupts\n"
+"                      still go straight into KVM). One device per VM so far.\n"
+"                      With a remote device, latency is guest doorbell write\n"
+"                      -> guest ISR entry, and the default INTx EOI policy is\n"
+"                      guest-port where bar-access would be picked\n"
 "      --msix-vectors N  the device's MSI-X table size, 1-%u (default %u);\n"
 "                      the guest enables every entry (they share %u guest\n"
 "                      vectors)\n"
@@ -170,8 +180,9 @@ static bool parse_paths(char *list, bool *paths)
 /* Returns 0 to run, or the exit status to leave with. */
 static int parse(int argc, char **argv, struct opts *o)
 {
-	enum { OPT_FAULT = 256, OPT_SWITCH, OPT_MSIX, OPT_MSIX_USE };
+	enum { OPT_FAULT = 256, OPT_SWITCH, OPT_MSIX, OPT_MSIX_USE, OPT_DEVICE };
 	static const struct option longopts[] = {
+		{ "device", required_argument, NULL, OPT_DEVICE },
 		{ "msix-vectors", required_argument, NULL, OPT_MSIX },
 		{ "msix-use", required_argument, NULL, OPT_MSIX_USE },
 		{ "delivery", required_argument, NULL, 'd' },
@@ -187,6 +198,7 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *why;
+	bool device_given = false;
 	int c;
 
 	*o = (struct opts){
@@ -213,8 +225,26 @@ static int parse(int argc, char **argv, struct opts *o)
 			}
 			o->eoi_given = true;
 			break;
+		case OPT_DEVICE:
+			if (device_given) {
+				fprintf(stderr, "%s: one --device per VM so far\n",
+					prog);
+				return EXIT_USAGE;
+			}
+			device_given = true;
+			if (!strncmp(optarg, "vfio-user:", 10) && optarg[10]) {
+				o->remote = optarg + 10;
+			} else if (strcmp(optarg, "testdev")) {
+				fprintf(stderr, "%s: --device takes testdev or "
+					"vfio-user:SOCKET, not '%s'\n", prog,
+					optarg);
+				return EXIT_USAGE;
+			}
+			break;
 		case OPT_MSIX:
 		case OPT_MSIX_USE:
+			if (c == OPT_MSIX)
+				o->msix_given = true;
 			if (!parse_uint(optarg, 1, VM_MSIX_MAX,
 					c == OPT_MSIX ? &o->msix_vectors
 						      : &o->msix_use)) {
@@ -294,9 +324,13 @@ static int parse(int argc, char **argv, struct opts *o)
 			"in-kernel delivery, so it needs --delivery auto\n", prog);
 		return EXIT_USAGE;
 	}
-	if (!o->msix_use)
-		o->msix_use = o->msix_vectors;
-	if (o->msix_use > o->msix_vectors) {
+	if (o->remote && o->msix_given) {
+		fprintf(stderr, "%s: --msix-vectors sizes the in-process device; "
+			"a vfio-user device has its own table (irqlink-devd "
+			"--msix)\n", prog);
+		return EXIT_USAGE;
+	}
+	if (o->msix_use > o->msix_vectors && !o->remote) {
 		fprintf(stderr, "%s: --msix-use %u is more than the table's %u "
 			"entries\n", prog, o->msix_use, o->msix_vectors);
 		return EXIT_USAGE;
@@ -493,6 +527,9 @@ static int measure(struct vm_machine *m, const struct opts *o,
 		.nvec = nvec,
 		.vspan = span,
 		.timeout_ms = o->timeout_ms,
+		/* A remote device stamps its raise in another process: time
+		 * the whole request (doorbell write -> ISR) instead. */
+		.flags = m->td ? 0 : KG_RUN_FROM_KICK,
 	};
 	uint64_t before[256] = { 0 }, seq0, raised0, exits0, *lat;
 	const uint64_t *samples;
@@ -504,7 +541,7 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	for (unsigned int v = 0; v < span; v++)
 		before[v] = kg_count(m->g, vector + v);
 	seq0 = vm_machine_raises(m);
-	raised0 = testdev_reg_read(m->td, TESTDEV_REG_RAISED);
+	raised0 = vm_machine_dev_reg(m, TESTDEV_REG_RAISED);
 	exits0 = user_exits(m);
 	relayed0 = relay_injections(m);
 	timer0 = vm_machine_timer_unmasks(m);
@@ -525,7 +562,7 @@ static int measure(struct vm_machine *m, const struct opts *o,
 
 	res->ran = true;
 	res->vectors = nvec;
-	res->sent = testdev_reg_read(m->td, TESTDEV_REG_RAISED) - raised0;
+	res->sent = vm_machine_dev_reg(m, TESTDEV_REG_RAISED) - raised0;
 	for (unsigned int v = 0; v < span; v++)
 		res->received += kg_count(m->g, vector + v) - before[v];
 	res->lost = (int64_t)res->sent - (int64_t)res->received;
@@ -539,9 +576,11 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	}
 	for (uint32_t i = 0; i < done; i++) {
 		uint64_t isr = __atomic_load_n(&samples[i], __ATOMIC_RELAXED);
-		uint64_t raise = vm_machine_raise_tsc(m, seq0 + i);
+		uint64_t raise = m->td ? vm_machine_raise_tsc(m, seq0 + i) : 0;
 
-		if (raise && isr > raise)
+		if (!m->td)
+			lat[nlat++] = isr;      /* already kick -> ISR */
+		else if (raise && isr > raise)
 			lat[nlat++] = isr - raise;
 	}
 	if (nlat) {
@@ -566,7 +605,7 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 	volatile struct kg_ext *e = kg_ext(m->g);
 	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
 	uint64_t claimed0 = e->intx_claimed, spurious0 = e->intx_spurious;
-	struct irqlink_dev_stats d0, d1;
+	uint32_t unmasks0;
 	unsigned int pin;
 	int err;
 
@@ -585,18 +624,18 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 	err = dev_command(m, VFIO_PCI_INTX_IRQ_INDEX);
 	if (err)
 		return err;
-	irqlink_dev_get_stats(testdev_irq(m->td), &d0);
+	unmasks0 = vm_machine_dev_reg(m, TESTDEV_REG_UNMASKS);
 	err = measure(m, o, VEC_INTX, 1, 0, res);
 	if (err)
 		return err;
-	irqlink_dev_get_stats(testdev_irq(m->td), &d1);
 	if (!res->note[0])
 		snprintf(res->note, sizeof(res->note),
 			 "claimed %llu, spurious %llu, device unmasks %llu, "
 			 "timer unmasks %llu (EOI policy %s)",
 			 (unsigned long long)(e->intx_claimed - claimed0),
 			 (unsigned long long)(e->intx_spurious - spurious0),
-			 (unsigned long long)(d1.intx_unmasks - d0.intx_unmasks),
+			 (unsigned long long)(vm_machine_dev_reg(m,
+					TESTDEV_REG_UNMASKS) - unmasks0),
 			 (unsigned long long)res->timer_unmasks,
 			 irqlink_eoi_policy_name(m->eoi));
 	return 0;
@@ -642,14 +681,19 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	int err = 0;
 
 	memset(res, 0, sizeof(res));
-	printf("irqlink-vm demo: %u vCPU%s, test device %04x:%04x at 00:%02x.0, "
-	       "BAR0 0x%llx, INTA# -> GSI %u, %u interrupts per path\n",
+	printf("irqlink-vm demo: %u vCPU%s, test device %04x:%04x at 00:%02x.0 "
+	       "(%s%s), BAR0 0x%llx, INTA# -> GSI %u, %u interrupts per path\n",
 	       o->vcpus, o->vcpus == 1 ? "" : "s", TESTDEV_VENDOR_ID,
 	       TESTDEV_DEVICE_ID, VM_TESTDEV_SLOT,
+	       o->remote ? "vfio-user, in its own process at " : "in-process",
+	       o->remote ? o->remote : "",
 	       (unsigned long long)m->bar0, m->intx_gsi, o->count);
 	printf("delivery %s; INTx EOI policy %s (%s)%s\n",
 	       irqlink_delivery_name(m->delivery),
 	       irqlink_eoi_policy_name(m->eoi), !m->eoi_probed ? "--eoi" :
+	       m->eoi_no_line_state ? "self-test: this KVM signals the "
+	       "resamplefd early, and a vfio-user device cannot report its line "
+	       "for bar-access" :
 	       m->eoi_early ? "self-test: this KVM signals the resamplefd "
 	       "before the guest's handler runs" : "self-test: the resamplefd "
 	       "waits for the guest's EOI",
@@ -718,9 +762,13 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	for (int p = 0; p < NPATHS; p++)
 		if (res[p].ran && res[p].note[0])
 			printf("%-6s %s\n", path_titles[p], res[p].note);
-	printf("latency: device raise (TSC before the device's raise) -> guest "
-	       "ISR entry (guest rdtsc; guest TSC == host TSC)\n"
-	       "delivery: kernel = no relay injection in the row, relay = every "
+	if (o->remote)
+		printf("latency: guest doorbell write -> guest ISR entry (guest "
+		       "rdtsc both; the raise happens in the device's process)\n");
+	else
+		printf("latency: device raise (TSC before the device's raise) -> "
+		       "guest ISR entry (guest rdtsc; guest TSC == host TSC)\n");
+	printf("delivery: kernel = no relay injection in the row, relay = every "
 	       "interrupt relayed, mixed = both (switching)\n");
 	if (bad) {
 		fprintf(stderr, "%s: the run failed (see above)\n", prog);
@@ -730,6 +778,27 @@ static int demo(struct vm_machine *m, const struct opts *o)
 }
 
 /* ---- main ------------------------------------------------------------------- */
+
+/* The MSI-X rows follow the device the guest found: a remote device's
+ * table size is the server's. Returns 0 or the exit status. */
+static int fit_device(struct vm_machine *m, struct opts *o)
+{
+	volatile struct kg_ext_fn *f = &kg_ext(m->g)->fn[m->fn];
+	unsigned int table = f->msix_cap ? (f->msix_ctrl & 0x7ffu) + 1 : 0;
+
+	if (o->remote)
+		o->msix_vectors = table;
+	if (!o->msix_use)
+		o->msix_use = o->msix_vectors;
+	if (!strcmp(o->cmd, "demo") && o->paths[PATH_MSIX] &&
+	    (!table || o->msix_use > table)) {
+		fprintf(stderr, "%s: the device has %u MSI-X entries; the MSI-X "
+			"row needs %u (--msix-use, or -p without msix)\n", prog,
+			table, o->msix_use ? o->msix_use : 1);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
 
 static int inject_fault(struct vm_machine *m, const struct opts *o)
 {
@@ -771,7 +840,9 @@ int main(int argc, char **argv)
 	mc.delivery = o.delivery;
 	mc.eoi = o.eoi;
 	mc.eoi_probe = !o.eoi_given;
-	mc.msix_vectors = o.msix_vectors;
+	/* A remote device's table is its own: cover the largest. */
+	mc.msix_vectors = o.remote ? VM_MSIX_MAX : o.msix_vectors;
+	mc.remote = o.remote;
 	if (vm_machine_create(&mc, &m, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_RUN_FAILED;
@@ -781,7 +852,10 @@ int main(int argc, char **argv)
 		vm_machine_destroy(m);
 		return EXIT_RUN_FAILED;
 	}
-	if (o.fault)
+	r = fit_device(m, &o);
+	if (r)
+		;
+	else if (o.fault)
 		r = inject_fault(m, &o);
 	else if (!strcmp(o.cmd, "probe"))
 		r = probe(m);

@@ -233,6 +233,14 @@ static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
 		if (m->eoi == IRQLINK_EOI_BAR_ACCESS &&
 		    m->delivery == IRQLINK_DELIVERY_KERNEL)
 			m->eoi = IRQLINK_EOI_GUEST_PORT;
+		/* vfio-user carries no line state (ops->intx_asserted), so
+		 * BAR_ACCESS could not tell the ISR's status read from the
+		 * write that acknowledges: each read would unmask a line
+		 * still up and fire again. The guest's report is exact. */
+		if (m->eoi == IRQLINK_EOI_BAR_ACCESS && cfg->remote) {
+			m->eoi = IRQLINK_EOI_GUEST_PORT;
+			m->eoi_no_line_state = true;
+		}
 	}
 	if (irqlink_eoi_check(m->eoi, m->delivery, &why)) {
 		say(err, errlen, "--eoi %s with --delivery %s: %s",
@@ -545,6 +553,18 @@ uint64_t vm_machine_timer_unmasks(struct vm_machine *m)
 uint64_t vm_machine_errs(struct vm_machine *m)
 {
 	return __atomic_load_n(&m->errs, __ATOMIC_ACQUIRE);
+}
+
+uint32_t vm_machine_dev_reg(struct vm_machine *m, uint32_t reg)
+{
+	uint32_t v = 0;
+
+	if (m->td)
+		return testdev_reg_read(m->td, reg);
+	if (irqlink_vfu_client_ops.region_read(m->vfu,
+			VFIO_PCI_BAR0_REGION_INDEX, reg, &v, sizeof(v)))
+		return 0;
+	return v;
 }
 
 uint64_t vm_machine_reqs(struct vm_machine *m)

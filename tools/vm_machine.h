@@ -47,7 +47,9 @@
  * @eoi_probe: pick the policy with the EOI self-test (vm_eoi_probe.h):
  *             BAR_ACCESS on a KVM that EOIs at injection, else RESAMPLEFD;
  *             BAR_ACCESS is not possible with KERNEL delivery, which then
- *             gets GUEST_PORT.
+ *             gets GUEST_PORT, nor exact for a @remote device (vfio-user
+ *             carries no line state), which gets GUEST_PORT too
+ *             (m->eoi_no_line_state).
  * @ack_timeout_ms: BAR_ACCESS's acknowledgement timeout (0 = the glue's).
  * @relay_busy_poll: the relay thread spins instead of sleeping.
  * @msix_vectors: the test device's MSI-X table size, 1..2048 (0 =
@@ -85,6 +87,7 @@ struct vm_machine {
 	enum irqlink_delivery delivery;
 	enum irqlink_eoi_policy eoi;
 	bool eoi_probed, eoi_early;     /* the self-test ran; its answer */
+	bool eoi_no_line_state;         /* bar-access passed over: remote */
 	uint32_t tsc_khz;       /* guest TSC rate (== host TSC here) */
 	int fn;                 /* the device in the guest's kg_ext.fn[], -1 */
 	uint64_t bar0;          /* BAR0 as the guest assigned it */
@@ -119,6 +122,12 @@ static inline uint64_t vm_machine_reg(const struct vm_machine *m, uint32_t reg)
 {
 	return m->bar0 + reg;
 }
+
+/* BAR0 register @reg of the device as the host reads it (the test
+ * device's counters: TESTDEV_REG_RAISED, _UNMASKS...): directly for the
+ * in-process device, a REGION_READ for a remote one. 0 on error, which a
+ * remote device that went away also reports in its stats. */
+uint32_t vm_machine_dev_reg(struct vm_machine *m, uint32_t reg);
 
 /* TSC taken just before doorbell command @seq (0-based, in the order the
  * device ran them) raised its interrupt(s); 0 if it fell out of the ring. */
