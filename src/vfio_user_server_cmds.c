@@ -124,31 +124,33 @@ static int get_irq_info(struct irqlink_vfu_server *s,
 
 static int set_irqs(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 {
-	struct {
-		struct vfio_irq_set set;
-		uint8_t bools[IRQLINK_MSIX_MAX];
-	} req;
+	/* The header and its BOOL data, one buffer: a struct with a
+	 * flexible array cannot be followed by another member in C11. */
+	_Alignas(struct vfio_irq_set) uint8_t buf[sizeof(struct vfio_irq_set) +
+						  IRQLINK_MSIX_MAX];
+	struct vfio_irq_set *set = (struct vfio_irq_set *)buf;
 	uint32_t data;
 	int r;
 
-	if (m->len < sizeof(req.set))
+	if (m->len < sizeof(*set))
 		return -EINVAL;
-	memcpy(&req.set, m->payload, sizeof(req.set));
-	if (req.set.argsz < sizeof(req.set) || req.set.index >= num_irqs(s))
+	memcpy(set, m->payload, sizeof(*set));
+	if (set->argsz < sizeof(*set) || set->index >= num_irqs(s))
 		return -EINVAL;
-	data = req.set.flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
+	data = set->flags & VFIO_IRQ_SET_DATA_TYPE_MASK;
 	/* Fds only with DATA_EVENTFD; inline data only with DATA_BOOL. */
 	if (m->nfds && data != VFIO_IRQ_SET_DATA_EVENTFD)
 		return -EINVAL;
-	req.set.argsz = sizeof(req.set);
+	set->argsz = sizeof(*set);
 	if (data == VFIO_IRQ_SET_DATA_BOOL) {
-		if (req.set.count > IRQLINK_MSIX_MAX ||
-		    m->len - sizeof(req.set) < req.set.count)
+		if (set->count > IRQLINK_MSIX_MAX ||
+		    m->len - sizeof(*set) < set->count)
 			return -EINVAL;
-		memcpy(req.bools, m->payload + sizeof(req.set), req.set.count);
-		req.set.argsz += req.set.count;
+		memcpy(buf + sizeof(*set), m->payload + sizeof(*set),
+		       set->count);
+		set->argsz += set->count;
 	}
-	r = s->cfg.ops->set_irqs(s->cfg.opaque, &req.set, m->fds, m->nfds);
+	r = s->cfg.ops->set_irqs(s->cfg.opaque, set, m->fds, m->nfds);
 	/* The model's "only this many vectors" has no place on the wire. */
 	return r > 0 ? -ENOSPC : r;
 }
