@@ -1,7 +1,8 @@
 # Sourced by the scripts: installs what a fresh Debian 12 machine lacks.
 # Only apt-get, only when something is missing, so a warm machine pays nothing.
+# irqlink_deps [extra packages...]: what every script needs, plus those.
 irqlink_deps() {
-	local want=(gcc meson ninja-build pkg-config libcmocka-dev libjson-c-dev gdb)
+	local want=(gcc meson ninja-build pkg-config libcmocka-dev libjson-c-dev gdb "$@")
 	local missing=()
 	local p
 	for p in "${want[@]}"; do
