@@ -92,6 +92,7 @@ struct kg_guest {
 	struct kvm_run *run; /* vCPU 0's, == vcpu[0].run */
 	size_t run_size;
 	uint8_t *mem;
+	int mem_fd;  /* the memfd behind mem: a device in another process maps it */
 	volatile struct kg_shared *sh;
 
 	unsigned int nvcpus;
@@ -514,11 +515,23 @@ int kg_create_opts(int vm_fd, const struct kg_options *opts,
 		goto err_free;
 	}
 
-	g->mem = mmap(NULL, KG_RAM_SIZE, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (g->mem == MAP_FAILED) {
+	/* RAM is a memfd so that it can be shared: vfio-user's DMA_MAP hands
+	 * it to a device in another process, which then reads and writes
+	 * guest memory directly. */
+	g->mem_fd = memfd_create("irqlink-guest-ram", MFD_CLOEXEC);
+	if (g->mem_fd < 0) {
 		err = -errno;
 		goto err_vm;
+	}
+	if (ftruncate(g->mem_fd, KG_RAM_SIZE)) {
+		err = -errno;
+		goto err_memfd;
+	}
+	g->mem = mmap(NULL, KG_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      g->mem_fd, 0);
+	if (g->mem == MAP_FAILED) {
+		err = -errno;
+		goto err_memfd;
 	}
 	memcpy(g->mem + KG_IMAGE_GPA, kg_guest_image, image_size);
 	build_page_tables(g->mem);
@@ -568,6 +581,8 @@ err_slot:
 	ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 err_mem:
 	munmap(g->mem, KG_RAM_SIZE);
+err_memfd:
+	close(g->mem_fd);
 err_vm:
 	close(g->vm_fd);
 err_free:
@@ -701,6 +716,7 @@ void kg_destroy(struct kg_guest *g)
 	region.slot = KG_MEM_SLOT;
 	ioctl(g->vm_fd, KVM_SET_USER_MEMORY_REGION, &region);
 	munmap(g->mem, KG_RAM_SIZE);
+	close(g->mem_fd);
 	close(g->vm_fd);
 	pthread_mutex_destroy(&g->mb_lock);
 	free(g);
@@ -728,6 +744,11 @@ void *kg_mem(struct kg_guest *g, uint64_t gpa, size_t len)
 	if (gpa > KG_RAM_SIZE || len > KG_RAM_SIZE - gpa)
 		return NULL;
 	return g->mem + gpa;
+}
+
+int kg_mem_fd(struct kg_guest *g)
+{
+	return g->mem_fd;
 }
 
 int kg_vm_fd(struct kg_guest *g)

@@ -163,6 +163,9 @@ volatile struct kg_shared *kg_shared(struct kg_guest *g);
 void *kg_mem(struct kg_guest *g, uint64_t gpa, size_t len);
 
 /* Borrowed fds: valid until kg_destroy(). Do not close them. */
+/* The memfd of guest RAM (offset = guest-physical address, KG_RAM_SIZE
+ * long): what a VMM shares with a device in another process. */
+int kg_mem_fd(struct kg_guest *g);
 int kg_vm_fd(struct kg_guest *g);
 int kg_vcpu_fd(struct kg_guest *g);
 /* vCPU @idx's fd (0 = kg_vcpu_fd()), or -EINVAL. */
