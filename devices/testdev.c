@@ -42,9 +42,11 @@ struct testdev {
 
 	pthread_mutex_t lock;           /* regs, config command, pba scratch */
 	uint32_t kind, vector, count;
+	uint64_t dma_addr;
 	bool intx_level;
 
 	_Atomic uint32_t done, raised, signalled, held, errors;
+	_Atomic uint32_t dmas, dma_errors;
 	/* Per MSI / MSI-X vector: raises that signalled its eventfd. */
 	_Atomic uint32_t *msi_signals, *msix_signals;
 
@@ -374,6 +376,10 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 		return atomic_load(&td->held);
 	case TESTDEV_REG_ERRORS:
 		return atomic_load(&td->errors);
+	case TESTDEV_REG_DMAS:
+		return atomic_load(&td->dmas);
+	case TESTDEV_REG_DMA_ERRORS:
+		return atomic_load(&td->dma_errors);
 	case TESTDEV_REG_UNMASKS:
 		irqlink_dev_get_stats(td->dev, &st);
 		return (uint32_t)st.intx_unmasks;
@@ -389,8 +395,32 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 		v = td->count;
 	else if (reg == TESTDEV_REG_STATUS)
 		v = td->intx_level ? TESTDEV_STATUS_INTX : 0;
+	else if (reg == TESTDEV_REG_DMA_LO)
+		v = (uint32_t)td->dma_addr;
+	else if (reg == TESTDEV_REG_DMA_HI)
+		v = (uint32_t)(td->dma_addr >> 32);
 	pthread_mutex_unlock(&td->lock);
 	return v;
+}
+
+/* The device writes @val to memory as a bus master, only when the guest
+ * enabled bus mastering (the command register's bit 2), as hardware. */
+static void dma_data(struct testdev *td, uint32_t val)
+{
+	uint8_t buf[4] = { (uint8_t)val, (uint8_t)(val >> 8),
+			   (uint8_t)(val >> 16), (uint8_t)(val >> 24) };
+	uint64_t addr;
+	bool master;
+
+	pthread_mutex_lock(&td->lock);
+	addr = td->dma_addr;
+	master = td->config[0x04] & 0x04;     /* Command: Bus Master */
+	pthread_mutex_unlock(&td->lock);
+	if (!td->cfg.dma_write || !master ||
+	    td->cfg.dma_write(td->cfg.dma_opaque, addr, buf, sizeof(buf)))
+		atomic_fetch_add(&td->dma_errors, 1);
+	else
+		atomic_fetch_add(&td->dmas, 1);
 }
 
 void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val)
@@ -410,6 +440,19 @@ void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val)
 		break;
 	case TESTDEV_REG_DOORBELL:
 		run_command(td);
+		break;
+	case TESTDEV_REG_DMA_LO:
+	case TESTDEV_REG_DMA_HI:
+		pthread_mutex_lock(&td->lock);
+		if (reg == TESTDEV_REG_DMA_LO)
+			td->dma_addr = (td->dma_addr & ~0xffffffffull) | val;
+		else
+			td->dma_addr = (td->dma_addr & 0xffffffffull) |
+				       (uint64_t)val << 32;
+		pthread_mutex_unlock(&td->lock);
+		break;
+	case TESTDEV_REG_DMA_DATA:
+		dma_data(td, val);
 		break;
 	case TESTDEV_REG_INTX:
 		set_intx(td, val & 1);

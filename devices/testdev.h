@@ -51,6 +51,13 @@
  *   0x28 HELD       RO   raise calls that did not (masked, latched, dropped)
  *   0x2c ERRORS     RO   raises refused (bad KIND or VECTOR: model -errno)
  *   0x30 UNMASKS    RO   INTx unmasks the model performed (its stats)
+ *   0x34 DMA_LO     RW   bus address for DMA_DATA, low 32 bits
+ *   0x38 DMA_HI     RW   and high 32 bits
+ *   0x3c DMA_DATA   WO   the device writes these 4 bytes at DMA_HI:DMA_LO
+ *                        (bus mastering: config.dma_write); a refused
+ *                        write counts in DMA_ERRORS
+ *   0x40 DMAS       RO   DMA writes done
+ *   0x44 DMA_ERRORS RO   DMA writes refused (no dma_write, or its -errno)
  *
  * Threading: the ops may be called from any thread (vCPU threads, a
  * vfio-user server loop); the device thread (testdev_start()) or
@@ -90,6 +97,11 @@
 #define TESTDEV_REG_HELD      0x28
 #define TESTDEV_REG_ERRORS    0x2c
 #define TESTDEV_REG_UNMASKS   0x30
+#define TESTDEV_REG_DMA_LO    0x34
+#define TESTDEV_REG_DMA_HI    0x38
+#define TESTDEV_REG_DMA_DATA  0x3c
+#define TESTDEV_REG_DMAS      0x40
+#define TESTDEV_REG_DMA_ERRORS 0x44
 
 #define TESTDEV_STATUS_INTX   0x1u
 
@@ -100,6 +112,10 @@
  * @msix_vectors: 0 = no MSI-X capability, else the table size, 1-2048.
  * @host_vectors: passed to the model (irqlink_dev_shape.host_vectors).
  * @dev_flags:    IRQLINK_DEV_* for the model.
+ * @dma_write:    how the device writes memory at a bus address (for a
+ *                device served over vfio-user: the server's DMA); NULL =
+ *                the device cannot master the bus. 0 or -errno.
+ * @dma_opaque:   passed to @dma_write.
  */
 struct testdev_config {
 	bool intx;
@@ -107,6 +123,9 @@ struct testdev_config {
 	uint32_t msix_vectors;
 	uint32_t host_vectors;
 	uint32_t dev_flags;
+	int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
+			 size_t len);
+	void *dma_opaque;
 };
 
 struct testdev;

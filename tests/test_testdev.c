@@ -443,6 +443,66 @@ static void test_thread_unmask(void **state)
 	close(unmask);
 }
 
+/* A bus master's memory, as the test sees it. */
+struct fake_bus {
+	uint8_t mem[64];
+	int calls;
+};
+
+static int fake_dma(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct fake_bus *b = opaque;
+
+	b->calls++;
+	if (addr > sizeof(b->mem) || len > sizeof(b->mem) - addr)
+		return -EFAULT;
+	memcpy(b->mem + addr, buf, len);
+	return 0;
+}
+
+/* DMA_DATA writes through config.dma_write at DMA_HI:DMA_LO, only with Bus
+ * Master set; refusals count in DMA_ERRORS. */
+static void test_dma(void **state)
+{
+	struct fake_bus bus = { .calls = 0 };
+	struct testdev_config cfg = full;
+	struct testdev *td, *none;
+
+	(void)state;
+	cfg.dma_write = fake_dma;
+	cfg.dma_opaque = &bus;
+	td = mk(&cfg);
+	wreg(td, TESTDEV_REG_DMA_LO, 8);
+	wreg(td, TESTDEV_REG_DMA_HI, 0);
+	assert_int_equal(reg(td, TESTDEV_REG_DMA_LO), 8);
+	/* Bus Master clear: the device may not write memory. */
+	wreg(td, TESTDEV_REG_DMA_DATA, 0xa1b2c3d4);
+	assert_int_equal(bus.calls, 0);
+	assert_int_equal(reg(td, TESTDEV_REG_DMA_ERRORS), 1);
+	cfg_write(td, 0x04, 0x0004, 2);
+	wreg(td, TESTDEV_REG_DMA_DATA, 0xa1b2c3d4);
+	assert_int_equal(bus.calls, 1);
+	assert_int_equal(reg(td, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(bus.mem[8] | bus.mem[9] << 8 | bus.mem[10] << 16 |
+			 (uint32_t)bus.mem[11] << 24, 0xa1b2c3d4);
+	/* The bus refuses: counted, not done. */
+	wreg(td, TESTDEV_REG_DMA_HI, 1);
+	assert_int_equal(reg(td, TESTDEV_REG_DMA_HI), 1);
+	wreg(td, TESTDEV_REG_DMA_DATA, 5);
+	assert_int_equal(bus.calls, 2);
+	assert_int_equal(reg(td, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(reg(td, TESTDEV_REG_DMA_ERRORS), 2);
+	testdev_destroy(td);
+
+	/* Without a bus to master, every DMA is refused. */
+	none = mk(&full);
+	cfg_write(none, 0x04, 0x0004, 2);
+	wreg(none, TESTDEV_REG_DMA_DATA, 1);
+	assert_int_equal(reg(none, TESTDEV_REG_DMA_ERRORS), 1);
+	assert_int_equal(reg(none, TESTDEV_REG_DMAS), 0);
+	testdev_destroy(none);
+}
+
 static void test_bad_shapes(void **state)
 {
 	struct testdev_config c = { .msi_vectors = 3 };
@@ -472,6 +532,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_doorbell_eventfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_thread_unmask, setup, teardown),
 		cmocka_unit_test(test_bad_shapes),
+		cmocka_unit_test(test_dma),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
