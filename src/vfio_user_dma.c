@@ -137,37 +137,53 @@ int il_vfu_dma_unmap(struct il_vfu_dma *d, uint64_t iova, uint64_t size)
 	return r;
 }
 
+/* The ranges covering [iova, iova + len) in order, or -errno: every one
+ * adjacent to the last, granting @need, and backed by a mapping. */
+static int cover(const struct il_vfu_dma *d, uint64_t iova, size_t len,
+		 uint32_t need, size_t *first)
+{
+	size_t at = lower(d, iova);
+
+	*first = at;
+	for (; len; at++) {
+		const struct il_vfu_dma_range *g;
+		uint64_t n;
+
+		if (at >= d->n)
+			return -EFAULT;
+		g = &d->r[at];
+		if (g->iova > iova || !(g->prot & need))
+			return -EFAULT;
+		if (!g->addr)
+			return -EOPNOTSUPP;
+		n = g->size - (iova - g->iova);
+		if (n >= len)
+			break;
+		iova += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
 int il_vfu_dma_access(struct il_vfu_dma *d, uint64_t iova, void *buf,
 		      size_t len, bool write)
 {
 	uint32_t need = write ? IL_VFU_DMA_WRITE : IL_VFU_DMA_READ;
 	uint8_t *p = buf;
 	size_t at;
-	int r = 0;
+	int r;
 
 	if (iova + len < iova)
 		return -EFAULT;
 	pthread_rwlock_rdlock(&d->lock);
-	/* Adjacent ranges may carry one access between them. */
-	for (at = lower(d, iova); len; at++) {
-		const struct il_vfu_dma_range *g;
-		uint64_t in, n;
+	/* Checked whole before any byte moves: a refused access is never
+	 * partly done, even across adjacent ranges. */
+	r = cover(d, iova, len, need, &at);
+	for (; !r && len; at++) {
+		const struct il_vfu_dma_range *g = &d->r[at];
+		uint64_t in = iova - g->iova;
+		uint64_t n = g->size - in < len ? g->size - in : len;
 
-		if (at >= d->n) {
-			r = -EFAULT;
-			break;
-		}
-		g = &d->r[at];
-		if (g->iova > iova || !(g->prot & need)) {
-			r = -EFAULT;
-			break;
-		}
-		if (!g->addr) {
-			r = -EOPNOTSUPP;
-			break;
-		}
-		in = iova - g->iova;
-		n = g->size - in < len ? g->size - in : len;
 		if (write)
 			memcpy(g->addr + in, p, (size_t)n);
 		else

@@ -621,6 +621,12 @@ static void test_dma(void **state)
 	assert_memory_equal(buf + 8, page, 8);
 	assert_int_equal(irqlink_vfu_server_dma_write(f.s, A + SZ, &v, 4),
 			 -EFAULT);
+	/* Refused whole: the writable half of a spanning write stays. */
+	memset(buf, 0x5a, 8);
+	assert_int_equal(irqlink_vfu_server_dma_write(f.s, A + SZ - 4, buf, 8),
+			 -EFAULT);
+	assert_int_equal(pread(mem, buf, 4, SZ - 4), 4);
+	assert_memory_equal(buf, "\0\0\0\0", 4);
 	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ + 0x1000 - 2,
 						     buf, 4), -EFAULT);
 	assert_int_equal(irqlink_vfu_server_dma_read(f.s, 0x50000, buf, 4),
