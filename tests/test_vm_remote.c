@@ -254,6 +254,43 @@ static void test_remote_server_gone(void **state)
 	devd_stop(&d);
 }
 
+/* The device as a bus master: guest RAM is shared by fd (DMA_MAP), so its
+ * write lands in guest memory with no message; outside the map it is
+ * refused and counted, and memory is untouched. */
+static void test_remote_dma(void **state)
+{
+	const uint64_t gpa = KG_FREE_GPA + 0x800, outside = KG_RAM_SIZE + 0x1000;
+	volatile uint32_t *word;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	word = kg_mem(m->g, gpa, 4);
+	assert_non_null(word);
+	*word = 0;
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+			 TESTDEV_REG_DMA_LO), (uint32_t)gpa, 4), 0);
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+			 TESTDEV_REG_DMA_HI), 0, 4), 0);
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+			 TESTDEV_REG_DMA_DATA), 0xfeedf00d, 4), 0);
+	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(*word, 0xfeedf00d);
+
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+			 TESTDEV_REG_DMA_LO), (uint32_t)outside, 4), 0);
+	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+			 TESTDEV_REG_DMA_DATA), 0x1234, 4), 0);
+	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMA_ERRORS), 1);
+	assert_int_equal(*word, 0xfeedf00d);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
 /* irqlink-vm --device vfio-user:PATH, as a user runs it: every row exact
  * and in-kernel, INTx on the guest's report (bar-access needs a line
  * state vfio-user does not carry), and clear refusals. */
@@ -313,6 +350,7 @@ int main(void)
 		cmocka_unit_test(test_remote_intx),
 		cmocka_unit_test(test_remote_msix_2048),
 		cmocka_unit_test(test_remote_server_gone),
+		cmocka_unit_test(test_remote_dma),
 		cmocka_unit_test(test_remote_cli),
 	};
 

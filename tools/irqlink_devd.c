@@ -91,6 +91,14 @@ static const char *create_error(const char *path, int r)
 	}
 }
 
+/* The device's bus-master writes: into the client's DMA_MAP ranges. */
+static int dma_write(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct irqlink_vfu_server **s = opaque;
+
+	return *s ? irqlink_vfu_server_dma_write(*s, addr, buf, len) : -ENODEV;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -101,11 +109,12 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct irqlink_vfu_server *s = NULL;
 	struct testdev_config dc = { .intx = true, .msi_vectors = 32,
-				     .msix_vectors = 64 };
+				     .msix_vectors = 64, .dma_write = dma_write,
+				     .dma_opaque = &s };
 	struct irqlink_vfu_server_config sc = { .ops = &testdev_pci_ops };
 	struct irqlink_vfu_server_stats st;
-	struct irqlink_vfu_server *s;
 	struct testdev *td;
 	bool quiet = false, was = false;
 	uint64_t gone = 0;

@@ -295,6 +295,19 @@ static int attach_remote(struct vm_machine *m, const char *path,
 		    : r == -EBUSY ? " (the server has another client)" : "");
 		return r;
 	}
+	/* Guest RAM is a memfd: mapped by fd, the device reads and writes it
+	 * directly, as a bus master would, with no message per access. */
+	r = irqlink_vfu_client_dma_map(m->vfu, 0, KG_RAM_SIZE,
+				       VFIO_DMA_MAP_FLAG_READ |
+				       VFIO_DMA_MAP_FLAG_WRITE,
+				       kg_mem_fd(m->g), 0);
+	if (r) {
+		say(err, errlen, "cannot share guest RAM with the vfio-user "
+		    "device at %s: %s", path, strerror(-r));
+		irqlink_vfu_client_destroy(m->vfu);
+		m->vfu = NULL;
+		return r;
+	}
 	pc->ops = &irqlink_vfu_client_ops;
 	pc->opaque = m->vfu;
 	return 0;
