@@ -138,11 +138,13 @@ int il_vfu_dma_unmap(struct il_vfu_dma *d, uint64_t iova, uint64_t size)
 }
 
 /* The ranges covering [iova, iova + len) in order, or -errno: every one
- * adjacent to the last, granting @need, and backed by a mapping. */
+ * adjacent to the last and granting @need, and all of one kind (mapped
+ * here, or reached by messages: -EOPNOTSUPP). */
 static int cover(const struct il_vfu_dma *d, uint64_t iova, size_t len,
 		 uint32_t need, size_t *first)
 {
 	size_t at = lower(d, iova);
+	int kind = -1;          /* 1 mapped, 0 by messages */
 
 	*first = at;
 	for (; len; at++) {
@@ -154,15 +156,16 @@ static int cover(const struct il_vfu_dma *d, uint64_t iova, size_t len,
 		g = &d->r[at];
 		if (g->iova > iova || !(g->prot & need))
 			return -EFAULT;
-		if (!g->addr)
-			return -EOPNOTSUPP;
+		if (kind >= 0 && kind != !!g->addr)
+			return -EFAULT;
+		kind = !!g->addr;
 		n = g->size - (iova - g->iova);
 		if (n >= len)
 			break;
 		iova += n;
 		len -= (size_t)n;
 	}
-	return 0;
+	return kind == 0 ? -EOPNOTSUPP : 0;
 }
 
 int il_vfu_dma_access(struct il_vfu_dma *d, uint64_t iova, void *buf,

@@ -47,8 +47,10 @@ int il_vfu_dma_unmap(struct il_vfu_dma *d, uint64_t iova, uint64_t size);
 void il_vfu_dma_clear(struct il_vfu_dma *d);
 
 /* Copy between @buf and guest memory at @iova: @write = device to memory.
- * 0; -EFAULT if any byte is outside a range allowing the access;
- * -EOPNOTSUPP for a range mapped without an fd. */
+ * 0; -EFAULT if any byte is outside a range allowing the access, or the
+ * access mixes ranges with and without an fd; -EOPNOTSUPP if it lies
+ * wholly in ranges without an fd (the caller asks the client instead).
+ * Nothing is copied unless all of it can be. */
 int il_vfu_dma_access(struct il_vfu_dma *d, uint64_t iova, void *buf,
 		      size_t len, bool write);
 

@@ -194,6 +194,24 @@ int il_vfu_rx_take(struct il_vfu_rx *rx, struct il_vfu_msg *msg)
 	return r;
 }
 
+int il_vfu_rx_swap_storage(struct il_vfu_rx *a, struct il_vfu_rx *b)
+{
+	uint8_t *buf;
+	int *fds;
+
+	if (a->have || a->nfds || a->ready || b->have || b->nfds ||
+	    b->ready || a->max_msg_size != b->max_msg_size ||
+	    a->max_fds != b->max_fds)
+		return -EBUSY;
+	buf = a->buf;
+	fds = a->fds;
+	a->buf = b->buf;
+	a->fds = b->fds;
+	b->buf = buf;
+	b->fds = fds;
+	return 0;
+}
+
 /* Drop @n sent bytes from the front of the iovec array. */
 static void iov_advance(struct iovec **iov, int *cnt, size_t n)
 {

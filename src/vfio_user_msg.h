@@ -155,6 +155,14 @@ int il_vfu_rx_add_fds(struct il_vfu_rx *rx, const int *fds, size_t n);
  * reply to its id; the fds are already closed). */
 int il_vfu_rx_take(struct il_vfu_rx *rx, struct il_vfu_msg *msg);
 
+/* Exchange the storage (message buffer and fd array) of two receivers of
+ * the same sizes, both between messages (nothing held: just after init,
+ * reset or take). The payload and fd array of a message taken from @a stay
+ * valid in @b's storage while @a receives the next messages: how a
+ * handler that waits for a reply on the same stream keeps its own request.
+ * 0, or -EBUSY if either holds part of a message or the sizes differ. */
+int il_vfu_rx_swap_storage(struct il_vfu_rx *a, struct il_vfu_rx *b);
+
 /* One recvmsg() on the stream socket @sock of at most il_vfu_rx_want()
  * bytes (so it never takes bytes, or fds, of the next message), fed to @rx
  * together with the fds that came with them. @flags go to recvmsg()

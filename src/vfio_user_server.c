@@ -40,8 +40,7 @@ static void close_client(struct irqlink_vfu_server *s)
 	if (s->cfd < 0)
 		return;
 	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, s->cfd, NULL);
-	close(s->cfd);
-	s->cfd = -1;
+	il_vfu_requests_disconnect(s);  /* closes cfd, fails DMA waiters */
 	il_vfu_rx_reset(&s->rx);
 	il_vfu_device_release(s);
 	il_vfu_dma_clear(&s->dma);
@@ -59,13 +58,18 @@ static int send_reply(struct irqlink_vfu_server *s, const struct il_vfu_hdr *req
 		.error = (uint32_t)-err,
 	};
 
+	int r;
+
 	s->st.requests++;
 	if (err)
 		s->st.errors++;
 	else if (req->flags & IL_VFU_F_NO_REPLY)
 		return 0;       /* an error is still answered: never lost */
-	return il_vfu_send(s->cfd, &h, s->reply, err ? 0 : a->len,
-			   err ? NULL : a->fds, err ? 0 : a->nfds);
+	pthread_mutex_lock(&s->tx_lock);
+	r = il_vfu_send(s->cfd, &h, s->reply, err ? 0 : a->len,
+			err ? NULL : a->fds, err ? 0 : a->nfds);
+	pthread_mutex_unlock(&s->tx_lock);
+	return r;
 }
 
 static int version(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
@@ -97,6 +101,11 @@ static int version(struct irqlink_vfu_server *s, const struct il_vfu_msg *m,
 		return r;
 	a->len = (size_t)r;
 	s->versioned = true;
+	pthread_mutex_lock(&s->req_lock);
+	s->dma_chunk = s->peer.max_data_xfer_size < s->cfg.max_data_xfer_size
+			       ? s->peer.max_data_xfer_size
+			       : s->cfg.max_data_xfer_size;
+	pthread_mutex_unlock(&s->req_lock);
 	return 0;
 }
 
@@ -106,6 +115,8 @@ static int dispatch(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 	uint32_t type = m->hdr.flags & IL_VFU_F_TYPE_MASK;
 	int r;
 
+	if (type == IL_VFU_F_TYPE_REPLY && il_vfu_request_reply(s, m))
+		return 0;       /* the answer to one of our DMA requests */
 	if (type != IL_VFU_F_TYPE_COMMAND)
 		r = -EINVAL;    /* we asked nothing: a reply is out of place */
 	else if (m->hdr.cmd == IL_VFU_CMD_VERSION)
@@ -117,13 +128,35 @@ static int dispatch(struct irqlink_vfu_server *s, const struct il_vfu_msg *m)
 	return send_reply(s, &m->hdr, r, &a);
 }
 
-/* Read what is there for the client; false when the connection ended. */
-static bool client_read(struct irqlink_vfu_server *s)
+/* Serve a command kept while a DMA request waited; 0 or a send error. */
+static int serve_deferred(struct irqlink_vfu_server *s,
+			  struct il_vfu_deferred *d)
+{
+	struct il_vfu_msg m = { .hdr = d->hdr, .payload = d->payload,
+				.len = d->len, .fds = d->fds,
+				.nfds = d->nfds };
+	int r;
+
+	s->must_swap = false;   /* its bytes are in @d, not in rx */
+	r = d->bad_fds ? send_reply(s, &m.hdr, -EINVAL, NULL)
+		       : dispatch(s, &m);
+	il_vfu_deferred_free(d);
+	return r;
+}
+
+static bool client_read_locked(struct irqlink_vfu_server *s)
 {
 	for (;;) {
+		struct il_vfu_deferred *d = il_vfu_deferred_pop(s);
 		struct il_vfu_msg m;
-		int r = il_vfu_rx_recv(&s->rx, s->cfd, MSG_DONTWAIT);
+		int r;
 
+		if (d) {
+			if (serve_deferred(s, d) || s->lost)
+				return false;
+			continue;
+		}
+		r = il_vfu_rx_recv(&s->rx, s->cfd, MSG_DONTWAIT);
 		if (r == -EAGAIN)
 			return true;
 		if (r < 0) {
@@ -140,12 +173,32 @@ static bool client_read(struct irqlink_vfu_server *s)
 				return false;
 			continue;
 		}
+		s->must_swap = true;
 		r = dispatch(s, &m);
+		s->must_swap = false;
 		for (size_t i = 0; i < m.nfds; i++)
 			close(m.fds[i]);
-		if (r)
+		if (r || s->lost)
 			return false;
 	}
+}
+
+/* Read what is there for the client; false when the connection ended.
+ * Marked as the loop thread meanwhile, so that a device op's DMA request
+ * knows to read its own reply. */
+static bool client_read(struct irqlink_vfu_server *s)
+{
+	bool ok;
+
+	pthread_mutex_lock(&s->req_lock);
+	s->loop_thread = pthread_self();
+	s->in_loop = true;
+	pthread_mutex_unlock(&s->req_lock);
+	ok = client_read_locked(s);
+	pthread_mutex_lock(&s->req_lock);
+	s->in_loop = false;
+	pthread_mutex_unlock(&s->req_lock);
+	return ok;
 }
 
 static bool peer_allowed(const struct irqlink_vfu_server *s, int fd)
@@ -193,7 +246,11 @@ static int accept_client(struct irqlink_vfu_server *s)
 		s->st.refused++;
 		return 0;
 	}
+	pthread_mutex_lock(&s->tx_lock);
+	pthread_mutex_lock(&s->req_lock);
 	s->cfd = fd;
+	pthread_mutex_unlock(&s->req_lock);
+	pthread_mutex_unlock(&s->tx_lock);
 	s->st.clients++;
 	return 0;
 }
@@ -331,6 +388,9 @@ int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 	r = il_vfu_rx_init(&s->rx, s->max_msg_size, s->cfg.max_msg_fds);
 	if (r)
 		goto fail_rx;
+	r = il_vfu_requests_init(s);
+	if (r)
+		goto fail_requests;
 	s->reply = malloc(s->max_msg_size);
 	if (!s->reply) {
 		r = -ENOMEM;
@@ -347,6 +407,8 @@ fail_listen:
 		close(s->lfd);
 	free(s->reply);
 fail_reply:
+	il_vfu_requests_fini(s);
+fail_requests:
 	il_vfu_rx_fini(&s->rx);
 fail_rx:
 	il_vfu_dma_fini(&s->dma);
@@ -365,6 +427,7 @@ void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
 	close(s->lfd);
 	unlink(s->path);
 	close(s->epfd);
+	il_vfu_requests_fini(s);
 	il_vfu_rx_fini(&s->rx);
 	il_vfu_dma_fini(&s->dma);
 	free(s->reply);
@@ -374,17 +437,26 @@ void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
 int irqlink_vfu_server_dma_read(struct irqlink_vfu_server *s, uint64_t iova,
 				void *buf, size_t len)
 {
+	int r;
+
 	if (!s || (!buf && len))
 		return -EINVAL;
-	return il_vfu_dma_access(&s->dma, iova, buf, len, false);
+	r = il_vfu_dma_access(&s->dma, iova, buf, len, false);
+	return r == -EOPNOTSUPP ? il_vfu_request_dma(s, iova, buf, len, false)
+				: r;
 }
 
 int irqlink_vfu_server_dma_write(struct irqlink_vfu_server *s, uint64_t iova,
 				 const void *buf, size_t len)
 {
+	int r;
+
 	if (!s || (!buf && len))
 		return -EINVAL;
-	return il_vfu_dma_access(&s->dma, iova, (void *)buf, len, true);
+	r = il_vfu_dma_access(&s->dma, iova, (void *)buf, len, true);
+	return r == -EOPNOTSUPP
+		       ? il_vfu_request_dma(s, iova, (void *)buf, len, true)
+		       : r;
 }
 
 int irqlink_vfu_server_fd(struct irqlink_vfu_server *s)
@@ -402,6 +474,8 @@ int irqlink_vfu_server_get_stats(struct irqlink_vfu_server *s,
 {
 	if (!s || !st)
 		return -EINVAL;
+	pthread_mutex_lock(&s->req_lock);
 	*st = s->st;
+	pthread_mutex_unlock(&s->req_lock);
 	return 0;
 }

@@ -24,9 +24,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -53,6 +55,7 @@ struct fx {
 	struct testdev *td;
 	struct irqlink_vfu_server *s;
 	int c;                  /* the client socket */
+	int stop;               /* stops irqlink_vfu_server_run() */
 	uint16_t id;
 };
 
@@ -196,11 +199,21 @@ static void wait_gone(struct fx *f)
 	assert_false(irqlink_vfu_server_connected(f->s));
 }
 
+/* The test device's bus-master writes: the server's DMA. */
+static int device_dma(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct irqlink_vfu_server **s = opaque;
+
+	return irqlink_vfu_server_dma_write(*s, addr, buf, len);
+}
+
 static void fx_open_max(struct fx *f, uint32_t flags, uid_t uid,
 			uint32_t max_dma_maps)
 {
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
-				     .msix_vectors = 64 };
+				     .msix_vectors = 64,
+				     .dma_write = device_dma,
+				     .dma_opaque = &f->s };
 	struct irqlink_vfu_server_config sc = {
 		.ops = &testdev_pci_ops,
 		.flags = flags,
@@ -631,10 +644,14 @@ static void test_dma(void **state)
 						     buf, 4), -EFAULT);
 	assert_int_equal(irqlink_vfu_server_dma_read(f.s, 0x50000, buf, 4),
 			 -EFAULT);
-	/* Without an fd: no message path yet, and it says so. */
+	/* Without an fd: reached by messages (test_dma_messages); an access
+	 * that mixes the two kinds is refused. */
+	assert_int_equal(dma_map(&f, 3, 0, A + SZ + 0x1000, 0x1000, NULL, 0),
+			 0);
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ + 0x1000 - 2,
+						     buf, 4), -EFAULT);
+	assert_int_equal(dma_unmap(&f, A + SZ + 0x1000, 0x1000), 0);
 	assert_int_equal(dma_map(&f, 3, 0, 0x400000, 0x1000, NULL, 0), 0);
-	assert_int_equal(irqlink_vfu_server_dma_read(f.s, 0x400000, buf, 4),
-			 -EOPNOTSUPP);
 	/* The table is full at four. */
 	assert_int_equal(dma_map(&f, 3, 0, 0x500000, 0x1000, NULL, 0), 0);
 	assert_int_equal(dma_map(&f, 3, 0, 0x600000, 0x1000, NULL, 0), ENOSPC);
@@ -654,6 +671,230 @@ static void test_dma(void **state)
 	assert_int_equal(irqlink_vfu_server_dma_read(f.s, A + SZ, buf, 4),
 			 -EFAULT);
 	close(mem);
+	fx_close(&f);
+}
+
+/* A device thread's DMA through a range without an fd. */
+struct dma_job {
+	struct irqlink_vfu_server *s;
+	uint64_t iova;
+	uint8_t buf[8];
+	bool write;
+	int r;
+};
+
+static void *dma_thread(void *arg)
+{
+	struct dma_job *j = arg;
+
+	j->r = j->write ? irqlink_vfu_server_dma_write(j->s, j->iova, j->buf, 8)
+			: irqlink_vfu_server_dma_read(j->s, j->iova, j->buf, 8);
+	return NULL;
+}
+
+/* The server's next request to us, read raw: its header and payload. */
+static size_t server_request(struct fx *f, struct wire_hdr *h, void *out,
+			     size_t cap)
+{
+	struct pollfd p = { .fd = f->c, .events = POLLIN };
+
+	for (int i = 0; i < 2000 && poll(&p, 1, 1) == 0; i++)
+		;
+	read_full(f->c, h, sizeof(*h));
+	assert_int_equal(h->flags & 0xf, 0);    /* a command */
+	assert_true(h->size - sizeof(*h) <= cap);
+	read_full(f->c, out, h->size - sizeof(*h));
+	return h->size - sizeof(*h);
+}
+
+static void answer(struct fx *f, const struct wire_hdr *req, uint32_t err,
+		   const void *p, size_t len)
+{
+	uint8_t buf[64];
+	struct wire_hdr h = { .id = req->id, .cmd = req->cmd,
+			      .size = (uint32_t)(sizeof(h) + len),
+			      .flags = F_REPLY | (err ? F_ERROR : 0),
+			      .error = err };
+
+	memcpy(buf, &h, sizeof(h));
+	if (len)
+		memcpy(buf + sizeof(h), p, len);
+	send_raw(f->c, buf, sizeof(h) + len, NULL, 0);
+}
+
+/* Pump the server (the loop, on this thread) until @t's DMA is done. */
+static void pump_until(struct fx *f, pthread_t t)
+{
+	for (int i = 0; i < 2000; i++) {
+		assert_int_equal(irqlink_vfu_server_process(f->s), 0);
+		if (pthread_tryjoin_np(t, NULL) == 0)
+			return;
+		tu_sleep_ms(1);
+	}
+	fail_msg("the DMA thread did not finish");
+}
+
+static void test_dma_messages(void **state)
+{
+	const uint64_t W = 0x400000;
+	struct irqlink_vfu_server_stats st;
+	struct dma_job j = { .iova = W + 8, .write = true,
+			     .buf = { 1, 2, 3, 4, 5, 6, 7, 8 } };
+	uint64_t got[3];
+	struct wire_hdr h;
+	pthread_t t;
+	struct fx f;
+	int fds;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	j.s = f.s;
+	/* Before VERSION there is no one to ask. */
+	assert_int_equal(irqlink_vfu_server_dma_read(f.s, W, j.buf, 8),
+			 -EFAULT);
+	version(&f);
+	fds = tu_open_fds();
+	assert_int_equal(dma_map(&f, 3, 0, W, 0x1000, NULL, 0), 0);
+
+	/* DMA_WRITE from a device thread: address, count, data. */
+	assert_int_equal(pthread_create(&t, NULL, dma_thread, &j), 0);
+	assert_int_equal(server_request(&f, &h, got, sizeof(got)), 24);
+	assert_int_equal(h.cmd, 12);
+	assert_int_equal(got[0], W + 8);
+	assert_int_equal(got[1], 8);
+	assert_memory_equal(&got[2], j.buf, 8);
+	answer(&f, &h, 0, got, 16);
+	pump_until(&f, t);
+	assert_int_equal(j.r, 0);
+
+	/* DMA_READ: the reply's data lands in the caller's buffer. */
+	j.write = false;
+	assert_int_equal(pthread_create(&t, NULL, dma_thread, &j), 0);
+	assert_int_equal(server_request(&f, &h, got, sizeof(got)), 16);
+	assert_int_equal(h.cmd, 11);
+	got[2] = 0x1122334455667788ull;
+	answer(&f, &h, 0, got, 24);
+	pump_until(&f, t);
+	assert_int_equal(j.r, 0);
+	assert_memory_equal(j.buf, &got[2], 8);
+
+	/* An error reply is the caller's error; error 0 is still one; a
+	 * reply that does not echo the request is -EPROTO. */
+	assert_int_equal(pthread_create(&t, NULL, dma_thread, &j), 0);
+	server_request(&f, &h, got, sizeof(got));
+	answer(&f, &h, EFAULT, NULL, 0);
+	pump_until(&f, t);
+	assert_int_equal(j.r, -EFAULT);
+	assert_int_equal(pthread_create(&t, NULL, dma_thread, &j), 0);
+	server_request(&f, &h, got, sizeof(got));
+	answer(&f, &h, 0, NULL, 0);
+	pump_until(&f, t);
+	assert_int_equal(j.r, -EPROTO);
+
+	/* A client that goes away fails the waiter with -ENOTCONN. */
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.dma_requests, 4);
+	assert_int_equal(st.dma_failures, 2);
+	assert_int_equal(tu_open_fds(), fds);
+	assert_int_equal(pthread_create(&t, NULL, dma_thread, &j), 0);
+	server_request(&f, &h, got, sizeof(got));
+	close(f.c);
+	f.c = -1;
+	pump_until(&f, t);
+	assert_int_equal(j.r, -ENOTCONN);
+	fx_close(&f);
+}
+
+/* A BAR0 register access as REGION_READ / REGION_WRITE; sent, not
+ * awaited. */
+static uint16_t bar0_req(struct fx *f, uint16_t cmd, uint32_t reg,
+			 uint32_t val)
+{
+	uint8_t rw[20] = { 0 };
+	uint64_t off = reg;
+	uint32_t region = VFIO_PCI_BAR0_REGION_INDEX, count = 4;
+
+	memcpy(rw, &off, 8);
+	memcpy(rw + 8, &region, 4);
+	memcpy(rw + 12, &count, 4);
+	memcpy(rw + 16, &val, 4);
+	return request(f, cmd, 0, rw, cmd == C_WRITE ? 20 : 16, NULL, 0);
+}
+
+/* The next message, raw (the server runs on its own thread). */
+static void next_msg(struct fx *f, struct wire_hdr *h, void *out, size_t cap)
+{
+	read_full(f->c, h, sizeof(*h));
+	assert_true(h->size - sizeof(*h) <= cap);
+	read_full(f->c, out, h->size - sizeof(*h));
+}
+
+static void *run_server(void *arg)
+{
+	struct fx *f = arg;
+
+	assert_int_equal(irqlink_vfu_server_run(f->s, f->stop), 0);
+	return NULL;
+}
+
+/* The device's DMA from inside a device op (the loop thread): the server
+ * reads the socket for the reply itself, and a command we pipelined
+ * behind the op waits and is answered after it, in order. */
+static void test_dma_from_loop(void **state)
+{
+	const uint64_t W = 0x400000;
+	struct irqlink_vfu_server_stats st;
+	uint16_t cmd = 0x0004, w_id, r_id;
+	uint8_t cfg[18] = { 0 }, out[64];
+	uint64_t one = 1, got[3];
+	struct wire_hdr h;
+	pthread_t t;
+	struct fx f;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	assert_int_equal(dma_map(&f, 3, 0, W, 0x1000, NULL, 0), 0);
+	/* Bus Master Enable, in config space. */
+	cfg[0] = 4;
+	cfg[8] = VFIO_PCI_CONFIG_REGION_INDEX;
+	cfg[12] = 2;
+	memcpy(cfg + 16, &cmd, 2);
+	assert_int_equal(rt(&f, C_WRITE, cfg, 18, out, sizeof(out)), 0);
+	bar0_req(&f, C_WRITE, TESTDEV_REG_DMA_LO, (uint32_t)W + 0x40);
+	bar0_req(&f, C_WRITE, TESTDEV_REG_DMA_HI, 0);
+	pump(&f, 50);
+	pump(&f, 50);
+	next_msg(&f, &h, out, sizeof(out));
+	next_msg(&f, &h, out, sizeof(out));
+	assert_int_equal(h.flags & F_ERROR, 0);
+
+	f.stop = eventfd(0, EFD_CLOEXEC);
+	assert_true(f.stop >= 0);
+	assert_int_equal(pthread_create(&t, NULL, run_server, &f), 0);
+	w_id = bar0_req(&f, C_WRITE, TESTDEV_REG_DMA_DATA, 0xfeedf00d);
+	r_id = bar0_req(&f, C_READ, TESTDEV_REG_DMAS, 0);
+	next_msg(&f, &h, got, sizeof(got));
+	assert_int_equal(h.flags & 0xf, 0);     /* the server's request */
+	assert_int_equal(h.cmd, 12);
+	assert_int_equal(got[0], W + 0x40);
+	assert_int_equal(got[1], 4);
+	assert_int_equal((uint32_t)got[2], 0xfeedf00d);
+	answer(&f, &h, 0, got, 16);
+	next_msg(&f, &h, out, sizeof(out));
+	assert_int_equal(h.id, w_id);
+	assert_int_equal(h.flags, F_REPLY);
+	next_msg(&f, &h, out, sizeof(out));
+	assert_int_equal(h.id, r_id);
+	assert_int_equal(h.flags, F_REPLY);
+	assert_int_equal(out[16], 1);           /* DMAS: the write was done */
+	assert_int_equal(write(f.stop, &one, 8), 8);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	close(f.stop);
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.dma_requests, 1);
+	assert_int_equal(st.dma_failures, 0);
+	assert_int_equal(st.deferred, 1);
 	fx_close(&f);
 }
 
@@ -756,6 +997,8 @@ int main(void)
 		cmocka_unit_test(test_one_client),
 		cmocka_unit_test(test_peer_uid),
 		cmocka_unit_test(test_dma),
+		cmocka_unit_test(test_dma_messages),
+		cmocka_unit_test(test_dma_from_loop),
 		cmocka_unit_test(test_region_io_fds),
 	};
 

@@ -42,7 +42,17 @@
  * Event loop. irqlink_vfu_server_fd() is an epoll fd that is readable when
  * there is work; irqlink_vfu_server_process() does all of it without
  * blocking. irqlink_vfu_server_run() is the blocking loop around the two.
- * Not thread-safe: one thread drives a server.
+ * One thread drives a server (the loop thread); the DMA calls may come
+ * from any thread.
+ *
+ * DMA. A range the client mapped with an fd is mapped here and the device
+ * reads and writes it in place. A range without one is reached by asking
+ * the client (DMA_READ / DMA_WRITE requests, at most the client's
+ * max_data_xfer_size each) and waiting for its reply. From the loop
+ * thread (a device op doing DMA) the wait reads the socket itself: the
+ * client's commands that arrive meanwhile are kept and handled, in order,
+ * after the op returns. From any other thread the loop must be running,
+ * since it is the loop that receives the reply.
  */
 #ifndef IRQLINK_VFIO_USER_SERVER_H
 #define IRQLINK_VFIO_USER_SERVER_H
@@ -80,6 +90,8 @@ extern "C" {
  *              protocol's default).
  * @flags:      IRQLINK_VFU_*.
  * @peer_uid:   with IRQLINK_VFU_REQUIRE_UID, the only uid served.
+ * @dma_timeout_ms: how long a DMA_READ/DMA_WRITE request to the client
+ *              waits for its reply (0 = 5000).
  */
 struct irqlink_vfu_server_config {
 	const char *path;
@@ -93,6 +105,7 @@ struct irqlink_vfu_server_config {
 	uint32_t max_dma_maps;
 	uint32_t flags;
 	uid_t peer_uid;
+	unsigned int dma_timeout_ms;
 };
 
 struct irqlink_vfu_server;
@@ -141,14 +154,20 @@ bool irqlink_vfu_server_connected(struct irqlink_vfu_server *s);
 /*
  * irqlink_vfu_server_dma_read / irqlink_vfu_server_dma_write - the device
  * reads or writes guest memory at @iova, through the client's DMA_MAP
- * ranges that came with an fd (mapped into this process at DMA_MAP, so no
- * message is exchanged). Any thread may call them while the loop runs;
- * once DMA_UNMAP is answered no access touches the range. An access may
- * span adjacent ranges. Returns 0; -EFAULT if a byte lies outside every
- * range or in one that does not grant the access (DMA_MAP's READ flag lets
- * the device read, WRITE lets it write); -EOPNOTSUPP for a range mapped
- * without an fd (DMA_READ/DMA_WRITE messages are not implemented yet);
- * -EINVAL for NULL arguments.
+ * ranges: in place for one that came with an fd (mapped into this process
+ * at DMA_MAP, no message), by DMA_READ / DMA_WRITE requests to the client
+ * for one without (see "DMA" above). Any thread may call them; once
+ * DMA_UNMAP is answered no access to an fd-backed range touches it. An
+ * access may span adjacent ranges of one kind; it is checked whole before
+ * any byte moves. Returns 0; -EFAULT if a byte lies outside every range or
+ * in one that does not grant the access (DMA_MAP's READ flag lets the
+ * device read, WRITE lets it write), or if the access spans an fd-backed
+ * and a message range; for a message range, the client's error reply as
+ * -errno (-EIO for an error reply without an errno), -EPROTO for a reply
+ * that does not match the request, -ETIMEDOUT after dma_timeout_ms,
+ * -ENOTCONN if no client is connected or it went away meanwhile, -EBUSY
+ * when 16 requests are already in flight or, on the loop thread, 64
+ * commands are waiting behind it; -EINVAL for NULL arguments.
  */
 int irqlink_vfu_server_dma_read(struct irqlink_vfu_server *s, uint64_t iova,
 				void *buf, size_t len);
@@ -163,6 +182,11 @@ int irqlink_vfu_server_dma_write(struct irqlink_vfu_server *s, uint64_t iova,
  * @requests:     requests handled (answered with a reply or an error).
  * @errors:       error replies sent.
  * @framing:      connections dropped for a header that cannot be framed.
+ * @dma_requests: DMA_READ/DMA_WRITE requests sent to the client.
+ * @dma_failures: of those, the ones that failed (error reply, timeout,
+ *                disconnect, bad reply).
+ * @deferred:     client commands that arrived while the loop thread waited
+ *                for a DMA reply, handled after it.
  */
 struct irqlink_vfu_server_stats {
 	uint64_t clients;
@@ -171,6 +195,9 @@ struct irqlink_vfu_server_stats {
 	uint64_t requests;
 	uint64_t errors;
 	uint64_t framing;
+	uint64_t dma_requests;
+	uint64_t dma_failures;
+	uint64_t deferred;
 };
 
 /* Copy the stats into *@st. 0, or -EINVAL for NULL arguments. */
