@@ -16,6 +16,7 @@
 #include "vfio_user_msg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -48,6 +49,18 @@ struct proxies {
 	uint32_t count;         /* the index's GET_IRQ_INFO count */
 };
 
+/* A DMA_MAP range of ours, so that the server's DMA_READ / DMA_WRITE of
+ * it can be answered: through @fn for a range without an fd, through our
+ * dup of the fd otherwise. */
+struct dma_range {
+	uint64_t iova, size;
+	uint32_t flags;         /* VFIO_DMA_MAP_FLAG_READ / _WRITE */
+	int fd;                 /* ours, or -1 */
+	uint64_t offset;
+	irqlink_vfu_dma_fn fn;
+	void *opaque;
+};
+
 struct irqlink_vfu_client {
 	struct irqlink_vfu_client_config cfg;
 	int sock;
@@ -57,11 +70,14 @@ struct irqlink_vfu_client {
 	struct il_vfu_caps server;      /* what the server accepts */
 	struct il_vfu_rx rx;
 	uint8_t *buf;           /* a request payload: MAX_MSG_SIZE bytes */
+	uint8_t *sbuf;          /* a reply to the server: MAX_MSG_SIZE bytes */
 	uint32_t num_regions, num_irqs;
 	struct proxies proxy[PROXY_INDEXES];
 	bool enabled[PROXY_INDEXES];    /* by our SET_IRQS, as vfio counts */
 	struct irqlink_pci_ioeventfd *doorbells;
 	size_t ndoorbells;
+	struct dma_range *dma;
+	size_t ndma;
 	struct irqlink_vfu_client_stats st;
 };
 
@@ -81,20 +97,88 @@ static void close_fds(const int *fds, size_t n)
 		close(fds[i]);
 }
 
-/* A request from the server. We map every range with an fd, so DMA_READ
- * and DMA_WRITE have nothing to reach; ENOSYS is what QEMU's client says
- * to requests it does not serve. */
+/* The payload of DMA_READ / DMA_WRITE and of their replies. */
+struct dma_access {
+	uint64_t addr, count;
+};
+
+_Static_assert(sizeof(struct dma_access) == 16, "wire layout");
+
+/* The one range holding all of [addr, addr + count), or NULL. */
+static const struct dma_range *dma_find(const struct irqlink_vfu_client *c,
+					uint64_t addr, uint64_t count)
+{
+	for (size_t i = 0; i < c->ndma; i++) {
+		const struct dma_range *d = &c->dma[i];
+
+		if (addr >= d->iova && addr - d->iova < d->size &&
+		    count <= d->size - (addr - d->iova))
+			return d;
+	}
+	return NULL;
+}
+
+/* Do the server's DMA_READ (into c->sbuf after the echo) or DMA_WRITE.
+ * Returns the reply's payload length, or -errno for an error reply. */
+static long serve_dma(struct irqlink_vfu_client *c, const struct il_vfu_msg *m)
+{
+	bool write = m->hdr.cmd == IL_VFU_CMD_DMA_WRITE;
+	const struct dma_range *d;
+	struct dma_access a;
+	uint8_t *data;
+	ssize_t n;
+	int r;
+
+	if (m->nfds || m->len < sizeof(a))
+		return -EINVAL;
+	memcpy(&a, m->payload, sizeof(a));
+	if (a.count > XFER_MAX || m->len != sizeof(a) + (write ? a.count : 0))
+		return -EINVAL;
+	d = dma_find(c, a.addr, a.count);
+	/* The device's rights are what DMA_MAP granted it, as an IOMMU's. */
+	if (!d || !(d->flags & (write ? VFIO_DMA_MAP_FLAG_WRITE
+				      : VFIO_DMA_MAP_FLAG_READ)))
+		return -EFAULT;
+	data = write ? (uint8_t *)m->payload + sizeof(a) : c->sbuf + sizeof(a);
+	if (d->fn) {
+		r = d->fn(d->opaque, a.addr, data, (size_t)a.count, write);
+		if (r)
+			return r < 0 ? r : -EIO;
+	} else {
+		off_t at = (off_t)(d->offset + (a.addr - d->iova));
+
+		n = write ? pwrite(d->fd, data, (size_t)a.count, at)
+			  : pread(d->fd, data, (size_t)a.count, at);
+		if (n != (ssize_t)a.count)
+			return n < 0 ? -errno : -EFAULT;
+	}
+	memcpy(c->sbuf, &a, sizeof(a));
+	return (long)(sizeof(a) + (write ? 0 : a.count));
+}
+
+/* A request from the server: DMA_READ / DMA_WRITE of our ranges are
+ * served; any other gets ENOSYS, as QEMU's client answers them. The
+ * caller holds the lock and closes the message's fds. */
 static int answer_server(struct irqlink_vfu_client *c,
 			 const struct il_vfu_msg *m)
 {
 	struct il_vfu_hdr h = { .id = m->hdr.id, .cmd = m->hdr.cmd,
-				.flags = IL_VFU_F_TYPE_REPLY | IL_VFU_F_ERROR,
-				.error = ENOSYS };
+				.flags = IL_VFU_F_TYPE_REPLY };
+	long n = -ENOSYS;
 
 	c->st.server_requests++;
+	if (m->hdr.cmd == IL_VFU_CMD_DMA_READ ||
+	    m->hdr.cmd == IL_VFU_CMD_DMA_WRITE)
+		n = serve_dma(c, m);
+	if (n < 0) {
+		h.flags |= IL_VFU_F_ERROR;
+		h.error = (uint32_t)-n;
+		c->st.server_errors++;
+	}
 	if (m->hdr.flags & IL_VFU_F_NO_REPLY)
 		return 0;
-	return il_vfu_send(c->sock, &h, NULL, 0, NULL, 0);
+	return il_vfu_send(c->sock, &h, c->sbuf, n > 0 ? (size_t)n : 0, NULL,
+			   0);
 }
 
 /* Where a reply goes: its payload (up to @cap bytes; *@len says how many
@@ -719,8 +803,13 @@ void irqlink_vfu_client_destroy(struct irqlink_vfu_client *c)
 	free(c->doorbells);
 	if (c->sock >= 0)
 		close(c->sock);
+	for (size_t i = 0; i < c->ndma; i++)
+		if (c->dma[i].fd >= 0)
+			close(c->dma[i].fd);
+	free(c->dma);
 	il_vfu_rx_fini(&c->rx);
 	free(c->buf);
+	free(c->sbuf);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
@@ -746,7 +835,8 @@ int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
 	c->sock = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->buf = malloc(MAX_MSG_SIZE);
-	r = c->buf ? il_vfu_rx_init(&c->rx, MAX_MSG_SIZE, c->cfg.max_msg_fds)
+	c->sbuf = malloc(MAX_MSG_SIZE);
+	r = c->buf && c->sbuf ? il_vfu_rx_init(&c->rx, MAX_MSG_SIZE, c->cfg.max_msg_fds)
 		   : -ENOMEM;
 	if (r) {
 		free(c->buf);
@@ -779,22 +869,61 @@ fail:
 
 /* ---- the rest of the API ------------------------------------------------ */
 
-int irqlink_vfu_client_dma_map(struct irqlink_vfu_client *c, uint64_t iova,
-			       uint64_t size, uint32_t flags, int fd,
-			       uint64_t offset)
+static int dma_map(struct irqlink_vfu_client *c, uint64_t iova,
+		   uint64_t size, uint32_t flags, int fd, uint64_t offset,
+		   irqlink_vfu_dma_fn fn, void *opaque)
 {
 	struct il_vfu_dma_map d = { .argsz = sizeof(d), .flags = flags,
 				    .offset = offset, .address = iova,
 				    .size = size };
-	int r;
+	struct dma_range *n;
+	int own = -1, r;
 
 	if (!c)
 		return -EINVAL;
+	if (fd >= 0) {
+		own = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+		if (own < 0)
+			return -errno;
+	}
 	pthread_mutex_lock(&c->lock);
+	/* Room first: a range the server has must be one we can serve. */
+	n = realloc(c->dma, (c->ndma + 1) * sizeof(*n));
+	if (!n) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c->dma = n;
 	r = call_locked(c, IL_VFU_CMD_DMA_MAP, &d, sizeof(d),
 			fd >= 0 ? &fd : NULL, fd >= 0 ? 1 : 0, NULL);
+	if (!r) {
+		c->dma[c->ndma++] = (struct dma_range){
+			.iova = iova, .size = size, .flags = flags, .fd = own,
+			.offset = offset, .fn = fn, .opaque = opaque };
+		own = -1;
+	}
+out:
 	pthread_mutex_unlock(&c->lock);
+	if (own >= 0)
+		close(own);
 	return r;
+}
+
+int irqlink_vfu_client_dma_map(struct irqlink_vfu_client *c, uint64_t iova,
+			       uint64_t size, uint32_t flags, int fd,
+			       uint64_t offset)
+{
+	return dma_map(c, iova, size, flags, fd, offset, NULL, NULL);
+}
+
+int irqlink_vfu_client_dma_map_handler(struct irqlink_vfu_client *c,
+				       uint64_t iova, uint64_t size,
+				       uint32_t flags, irqlink_vfu_dma_fn fn,
+				       void *opaque)
+{
+	if (!fn)
+		return -EINVAL;
+	return dma_map(c, iova, size, flags, -1, 0, fn, opaque);
 }
 
 int irqlink_vfu_client_dma_unmap(struct irqlink_vfu_client *c, uint64_t iova,
@@ -802,10 +931,70 @@ int irqlink_vfu_client_dma_unmap(struct irqlink_vfu_client *c, uint64_t iova,
 {
 	struct il_vfu_dma_unmap d = { .argsz = sizeof(d), .address = iova,
 				      .size = size };
+	int r;
 
 	if (!c)
 		return -EINVAL;
-	return call(c, IL_VFU_CMD_DMA_UNMAP, &d, sizeof(d), NULL);
+	pthread_mutex_lock(&c->lock);
+	r = call_locked(c, IL_VFU_CMD_DMA_UNMAP, &d, sizeof(d), NULL, 0, NULL);
+	/* Once the server has let go, so do we: later requests for the
+	 * range are refused. */
+	for (size_t i = 0; !r && i < c->ndma; i++) {
+		if (c->dma[i].iova == iova && c->dma[i].size == size) {
+			if (c->dma[i].fd >= 0)
+				close(c->dma[i].fd);
+			c->dma[i] = c->dma[--c->ndma];
+			break;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+int irqlink_vfu_client_fd(struct irqlink_vfu_client *c)
+{
+	return c ? c->sock : -EINVAL;
+}
+
+int irqlink_vfu_client_process(struct irqlink_vfu_client *c)
+{
+	int r = 0;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	while (!c->gone) {
+		struct il_vfu_msg m;
+
+		r = il_vfu_rx_recv(&c->rx, c->sock, MSG_DONTWAIT);
+		if (r == -EAGAIN) {
+			r = 0;
+			break;
+		}
+		if (r < 0) {
+			c->gone = true;
+			break;
+		}
+		if (!r)
+			continue;
+		if (il_vfu_rx_take(&c->rx, &m))
+			continue;       /* too many fds: closed, nothing to do */
+		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
+			r = answer_server(c, &m);
+			close_fds(m.fds, m.nfds);
+			if (r) {
+				c->gone = true;
+				break;
+			}
+		} else {
+			/* No request of ours is waiting: a late reply. */
+			c->st.stale_replies++;
+			close_fds(m.fds, m.nfds);
+		}
+	}
+	r = c->gone ? -ENOTCONN : 0;
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 int irqlink_vfu_client_reset(struct irqlink_vfu_client *c)

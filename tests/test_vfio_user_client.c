@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -45,16 +46,25 @@ struct fx {
 	int fds_before;
 };
 
+/* The test device's bus-master writes: the server's DMA. */
+static int device_dma(void *opaque, uint64_t addr, const void *buf, size_t len)
+{
+	struct irqlink_vfu_server **s = opaque;
+
+	return irqlink_vfu_server_dma_write(*s, addr, buf, len);
+}
+
 /* The child: the test device served until the parent closes @stop. */
 static void serve(const char *path, int ready, int stop)
 {
+	struct irqlink_vfu_server *s = NULL;
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
-				     .msix_vectors = MSIX };
+				     .msix_vectors = MSIX,
+				     .dma_write = device_dma, .dma_opaque = &s };
 	struct irqlink_vfu_server_config sc = {
 		.path = path, .ops = &testdev_pci_ops,
 		.max_msg_fds = SERVER_FDS,
 	};
-	struct irqlink_vfu_server *s;
 	struct testdev *td;
 	char ok = 1;
 
@@ -310,6 +320,103 @@ static void test_server_gone(void **state)
 	unlink(f->path);
 }
 
+/* A window of ours without an fd: what the device wrote, and when to
+ * refuse. */
+struct window {
+	uint8_t mem[0x1000];
+	unsigned int writes;
+};
+
+static int window_dma(void *opaque, uint64_t iova, void *buf, size_t len,
+		      bool write)
+{
+	struct window *w = opaque;
+	uint64_t off = iova - 0x10000000;
+
+	if (off == 0x800)
+		return -EIO;    /* the handler's error is the device's */
+	if (write) {
+		memcpy(w->mem + off, buf, len);
+		w->writes++;
+	} else {
+		memcpy(buf, w->mem + off, len);
+	}
+	return 0;
+}
+
+static void dma_to(struct fx *f, uint64_t addr, uint32_t val)
+{
+	bar0_write(f, TESTDEV_REG_DMA_LO, (uint32_t)addr);
+	bar0_write(f, TESTDEV_REG_DMA_HI, (uint32_t)(addr >> 32));
+	bar0_write(f, TESTDEV_REG_DMA_DATA, val);
+}
+
+/* The device's DMA into ranges without an fd: DMA_WRITE requests from the
+ * server arrive while our REGION_WRITE waits for its reply (the server's
+ * loop thread is the one doing the DMA), and are answered in between. */
+static void test_dma_requests(void **state)
+{
+	struct fx *f = *state;
+	struct window w = { .writes = 0 };
+	struct irqlink_vfu_client_stats st;
+	uint16_t cmd = 0x0004;  /* Bus Master Enable */
+	uint32_t v;
+	int memfd;
+
+	assert_int_equal(irqlink_vfu_client_dma_map_handler(f->c, 0x10000000,
+			 0x1000, VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
+			 window_dma, &w), 0);
+	assert_int_equal(irqlink_vfu_client_dma_map_handler(f->c, 0x10001000,
+			 0x1000, VFIO_DMA_MAP_FLAG_READ, window_dma, &w), 0);
+	assert_int_equal(irqlink_vfu_client_dma_map_handler(f->c, 0x10002000,
+			 0x1000, 3, NULL, NULL), -EINVAL);
+	assert_int_equal(irqlink_vfu_client_ops.region_write(f->c,
+			 VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
+
+	dma_to(f, 0x10000010, 0xfeedf00d);
+	memcpy(&v, w.mem + 0x10, 4);
+	assert_int_equal(v, 0xfeedf00d);
+	assert_int_equal(w.writes, 1);
+	assert_int_equal(bar0(f, TESTDEV_REG_DMAS), 1);
+	st = cstats(f);
+	assert_int_equal(st.server_requests, 1);
+	assert_int_equal(st.server_errors, 0);
+
+	/* Refused by the server itself: a write to a range mapped read-only,
+	 * an address nobody mapped; by us: the handler's -EIO. */
+	dma_to(f, 0x10001000, 1);
+	dma_to(f, 0x10000800, 2);
+	dma_to(f, 0x20000000, 3);
+	assert_int_equal(w.writes, 1);
+	assert_int_equal(bar0(f, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(bar0(f, TESTDEV_REG_DMA_ERRORS), 3);
+	st = cstats(f);
+	assert_int_equal(st.server_requests, 2);
+	assert_int_equal(st.server_errors, 1);
+
+	/* After the unmap the device cannot reach the window. */
+	assert_int_equal(irqlink_vfu_client_dma_unmap(f->c, 0x10000000,
+						      0x1000), 0);
+	dma_to(f, 0x10000010, 4);
+	assert_int_equal(bar0(f, TESTDEV_REG_DMA_ERRORS), 4);
+	assert_int_equal(cstats(f).server_requests, 2);
+
+	/* An fd-backed range goes in place: no request at all. */
+	memfd = memfd_create("ram", MFD_CLOEXEC);
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, 0x1000), 0);
+	assert_int_equal(irqlink_vfu_client_dma_map(f->c, 0x30000000, 0x1000,
+			 VFIO_DMA_MAP_FLAG_WRITE, memfd, 0), 0);
+	dma_to(f, 0x30000020, 0xabcd1234);
+	assert_int_equal(pread(memfd, &v, 4, 0x20), 4);
+	assert_int_equal(v, 0xabcd1234);
+	assert_int_equal(cstats(f).server_requests, 2);
+	close(memfd);
+	/* Nothing waits: process finds nothing to do. */
+	assert_int_equal(irqlink_vfu_client_process(f->c), 0);
+	assert_true(irqlink_vfu_client_fd(f->c) >= 0);
+}
+
 static void test_timeout_and_bad_config(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -348,6 +455,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_set_irqs_failure_deassigns_all, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_gone, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dma_requests, setup,
 						teardown),
 		cmocka_unit_test(test_timeout_and_bad_config),
 	};

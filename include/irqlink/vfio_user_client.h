@@ -38,8 +38,16 @@
  * doorbell write reaches the remote device without a userspace exit.
  *
  * Server-to-client requests (DMA_READ / DMA_WRITE) may arrive between a
- * request and its reply; the client answers them in between (ENOSYS for
- * now: every DMA range it maps comes with an fd) and keeps waiting.
+ * request and its reply; the client answers them in between and keeps
+ * waiting. When no request of ours is in flight, nothing reads the socket
+ * unless the caller polls irqlink_vfu_client_fd() and calls
+ * irqlink_vfu_client_process(): a VMM that maps ranges without an fd (or
+ * whose server may ask for fd-backed ones by message) must do so. A
+ * DMA_READ / DMA_WRITE is served when all of it lies in one range of ours
+ * whose DMA_MAP flags grant it (READ lets the device read): through the
+ * range's handler, or by pread/pwrite of the range's fd; otherwise it is
+ * refused with EFAULT. Other server requests get ENOSYS, as QEMU's client
+ * answers them.
  *
  * A reply that does not come within the timeout fails the op with
  * -ETIMEDOUT (a late reply is recognised by its id and dropped). A server
@@ -54,6 +62,7 @@
 #ifndef IRQLINK_VFIO_USER_CLIENT_H
 #define IRQLINK_VFIO_USER_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,10 +132,43 @@ int irqlink_vfu_client_dma_map(struct irqlink_vfu_client *c, uint64_t iova,
 			       uint64_t size, uint32_t flags, int fd,
 			       uint64_t offset);
 
+/*
+ * irqlink_vfu_dma_fn - a range's handler: the device reads (@write false:
+ * fill @buf) or writes (@write true: @buf holds the data) @len bytes at
+ * @iova, all within the range. Called with the client's lock held, from
+ * whichever thread is reading the socket: it must not call the client.
+ * Returns 0, or -errno for the error reply the device gets.
+ */
+typedef int (*irqlink_vfu_dma_fn)(void *opaque, uint64_t iova, void *buf,
+				  size_t len, bool write);
+
+/*
+ * irqlink_vfu_client_dma_map_handler - DMA_MAP [@iova, @iova + @size)
+ * without an fd: the device reaches it by DMA_READ / DMA_WRITE requests,
+ * which @fn serves (e.g. an MSI doorbell window). @flags as above. Returns
+ * 0, -EINVAL for a NULL @fn, -ENOMEM, or the server's error.
+ */
+int irqlink_vfu_client_dma_map_handler(struct irqlink_vfu_client *c,
+				       uint64_t iova, uint64_t size,
+				       uint32_t flags, irqlink_vfu_dma_fn fn,
+				       void *opaque);
+
 /* DMA_UNMAP exactly one range of an earlier map; once it returns 0 the
- * device holds no reference to it. -ENOENT-like server errors as -errno. */
+ * device holds no reference to it and the client serves no request for
+ * it. -ENOENT-like server errors as -errno. */
 int irqlink_vfu_client_dma_unmap(struct irqlink_vfu_client *c, uint64_t iova,
 				 uint64_t size);
+
+/* The connected socket, to poll for readability (owned by the client). */
+int irqlink_vfu_client_fd(struct irqlink_vfu_client *c);
+
+/*
+ * irqlink_vfu_client_process - answer the server's requests that are
+ * waiting (DMA_READ / DMA_WRITE), without blocking; late replies are
+ * dropped. Any thread. 0; -ENOTCONN once the server has gone (also when
+ * it goes now); -EINVAL for NULL.
+ */
+int irqlink_vfu_client_process(struct irqlink_vfu_client *c);
 
 /* DEVICE_RESET. 0, or the server's error (-EINVAL: it cannot reset). */
 int irqlink_vfu_client_reset(struct irqlink_vfu_client *c);
@@ -139,6 +181,7 @@ int irqlink_vfu_client_reset(struct irqlink_vfu_client *c);
  * @timeouts:          replies that did not come in time.
  * @stale_replies:     replies dropped (late, or for no request of ours).
  * @server_requests:   DMA_READ/WRITE and other requests from the server.
+ * @server_errors:     of those, the ones refused (error replies sent).
  * @producers:         proxy producers registered now.
  * @bypass_failures:   proxy registrations the bypass manager refused.
  * @doorbells:         doorbell eventfds the server gave at connect.
@@ -150,6 +193,7 @@ struct irqlink_vfu_client_stats {
 	uint64_t timeouts;
 	uint64_t stale_replies;
 	uint64_t server_requests;
+	uint64_t server_errors;
 	uint64_t producers;
 	uint64_t bypass_failures;
 	uint64_t doorbells;
