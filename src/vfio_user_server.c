@@ -27,6 +27,7 @@
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #define VFU_DEFAULT_MAX_MSG_FDS 16u
@@ -34,6 +35,8 @@
  * BOOL per MSI-X vector, whichever is larger. */
 #define VFU_MSG_OVERHEAD 64u
 #define VFU_MIN_MSG_SIZE 8192u
+/* How long to stop accepting after the process ran out of fds. */
+#define VFU_ACCEPT_BACKOFF_MS 100
 
 static void close_client(struct irqlink_vfu_server *s)
 {
@@ -224,15 +227,43 @@ static void refuse_busy(int fd)
 	(void)il_vfu_send(fd, &h, NULL, 0, NULL, 0);
 }
 
+/* Out of fds, the connection stays in the backlog and the listening
+ * socket stays readable: rather than spin on it, stop listening for a
+ * while and let the timer bring it back. */
+static int accept_backoff(struct irqlink_vfu_server *s)
+{
+	struct itimerspec in = { .it_value.tv_nsec =
+					 VFU_ACCEPT_BACKOFF_MS * 1000000L };
+	struct epoll_event ev = { .events = 0, .data.fd = s->lfd };
+
+	if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) ||
+	    timerfd_settime(s->tfd, 0, &in, NULL))
+		return -errno;
+	s->st.accept_backoffs++;
+	return 0;
+}
+
+static int accept_resume(struct irqlink_vfu_server *s)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = s->lfd };
+	uint64_t n;
+
+	if (read(s->tfd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return -errno;
+	return epoll_ctl(s->epfd, EPOLL_CTL_MOD, s->lfd, &ev) ? -errno : 0;
+}
+
 static int accept_client(struct irqlink_vfu_server *s)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 	int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			return accept_backoff(s);
 		return errno == EAGAIN || errno == EINTR ||
-		       errno == ECONNABORTED || errno == EMFILE ||
-		       errno == ENFILE ? 0 : -errno;
+		       errno == ECONNABORTED ? 0 : -errno;
+	}
 	if (s->cfd >= 0 || !peer_allowed(s, fd)) {
 		if (s->cfd >= 0)
 			refuse_busy(fd);
@@ -257,17 +288,18 @@ static int accept_client(struct irqlink_vfu_server *s)
 
 int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
 {
-	struct epoll_event ev[2];
+	struct epoll_event ev[3];
 	int n;
 
 	if (!s)
 		return -EINVAL;
-	n = epoll_wait(s->epfd, ev, 2, 0);
+	n = epoll_wait(s->epfd, ev, 3, 0);
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
-		if (ev[i].data.fd == s->lfd) {
-			int r = accept_client(s);
+		if (ev[i].data.fd == s->lfd || ev[i].data.fd == s->tfd) {
+			int r = ev[i].data.fd == s->lfd ? accept_client(s)
+							: accept_resume(s);
 
 			if (r)
 				return r;
@@ -353,6 +385,7 @@ static int listen_at(struct irqlink_vfu_server *s)
 int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 			      struct irqlink_vfu_server **out)
 {
+	struct epoll_event tev = { .events = EPOLLIN };
 	struct irqlink_vfu_server *s;
 	int r;
 
@@ -396,6 +429,16 @@ int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 		r = -ENOMEM;
 		goto fail_reply;
 	}
+	s->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (s->tfd < 0) {
+		r = -errno;
+		goto fail_timer;
+	}
+	tev.data.fd = s->tfd;
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, s->tfd, &tev)) {
+		r = -errno;
+		goto fail_listen;
+	}
 	r = listen_at(s);
 	if (r)
 		goto fail_listen;
@@ -405,6 +448,8 @@ int irqlink_vfu_server_create(const struct irqlink_vfu_server_config *cfg,
 fail_listen:
 	if (s->lfd >= 0)
 		close(s->lfd);
+	close(s->tfd);
+fail_timer:
 	free(s->reply);
 fail_reply:
 	il_vfu_requests_fini(s);
@@ -425,6 +470,7 @@ void irqlink_vfu_server_destroy(struct irqlink_vfu_server *s)
 		return;
 	close_client(s);
 	close(s->lfd);
+	close(s->tfd);
 	unlink(s->path);
 	close(s->epfd);
 	il_vfu_requests_fini(s);

@@ -44,6 +44,7 @@ struct irqlink_vfu_server {
 	int lfd;                /* listening socket */
 	int epfd;               /* lfd and, while connected, cfd */
 	int cfd;                /* the client, -1 when none */
+	int tfd;                /* re-arms lfd after an accept back-off */
 	bool versioned;         /* VERSION done on this connection */
 	struct il_vfu_caps peer; /* what the client negotiated */
 	struct il_vfu_rx rx;

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -898,6 +899,52 @@ static void test_dma_from_loop(void **state)
 	fx_close(&f);
 }
 
+/* Out of fds, the server neither drops the waiting client nor spins on
+ * its listening socket: it backs off and accepts once an fd is free. */
+static void test_accept_out_of_fds(void **state)
+{
+	struct irqlink_vfu_server_stats st;
+	struct pollfd p = { .events = POLLIN };
+	struct rlimit old, low;
+	struct fx f;
+	int c2, lowest;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	close(f.c);
+	f.c = -1;
+	wait_gone(&f);
+	c2 = connect_to(f.path);        /* waits in the backlog */
+	lowest = dup(0);
+	assert_true(lowest >= 0);
+	close(lowest);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)lowest;  /* no fd free below the limit */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	assert_int_equal(irqlink_vfu_server_process(f.s), 0);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.accept_backoffs, 1);
+	assert_int_equal(st.clients, 1);
+	assert_false(irqlink_vfu_server_connected(f.s));
+	/* Not readable while it backs off: a loop sleeps. */
+	p.fd = irqlink_vfu_server_fd(f.s);
+	assert_int_equal(poll(&p, 1, 0), 0);
+	/* The timer brings the listening socket back; the client is in. */
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	for (int i = 0; i < 10 && !irqlink_vfu_server_connected(f.s); i++) {
+		assert_int_equal(irqlink_vfu_server_process(f.s), 0);
+		tu_sleep_ms(1);
+	}
+	assert_true(irqlink_vfu_server_connected(f.s));
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.clients, 2);
+	assert_int_equal(st.accept_backoffs, 1);
+	f.c = c2;
+	fx_close(&f);
+}
+
 /* The first bytes of a reply, with the fds that came with them. */
 static size_t recv_fds(int fd, void *buf, size_t len, int *fds, size_t max)
 {
@@ -999,6 +1046,7 @@ int main(void)
 		cmocka_unit_test(test_dma),
 		cmocka_unit_test(test_dma_messages),
 		cmocka_unit_test(test_dma_from_loop),
+		cmocka_unit_test(test_accept_out_of_fds),
 		cmocka_unit_test(test_region_io_fds),
 	};
 

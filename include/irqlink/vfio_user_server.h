@@ -136,8 +136,10 @@ int irqlink_vfu_server_fd(struct irqlink_vfu_server *s);
  * without blocking. A client's misbehaviour is never an error here (it is
  * answered or disconnected and counted). Returns 0, or the -errno of a
  * failure of the server itself (epoll_wait(), accept()). An accept() that
- * finds the process out of fds is not an error: the connection stays in
- * the backlog until an fd is free (meanwhile the fd stays readable).
+ * finds the process out of fds (EMFILE, ENFILE) is not an error: the
+ * connection stays in the backlog, the server stops watching the listening
+ * socket for 100 ms (so a loop does not spin on it) and then tries again;
+ * stats.accept_backoffs counts it.
  */
 int irqlink_vfu_server_process(struct irqlink_vfu_server *s);
 
@@ -185,6 +187,7 @@ int irqlink_vfu_server_dma_write(struct irqlink_vfu_server *s, uint64_t iova,
  * @dma_requests: DMA_READ/DMA_WRITE requests sent to the client.
  * @dma_failures: of those, the ones that failed (error reply, timeout,
  *                disconnect, bad reply).
+ * @accept_backoffs: accepts put off because the process was out of fds.
  * @deferred:     client commands that arrived while the loop thread waited
  *                for a DMA reply, handled after it.
  */
@@ -198,6 +201,7 @@ struct irqlink_vfu_server_stats {
 	uint64_t dma_requests;
 	uint64_t dma_failures;
 	uint64_t deferred;
+	uint64_t accept_backoffs;
 };
 
 /* Copy the stats into *@st. 0, or -EINVAL for NULL arguments. */
