@@ -97,13 +97,6 @@ static void close_fds(const int *fds, size_t n)
 		close(fds[i]);
 }
 
-/* The payload of DMA_READ / DMA_WRITE and of their replies. */
-struct dma_access {
-	uint64_t addr, count;
-};
-
-_Static_assert(sizeof(struct dma_access) == 16, "wire layout");
-
 /* The one range holding all of [addr, addr + count), or NULL. */
 static const struct dma_range *dma_find(const struct irqlink_vfu_client *c,
 					uint64_t addr, uint64_t count)
@@ -124,7 +117,7 @@ static long serve_dma(struct irqlink_vfu_client *c, const struct il_vfu_msg *m)
 {
 	bool write = m->hdr.cmd == IL_VFU_CMD_DMA_WRITE;
 	const struct dma_range *d;
-	struct dma_access a;
+	struct il_vfu_dma_rw a;
 	uint8_t *data;
 	ssize_t n;
 	int r;

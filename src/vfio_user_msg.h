@@ -253,7 +253,14 @@ struct il_vfu_dma_unmap {
 	uint64_t address, size;
 };
 
+/* DMA_READ / DMA_WRITE (server to client) and their replies: then the
+ * data, in a DMA_WRITE request and a DMA_READ reply. */
+struct il_vfu_dma_rw {
+	uint64_t addr, count;
+};
+
 _Static_assert(sizeof(struct il_vfu_dma_map) == 32, "wire layout");
+_Static_assert(sizeof(struct il_vfu_dma_rw) == 16, "wire layout");
 _Static_assert(sizeof(struct il_vfu_dma_unmap) == 24, "wire layout");
 
 /* One sub-region of a GET_REGION_IO_FDS reply, as the protocol lays out

@@ -30,13 +30,6 @@
 
 #define DEFAULT_DMA_TIMEOUT_MS 5000u
 
-/* The payload of DMA_READ / DMA_WRITE and of their replies. */
-struct dma_access {
-	uint64_t addr, count;
-};
-
-_Static_assert(sizeof(struct dma_access) == 16, "wire layout");
-
 int il_vfu_requests_init(struct irqlink_vfu_server *s)
 {
 	pthread_condattr_t ca;
@@ -154,7 +147,7 @@ bool il_vfu_request_reply(struct irqlink_vfu_server *s,
 			  const struct il_vfu_msg *m)
 {
 	struct il_vfu_pending *p = NULL;
-	struct dma_access a;
+	struct il_vfu_dma_rw a;
 
 	if (m->hdr.cmd != IL_VFU_CMD_DMA_READ &&
 	    m->hdr.cmd != IL_VFU_CMD_DMA_WRITE)
@@ -267,13 +260,15 @@ static int wait_for_loop(struct irqlink_vfu_server *s, struct il_vfu_pending *p,
 {
 	struct timespec ts = { .tv_sec = deadline / 1000000000,
 			       .tv_nsec = deadline % 1000000000 };
+	bool done;
 	int r = 0;
 
 	pthread_mutex_lock(&s->req_lock);
 	while (!p->done && r != ETIMEDOUT)
 		r = pthread_cond_timedwait(&s->req_cond, &s->req_lock, &ts);
+	done = p->done;
 	pthread_mutex_unlock(&s->req_lock);
-	return p->done ? 0 : -ETIMEDOUT;
+	return done ? 0 : -ETIMEDOUT;
 }
 
 static struct il_vfu_pending *take_slot(struct irqlink_vfu_server *s,
@@ -305,7 +300,7 @@ static int request_one(struct irqlink_vfu_server *s, uint64_t iova,
 	uint16_t cmd = write ? IL_VFU_CMD_DMA_WRITE : IL_VFU_CMD_DMA_READ;
 	int64_t deadline = now_ns() +
 			   (int64_t)s->cfg.dma_timeout_ms * 1000000;
-	struct dma_access a = { .addr = iova, .count = len };
+	struct il_vfu_dma_rw a = { .addr = iova, .count = len };
 	struct il_vfu_hdr h = { .cmd = cmd, .flags = IL_VFU_F_TYPE_COMMAND };
 	size_t plen = sizeof(a) + (write ? len : 0);
 	uint8_t small[sizeof(a) + 64], *payload = small;
