@@ -404,4 +404,6 @@ void irqlink_dev_get_stats(struct irqlink_dev *dev,
 	st->msi_replayed = atomic_load(&dev->stats.msi_replayed);
 	st->dropped = atomic_load(&dev->stats.dropped);
 	st->bypass_failures = atomic_load(&dev->stats.bypass_failures);
+	st->msix_writes = atomic_load(&dev->stats.msix_writes);
+	st->msix_write_errors = atomic_load(&dev->stats.msix_write_errors);
 }

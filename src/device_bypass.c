@@ -39,10 +39,13 @@ static void vector_start(struct irqlink_bypass_producer *bp)
 {
 	struct il_vector *v = il_container_of(bp, struct il_vector, prod.bp);
 
+	int r;
+
 	pthread_mutex_lock(&v->lock);
 	v->paused = false;
-	il_msi_replay_locked(v->prod.dev, v);
+	r = il_msi_replay_locked(v->prod.dev, v);
 	pthread_mutex_unlock(&v->lock);
+	(void)il_msi_finish(v->prod.dev, v, r);
 }
 
 static void intx_stop(struct irqlink_bypass_producer *bp)

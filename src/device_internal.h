@@ -90,10 +90,15 @@ struct irqlink_dev {
 	bool thread_running;    /* under ctl */
 
 	struct irqlink_bypass *bypass;  /* under ctl; NULL = none */
+	/* Set under ctl while MSI-X is off; read by the raise path once a
+	 * vector is allocated (after it, through the vector's lock). */
+	irqlink_msix_writer_fn msix_writer;
+	void *msix_writer_opaque;
 
 	struct {
 		_Atomic uint64_t signals, intx_fires, intx_unmasks,
-			msi_latched, msi_replayed, dropped, bypass_failures;
+			msi_latched, msi_replayed, dropped, bypass_failures,
+			msix_writes, msix_write_errors;
 	} stats;
 };
 
@@ -124,6 +129,13 @@ int il_msi_trigger(struct irqlink_dev *dev, const struct il_irq_req *req);
 int il_msi_mask_action(struct irqlink_dev *dev, const struct il_irq_req *req);
 /* Send a held pending vector if nothing holds it any more; v->lock held. */
 int il_msi_replay_locked(struct irqlink_dev *dev, struct il_vector *v);
+/* What il_msi_replay_locked() and a raise return when the device's writer
+ * must send the vector: the caller drops v->lock, then il_msi_finish(). */
+#define IL_MSI_WRITE 2
+/* @r from a raise or replay under v->lock, now dropped: call the writer if
+ * @r says so. Returns 1 if the vector was sent (signalled or written), 0 if
+ * not (held, or the write failed: counted). */
+int il_msi_finish(struct irqlink_dev *dev, struct il_vector *v, int r);
 
 /* device_bypass.c; all under dev->ctl */
 void il_producer_init(struct irqlink_dev *dev, struct il_producer *p, bool intx);

@@ -11,6 +11,13 @@
  * pending (masked); unmasking a pending vector signals it once, however many
  * times it fired while masked, which is what the PCI pending bit means.
  *
+ * A device that sends MSI-X as its own memory write (a writer is set,
+ * irqlink_dev_set_msix_writer()) keeps all of the above; only the last
+ * step differs: where the eventfd would be signalled, the caller calls the
+ * writer once the vector's lock is dropped. The write may be a message to
+ * another process that waits for its reply, and that process may be about
+ * to mask this very vector: holding the lock across it would deadlock.
+ *
  * Masking never touches the eventfd. QEMU swaps a masked vector's eventfd
  * for one it polls itself; that detaches the in-kernel irqfd (and any IRQ
  * bypass) on every mask, so the model holds the message back instead.
@@ -83,6 +90,15 @@ static bool held(const struct il_vector *v)
 	return v->masked || v->fmasked || v->paused;
 }
 
+/* Signal, or leave the write to the caller (IL_MSI_WRITE). */
+static int deliver_locked(struct irqlink_dev *dev, struct il_vector *v)
+{
+	if (dev->msix_writer && v >= dev->msix.vec &&
+	    v < dev->msix.vec + dev->msix.nvec)
+		return IL_MSI_WRITE;
+	return il_dev_signal(dev, v->fd);
+}
+
 static int send_locked(struct irqlink_dev *dev, struct il_vector *v)
 {
 	if (held(v)) {
@@ -90,7 +106,7 @@ static int send_locked(struct irqlink_dev *dev, struct il_vector *v)
 		il_count(&dev->stats.msi_latched);
 		return 0;
 	}
-	return il_dev_signal(dev, v->fd);
+	return deliver_locked(dev, v);
 }
 
 int il_msi_replay_locked(struct irqlink_dev *dev, struct il_vector *v)
@@ -99,7 +115,23 @@ int il_msi_replay_locked(struct irqlink_dev *dev, struct il_vector *v)
 		return 0;
 	v->pending = false;
 	il_count(&dev->stats.msi_replayed);
-	return il_dev_signal(dev, v->fd);
+	return deliver_locked(dev, v);
+}
+
+int il_msi_finish(struct irqlink_dev *dev, struct il_vector *v, int r)
+{
+	int w;
+
+	if (r != IL_MSI_WRITE)
+		return r;
+	w = dev->msix_writer(dev->msix_writer_opaque,
+			     (unsigned int)(v - dev->msix.vec));
+	if (w) {
+		il_count(&dev->stats.msix_write_errors);
+		return 0;
+	}
+	il_count(&dev->stats.msix_writes);
+	return 1;
 }
 
 int irqlink_dev_msi_fire(struct irqlink_dev *dev, unsigned int index,
@@ -118,7 +150,7 @@ int irqlink_dev_msi_fire(struct irqlink_dev *dev, unsigned int index,
 	else
 		il_count(&dev->stats.dropped);
 	pthread_mutex_unlock(&v->lock);
-	return r;
+	return il_msi_finish(dev, v, r);
 }
 
 int irqlink_dev_msi_mask(struct irqlink_dev *dev, unsigned int index,
@@ -150,7 +182,7 @@ int irqlink_dev_msi_unmask(struct irqlink_dev *dev, unsigned int index,
 	v->masked = false;
 	r = il_msi_replay_locked(dev, v);
 	pthread_mutex_unlock(&v->lock);
-	return r;
+	return il_msi_finish(dev, v, r);
 }
 
 int irqlink_dev_msix_set_function_mask(struct irqlink_dev *dev, bool mask)
@@ -166,10 +198,13 @@ int irqlink_dev_msix_set_function_mask(struct irqlink_dev *dev, bool mask)
 	for (i = 0; i < cap->nvec; i++) {
 		struct il_vector *v = &cap->vec[i];
 
+		int r;
+
 		pthread_mutex_lock(&v->lock);
 		v->fmasked = mask;
-		n += il_msi_replay_locked(dev, v);
+		r = il_msi_replay_locked(dev, v);
 		pthread_mutex_unlock(&v->lock);
+		n += il_msi_finish(dev, v, r);
 	}
 	pthread_mutex_unlock(&dev->ctl);
 	return n;
@@ -301,6 +336,26 @@ static void disable(struct irqlink_dev *dev, struct il_msi_cap *cap)
 	dev->irq_type = IL_IRQ_NONE;
 }
 
+int irqlink_dev_set_msix_writer(struct irqlink_dev *dev,
+				irqlink_msix_writer_fn fn, void *opaque)
+{
+	int r = 0;
+
+	if (!dev || !dev->msix.nvec)
+		return -EINVAL;
+	pthread_mutex_lock(&dev->ctl);
+	/* Enabling publishes it to the raise path (through each vector's
+	 * lock), so it may change only while no vector can fire. */
+	if (dev->irq_type == VFIO_PCI_MSIX_IRQ_INDEX) {
+		r = -EBUSY;
+	} else {
+		dev->msix_writer = fn;
+		dev->msix_writer_opaque = fn ? opaque : NULL;
+	}
+	pthread_mutex_unlock(&dev->ctl);
+	return r;
+}
+
 int il_msi_trigger(struct irqlink_dev *dev, const struct il_irq_req *req)
 {
 	struct il_msi_cap *cap = cap_of(dev, req->index);
@@ -338,10 +393,13 @@ int il_msi_trigger(struct irqlink_dev *dev, const struct il_irq_req *req)
 		if ((req->flags & VFIO_IRQ_SET_DATA_BOOL) &&
 		    !req->bools[i - req->start])
 			continue;
+		int r = 0;
+
 		pthread_mutex_lock(&v->lock);
 		if (v->allocated && v->fd >= 0)
-			send_locked(dev, v);
+			r = send_locked(dev, v);
 		pthread_mutex_unlock(&v->lock);
+		(void)il_msi_finish(dev, v, r);
 	}
 	return 0;
 }

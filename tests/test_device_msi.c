@@ -798,6 +798,110 @@ static void test_rule20_read_pending_bounds(void **state)
 
 /* ---- vfio-user entry: fds out of band ------------------------------------ */
 
+/* ---- MSI-X sent by the device's own write (the ARM shape) ---------------- */
+
+struct writes {
+	struct irqlink_dev *dev;
+	unsigned int n, last;
+	uint64_t pending_seen;
+	int result;
+};
+
+static int record_write(void *opaque, unsigned int vector)
+{
+	struct writes *w = opaque;
+
+	/* Takes every vector's lock: hangs if the writer runs under one. */
+	w->pending_seen = pending(w->dev, MSIX);
+	w->n++;
+	w->last = vector;
+	return w->result;
+}
+
+static void test_msix_writer(void **state)
+{
+	int fds0 = tu_open_fds();
+	struct irqlink_dev_shape nomsix = base_shape;
+	struct irqlink_dev *dev = mkdev(), *d2;
+	struct irqlink_dev_stats st;
+	struct writes w = { .dev = dev };
+	int32_t e[NV];
+	int i;
+
+	(void)state;
+	nomsix.msix_vectors = 0;
+	d2 = mkdev_shape(&nomsix);
+	assert_int_equal(irqlink_dev_set_msix_writer(d2, record_write, &w),
+			 -EINVAL);
+	irqlink_dev_destroy(d2);
+
+	mkefds(e, 4);
+	assert_int_equal(irqlink_dev_set_msix_writer(dev, record_write, &w), 0);
+	assert_int_equal(set_fds(dev, MSIX, 0, 4, e), 0);
+	assert_int_equal(irqlink_dev_set_msix_writer(dev, NULL, NULL), -EBUSY);
+
+	/* An unmasked vector is written, its eventfd left alone. */
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 2), 1);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.last, 2);
+	assert_int_equal(tu_count(e[2]), 0);
+
+	/* Masked: latched; the unmask writes it once, outside the lock. */
+	assert_int_equal(irqlink_dev_msi_mask(dev, MSIX, 1), 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 1), 0);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(irqlink_dev_msi_unmask(dev, MSIX, 1), 1);
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.last, 1);
+	assert_int_equal(w.pending_seen, 0);
+
+	/* The function mask holds and releases the same way. */
+	assert_int_equal(irqlink_dev_msix_set_function_mask(dev, true), 0);
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 0), 0);
+	assert_int_equal(irqlink_dev_msix_set_function_mask(dev, false), 1);
+	assert_int_equal(w.n, 3);
+	assert_int_equal(w.last, 0);
+
+	/* SET_IRQS loopback, and a vector whose eventfd was taken away:
+	 * the device writes its message whatever eventfd there is. */
+	assert_int_equal(set_none(dev, A_TRIG, MSIX, 3, 1), 0);
+	assert_int_equal(w.n, 4);
+	assert_int_equal(set_fd1(dev, MSIX, 3, -1), 0);
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 3), 1);
+	assert_int_equal(w.n, 5);
+	for (i = 0; i < 4; i++)
+		assert_int_equal(tu_count(e[i]), 0);
+
+	/* A refused write is lost at the device and counted. */
+	w.result = -EFAULT;
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 2), 0);
+	assert_int_equal(w.n, 6);
+	w.result = 0;
+
+	/* MSI is not the writer's. */
+	assert_int_equal(disable(dev, MSIX), 0);
+	assert_int_equal(set_fds(dev, MSI, 0, 1, e), 0);
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSI, 0), 1);
+	assert_int_equal(tu_count(e[0]), 1);
+	assert_int_equal(w.n, 6);
+	assert_int_equal(disable(dev, MSI), 0);
+
+	/* Off again: eventfds. */
+	assert_int_equal(irqlink_dev_set_msix_writer(dev, NULL, NULL), 0);
+	assert_int_equal(set_fds(dev, MSIX, 0, 4, e), 0);
+	assert_int_equal(irqlink_dev_msi_fire(dev, MSIX, 2), 1);
+	assert_int_equal(tu_count(e[2]), 1);
+	assert_int_equal(w.n, 6);
+
+	irqlink_dev_get_stats(dev, &st);
+	assert_int_equal(st.msix_writes, 5);
+	assert_int_equal(st.msix_write_errors, 1);
+	closeefds(e, 4);
+	irqlink_dev_destroy(dev);
+	assert_int_equal(tu_open_fds(), fds0);
+}
+
 static void test_vfio_user_set_irqs_fds(void **state)
 {
 	int fds0 = tu_open_fds();
@@ -882,6 +986,7 @@ int main(void)
 		cmocka_unit_test(test_rule20_masking_never_changes_the_eventfd),
 		cmocka_unit_test(test_rule20_strict_mode_enotty),
 		cmocka_unit_test(test_rule20_read_pending_bounds),
+		cmocka_unit_test(test_msix_writer),
 		cmocka_unit_test(test_vfio_user_set_irqs_fds),
 	};
 

@@ -207,9 +207,11 @@ int irqlink_dev_set_intx_disable(struct irqlink_dev *dev, bool disable);
  *
  * If the index is enabled and the vector allocated: a masked vector (its
  * mask bit, or the MSI-X function mask) latches its pending bit; an
- * unmasked one signals its eventfd, if it has one. Anything else is dropped,
- * as a message to a disabled capability is.
- * Returns 1 if an eventfd was signalled, 0 if not (latched or dropped), or
+ * unmasked one signals its eventfd, if it has one, or for MSI-X goes to the
+ * device's writer (irqlink_dev_set_msix_writer()). Anything else is
+ * dropped, as a message to a disabled capability is.
+ * Returns 1 if an eventfd was signalled (or the writer sent the vector), 0
+ * if not (latched, dropped, or the write refused), or
  * -EINVAL for another index or a vector outside the capability.
  */
 int irqlink_dev_msi_fire(struct irqlink_dev *dev, unsigned int index,
@@ -299,6 +301,36 @@ int irqlink_dev_attach_bypass(struct irqlink_dev *dev,
 			      struct irqlink_bypass *bypass);
 
 /*
+ * irqlink_msix_writer_fn - sends MSI-X vector @vector as the device's own
+ * memory write: the address and data the host programmed into the
+ * device's MSI-X table (its host view). This is the ARM shape, where the
+ * write goes through the IOMMU to an MSI doorbell mapped at an IOVA
+ * (<irqlink/msi_doorbell.h>) instead of ending in an eventfd.
+ *
+ * Called wherever the vector's eventfd would have been signalled (a raise
+ * of an unmasked allocated vector, or the replay of a pending one on
+ * unmask), from the thread that raised or unmasked, without the vector's
+ * lock but possibly with the model's control lock held: it must not call
+ * the model's configuration functions (set_irqs, masks, function mask).
+ * Returns 0, or -errno if the write was refused: the message is then lost
+ * at the device, as a refused bus write is, and counted in
+ * stats.msix_write_errors.
+ */
+typedef int (*irqlink_msix_writer_fn)(void *opaque, unsigned int vector);
+
+/*
+ * irqlink_dev_set_msix_writer - MSI-X leaves this device through @fn
+ * (NULL: through the vectors' eventfds again, the default). Masks, the
+ * function mask and pending bits behave exactly as before; a vector needs
+ * no eventfd to be written, only to be allocated (enabled). MSI is not
+ * affected.
+ * Returns 0; -EINVAL for a device without MSI-X; -EBUSY while MSI-X is
+ * enabled (set it before the guest enables the capability).
+ */
+int irqlink_dev_set_msix_writer(struct irqlink_dev *dev,
+				irqlink_msix_writer_fn fn, void *opaque);
+
+/*
  * Counters, for tests and benchmarks. Monotonic; read without locking, so a
  * snapshot taken while interrupts flow is approximate.
  */
@@ -310,6 +342,8 @@ struct irqlink_dev_stats {
 	uint64_t msi_replayed;   /* pending vectors replayed on unmask */
 	uint64_t dropped;        /* raises that found nowhere to go */
 	uint64_t bypass_failures;/* triggers the bypass manager refused */
+	uint64_t msix_writes;    /* MSI-X vectors sent by the writer */
+	uint64_t msix_write_errors; /* writer calls that failed */
 };
 void irqlink_dev_get_stats(struct irqlink_dev *dev,
 			   struct irqlink_dev_stats *stats);
