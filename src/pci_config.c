@@ -105,6 +105,7 @@ static void teardown(struct irqlink_pci *p)
 	il_pci_errreq_fini(p);
 	il_pci_ack_fini(p);
 	il_pci_bars_fini(p);
+	pthread_mutex_destroy(&p->msg_lock);
 	pthread_mutex_destroy(&p->lock);
 	free(p);
 }
@@ -139,6 +140,12 @@ int irqlink_pci_create(const struct irqlink_pci_config *cfg,
 		return -ENOMEM;
 	r = pthread_mutex_init(&p->lock, NULL);
 	if (r) {
+		free(p);
+		return -r;
+	}
+	r = pthread_mutex_init(&p->msg_lock, NULL);
+	if (r) {
+		pthread_mutex_destroy(&p->lock);
 		free(p);
 		return -r;
 	}

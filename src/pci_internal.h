@@ -76,6 +76,8 @@ struct il_pci_irqs {
 	bool dev_on;            /* index enabled at the device */
 	uint32_t dev_want;      /* vectors asked for at enable */
 	uint32_t dev_count;     /* vectors the device backs */
+	bool guest_on;          /* the guest has the capability enabled;
+				   under msg_lock too */
 };
 
 struct il_pci_msi {
@@ -119,6 +121,12 @@ struct irqlink_pci {
 	struct il_irq_sinks sinks;      /* vm, relay, bypass, delivery */
 	enum irqlink_eoi_policy eoi;
 	pthread_mutex_t lock;
+	/* A leaf lock over the guest's messages and enables (il_pci_vec.msg,
+	 * il_pci_irqs.guest_on), which writers change under @lock too. It
+	 * lets irqlink_pci_guest_msi() answer from inside a device op: a
+	 * device that sends MSI-X by DMA into a doorbell may do so while the
+	 * op that unmasked it holds @lock. */
+	pthread_mutex_t msg_lock;
 
 	uint32_t cfg_size;
 	uint8_t cfg[IRQLINK_PCIE_CONFIG_SIZE];   /* guest view of EMU bytes */

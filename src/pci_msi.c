@@ -95,6 +95,8 @@ int il_pci_msi_written(struct irqlink_pci *p)
 	/* Enabling more than is capable is undefined; give what there is. */
 	if (want > m->irqs.nvec)
 		want = m->irqs.nvec;
+	pthread_mutex_lock(&p->msg_lock);
+	m->irqs.guest_on = on;
 	for (v = 0; v < m->irqs.nvec; v++) {
 		struct il_pci_vec *x = &m->irqs.vec[v];
 
@@ -103,6 +105,7 @@ int il_pci_msi_written(struct irqlink_pci *p)
 		x->msg.data = v < want ? (data & ~(want - 1)) | v : data;
 		x->masked = (mask >> v) & 1;
 	}
+	pthread_mutex_unlock(&p->msg_lock);
 	p->stats.msi_updates++;
 	if (on)
 		err = il_pci_intx_sync(p, false);

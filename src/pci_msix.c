@@ -129,6 +129,9 @@ int il_pci_msix_written(struct irqlink_pci *p)
 
 	m->enabled = ctrl & MSIX_CTRL_ENABLE;
 	m->fmask = ctrl & MSIX_CTRL_FMASK;
+	pthread_mutex_lock(&p->msg_lock);
+	m->irqs.guest_on = m->enabled;
+	pthread_mutex_unlock(&p->msg_lock);
 	p->stats.msix_updates++;
 	if (m->enabled)
 		err = il_pci_intx_sync(p, false);
@@ -159,6 +162,7 @@ static int table_access(struct irqlink_pci *p, uint64_t o, uint8_t *data,
 		return 1;
 	first = (uint32_t)(o / MSIX_ENTRY);
 	last = (uint32_t)((o + i - 1) / MSIX_ENTRY);
+	pthread_mutex_lock(&p->msg_lock);
 	for (e = first; e <= last; e++) {
 		const uint8_t *t = &m->table[e * MSIX_ENTRY];
 		struct il_pci_vec *x = &m->irqs.vec[e];
@@ -168,6 +172,7 @@ static int table_access(struct irqlink_pci *p, uint64_t o, uint8_t *data,
 		x->msg.data = entry_get(t, 8);
 		x->masked = t[MSIX_VCTRL] & 1;
 	}
+	pthread_mutex_unlock(&p->msg_lock);
 	p->stats.msix_updates++;
 	return il_pci_irqs_sync(p, &m->irqs, m->enabled, m->size, m->fmask,
 				first, last - first + 1);

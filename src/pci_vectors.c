@@ -368,6 +368,28 @@ int irqlink_pci_trigger_fd(struct irqlink_pci *pci, unsigned int index,
 	return r;
 }
 
+int irqlink_pci_guest_msi(struct irqlink_pci *pci, unsigned int index,
+			  unsigned int vector, struct kvm_msi *msg)
+{
+	struct il_pci_irqs *q;
+	int r = -EINVAL;
+
+	if (!pci || !msg)
+		return -EINVAL;
+	/* No p->lock: see msg_lock. irqs_of() reads only what create set. */
+	q = irqs_of(pci, index);
+	if (!q || vector >= q->nvec)
+		return -EINVAL;
+	pthread_mutex_lock(&pci->msg_lock);
+	r = -ENOENT;
+	if (q->guest_on && msi_valid(&q->vec[vector].msg)) {
+		*msg = q->vec[vector].msg;
+		r = 0;
+	}
+	pthread_mutex_unlock(&pci->msg_lock);
+	return r;
+}
+
 int irqlink_pci_vector_gsi(struct irqlink_pci *pci, unsigned int index,
 			   unsigned int vector, uint32_t *gsi)
 {

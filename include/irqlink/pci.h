@@ -417,6 +417,22 @@ int irqlink_pci_errreq_take(struct irqlink_pci *pci, uint64_t *err,
 			    uint64_t *req);
 
 /*
+ * irqlink_pci_guest_msi - the message the guest programmed for @index
+ * (VFIO_PCI_MSI_IRQ_INDEX or VFIO_PCI_MSIX_IRQ_INDEX) vector @vector: what
+ * an MSI doorbell (<irqlink/msi_doorbell.h>) injects when the device writes
+ * that vector. The guest's mask bit is not consulted: masks reach the
+ * device, which holds a masked vector back itself; a write already on its
+ * way when the guest masked is delivered, as a posted write is.
+ * May be called from inside a device op (it takes only a leaf lock).
+ * Returns 0 and *@msg; -ENOENT when the guest has the capability disabled
+ * or the entry holds no message for the x86 interrupt window (0xFEExxxxx);
+ * -EINVAL for a NULL argument, an index the device lacks or a vector past
+ * the capability.
+ */
+int irqlink_pci_guest_msi(struct irqlink_pci *pci, unsigned int index,
+			  unsigned int vector, struct kvm_msi *msg);
+
+/*
  * irqlink_pci_vector_gsi - the GSI of the MSI route of @index vector
  * @vector. Returns 0 and *@gsi, -ENOENT if it has none (no VM, no host
  * vector), -EINVAL.
