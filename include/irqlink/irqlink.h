@@ -14,6 +14,9 @@
  *                        signals
  *   <irqlink/irqfd.h>    KVM irqfds: edge and level (resampling) injection
  *                        from an eventfd
+ *   <irqlink/msi_doorbell.h> MSI as a device's DMA write into an IOVA
+ *                        window (the ARM shape): KVM_SIGNAL_MSI of the
+ *                        guest's message for the vector the data names
  *   <irqlink/pci.h>      PCI glue: a device (in-process or remote, one ops
  *                        seam) as a guest PCI function: virtual config space,
  *                        BARs, INTx/MSI/MSI-X wired to KVM, doorbells
@@ -45,6 +48,7 @@
 #include <irqlink/eoi.h>
 #include <irqlink/ioeventfd.h>
 #include <irqlink/irqfd.h>
+#include <irqlink/msi_doorbell.h>
 #include <irqlink/pci.h>
 #include <irqlink/relay.h>
 #include <irqlink/routes.h>
