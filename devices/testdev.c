@@ -39,6 +39,7 @@ struct testdev {
 	uint8_t config[TESTDEV_CONFIG_SIZE];
 	uint64_t bar2_size, pba_off;
 	uint64_t *pba;                  /* scratch for PBA reads, under lock */
+	uint8_t *host_table;            /* MSI-X table, host view; under lock */
 
 	pthread_mutex_t lock;           /* regs, config command, pba scratch */
 	uint32_t kind, vector, count;
@@ -47,6 +48,7 @@ struct testdev {
 
 	_Atomic uint32_t done, raised, signalled, held, errors;
 	_Atomic uint32_t dmas, dma_errors;
+	_Atomic uint32_t msix_dma;      /* MSI-X by DMA (the model's writer) */
 	/* Per MSI / MSI-X vector: raises that signalled its eventfd. */
 	_Atomic uint32_t *msi_signals, *msix_signals;
 
@@ -118,6 +120,8 @@ static void build_config(struct testdev *td)
 	put16(c + TESTDEV_PCIE_CAP + 2, 0x0002); /* v2, endpoint */
 }
 
+static int msix_write(void *opaque, unsigned int vector);
+
 int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 {
 	struct irqlink_dev_shape shape;
@@ -125,6 +129,8 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 	int r;
 
 	if (!cfg || !out || cfg->msix_vectors > IRQLINK_MSIX_MAX)
+		return -EINVAL;
+	if (cfg->msix_by_dma && (!cfg->msix_vectors || !cfg->dma_write))
 		return -EINVAL;
 	td = calloc(1, sizeof(*td));
 	if (!td)
@@ -157,7 +163,8 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 		while (td->bar2_size < end)
 			td->bar2_size <<= 1;
 		td->pba = calloc((cfg->msix_vectors + 63) / 64, sizeof(uint64_t));
-		if (!td->pba) {
+		td->host_table = calloc(cfg->msix_vectors, 16);
+		if (!td->pba || !td->host_table) {
 			r = -ENOMEM;
 			goto destroy_dev;
 		}
@@ -175,6 +182,12 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 		r = -errno;
 		goto close_fds;
 	}
+	if (cfg->msix_by_dma) {
+		r = irqlink_dev_set_msix_writer(td->dev, msix_write, td);
+		if (r)
+			goto close_fds;
+		td->msix_dma = 1;
+	}
 	build_config(td);
 	*out = td;
 	return 0;
@@ -185,6 +198,7 @@ close_fds:
 	if (td->stopfd >= 0)
 		close(td->stopfd);
 	free(td->pba);
+	free(td->host_table);
 	free((void *)td->msi_signals);
 	free((void *)td->msix_signals);
 destroy_dev:
@@ -205,6 +219,7 @@ void testdev_destroy(struct testdev *td)
 	close(td->doorbell);
 	close(td->stopfd);
 	free(td->pba);
+	free(td->host_table);
 	free((void *)td->msi_signals);
 	free((void *)td->msix_signals);
 	pthread_mutex_destroy(&td->lock);
@@ -380,6 +395,8 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 		return atomic_load(&td->dmas);
 	case TESTDEV_REG_DMA_ERRORS:
 		return atomic_load(&td->dma_errors);
+	case TESTDEV_REG_MSIX_DMA:
+		return atomic_load(&td->msix_dma);
 	case TESTDEV_REG_UNMASKS:
 		irqlink_dev_get_stats(td->dev, &st);
 		return (uint32_t)st.intx_unmasks;
@@ -403,24 +420,72 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 	return v;
 }
 
-/* The device writes @val to memory as a bus master, only when the guest
- * enabled bus mastering (the command register's bit 2), as hardware. */
-static void dma_data(struct testdev *td, uint32_t val)
+static uint32_t get32(const uint8_t *p)
 {
-	uint8_t buf[4] = { (uint8_t)val, (uint8_t)(val >> 8),
-			   (uint8_t)(val >> 16), (uint8_t)(val >> 24) };
-	uint64_t addr;
-	bool master;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
 
-	pthread_mutex_lock(&td->lock);
-	addr = td->dma_addr;
-	master = td->config[0x04] & 0x04;     /* Command: Bus Master */
+/* The device writes @val at @addr as a bus master, only when the guest
+ * enabled bus mastering (the command register's bit 2), as hardware.
+ * Called with td->lock held (it reads the command register); the write
+ * itself is made after. */
+static int dma_write_unlock(struct testdev *td, uint64_t addr, uint32_t val)
+{
+	uint8_t buf[4];
+	bool master = td->config[0x04] & 0x04;     /* Command: Bus Master */
+	int r = -EPERM;
+
 	pthread_mutex_unlock(&td->lock);
-	if (!td->cfg.dma_write || !master ||
-	    td->cfg.dma_write(td->cfg.dma_opaque, addr, buf, sizeof(buf)))
+	put32(buf, val);
+	if (td->cfg.dma_write && master)
+		r = td->cfg.dma_write(td->cfg.dma_opaque, addr, buf,
+				      sizeof(buf));
+	if (r)
 		atomic_fetch_add(&td->dma_errors, 1);
 	else
 		atomic_fetch_add(&td->dmas, 1);
+	return r ? (r < 0 ? r : -EIO) : 0;
+}
+
+static void dma_data(struct testdev *td, uint32_t val)
+{
+	pthread_mutex_lock(&td->lock);
+	(void)dma_write_unlock(td, td->dma_addr, val);
+}
+
+/* The model's MSI-X writer: the entry's message, as the host programmed
+ * it, written on the bus. A message the host never wrote (address 0) goes
+ * nowhere a doorbell is, and the refusal is counted, not hidden. */
+static int msix_write(void *opaque, unsigned int vector)
+{
+	struct testdev *td = opaque;
+	const uint8_t *e;
+	uint64_t addr;
+
+	if (vector >= td->cfg.msix_vectors)
+		return -EINVAL;
+	pthread_mutex_lock(&td->lock);
+	e = td->host_table + (size_t)vector * 16;
+	addr = (uint64_t)get32(e) | (uint64_t)get32(e + 4) << 32;
+	return dma_write_unlock(td, addr, get32(e + 8));
+}
+
+/* The model refuses a change while MSI-X is enabled (-EBUSY): a refused
+ * mode write counts in ERRORS and the mode reads back unchanged. */
+static void set_msix_dma(struct testdev *td, bool on)
+{
+	int r = -EINVAL;
+
+	if (on == atomic_load(&td->msix_dma))
+		return;
+	if (!on || td->cfg.dma_write)
+		r = irqlink_dev_set_msix_writer(td->dev, on ? msix_write : NULL,
+						td);
+	if (r)
+		atomic_fetch_add(&td->errors, 1);
+	else
+		atomic_store(&td->msix_dma, on);
 }
 
 void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val)
@@ -453,6 +518,9 @@ void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val)
 		break;
 	case TESTDEV_REG_DMA_DATA:
 		dma_data(td, val);
+		break;
+	case TESTDEV_REG_MSIX_DMA:
+		set_msix_dma(td, val & 1);
 		break;
 	case TESTDEV_REG_INTX:
 		set_intx(td, val & 1);
@@ -587,11 +655,15 @@ static int td_region_read(void *opaque, uint32_t region, uint64_t offset,
 		for (i = 0; i < len; i++) {
 			uint64_t o = offset + i;
 
-			/* The table is the VMM's (virtualized); only the PBA
-			 * is the device's. */
-			d[i] = o >= td->pba_off && o - td->pba_off < pba_len ?
-				(uint8_t)(td->pba[(o - td->pba_off) / 8] >>
-					  (8 * ((o - td->pba_off) % 8))) : 0;
+			/* The guest's table is the VMM's (virtualized); the
+			 * device's own is the host view, and the PBA. */
+			if (o < (uint64_t)td->cfg.msix_vectors * 16)
+				d[i] = td->host_table[o];
+			else if (o >= td->pba_off && o - td->pba_off < pba_len)
+				d[i] = (uint8_t)(td->pba[(o - td->pba_off) / 8] >>
+						 (8 * ((o - td->pba_off) % 8)));
+			else
+				d[i] = 0;
 		}
 		pthread_mutex_unlock(&td->lock);
 		return 0;
@@ -620,8 +692,19 @@ static int td_region_write(void *opaque, uint32_t region, uint64_t offset,
 					  (uint32_t)d[3] << 24);
 		return 0;
 	}
-	if (region == TESTDEV_MSIX_BAR && td->bar2_size)
-		return in_region(offset, len, td->bar2_size) ? 0 : -EINVAL;
+	if (region == TESTDEV_MSIX_BAR && td->bar2_size) {
+		uint64_t end = (uint64_t)td->cfg.msix_vectors * 16;
+		size_t i;
+
+		if (!in_region(offset, len, td->bar2_size))
+			return -EINVAL;
+		/* The host view of the table (the PBA is read-only). */
+		pthread_mutex_lock(&td->lock);
+		for (i = 0; i < len && offset + i < end; i++)
+			td->host_table[offset + i] = d[i];
+		pthread_mutex_unlock(&td->lock);
+		return 0;
+	}
 	return -EINVAL;
 }
 

@@ -56,8 +56,15 @@
  *   0x3c DMA_DATA   WO   the device writes these 4 bytes at DMA_HI:DMA_LO
  *                        (bus mastering: config.dma_write); a refused
  *                        write counts in DMA_ERRORS
- *   0x40 DMAS       RO   DMA writes done
- *   0x44 DMA_ERRORS RO   DMA writes refused (no dma_write, or its -errno)
+ *   0x40 DMAS       RO   DMA writes done (DMA_DATA, and MSI-X messages
+ *                        with msix_by_dma)
+ *   0x44 DMA_ERRORS RO   DMA writes refused (no dma_write, no bus
+ *                        mastering, or its -errno)
+ *   0x48 MSIX_DMA   RW   1: MSI-X leaves the device as its own DMA write
+ *                        (config.msix_by_dma, which sets it at create); 0:
+ *                        as eventfd signals. Writable only while MSI-X is
+ *                        disabled and (for 1) with a dma_write: a refused
+ *                        write counts in ERRORS and changes nothing.
  *
  * Threading: the ops may be called from any thread (vCPU threads, a
  * vfio-user server loop); the device thread (testdev_start()) or
@@ -102,6 +109,7 @@
 #define TESTDEV_REG_DMA_DATA  0x3c
 #define TESTDEV_REG_DMAS      0x40
 #define TESTDEV_REG_DMA_ERRORS 0x44
+#define TESTDEV_REG_MSIX_DMA  0x48
 
 #define TESTDEV_STATUS_INTX   0x1u
 
@@ -116,6 +124,14 @@
  *                device served over vfio-user: the server's DMA); NULL =
  *                the device cannot master the bus. 0 or -errno.
  * @dma_opaque:   passed to @dma_write.
+ * @msix_by_dma:  MSI-X leaves the device as its own bus write (the ARM
+ *                shape, <irqlink/msi_doorbell.h>): an unmasked vector
+ *                writes the Message Data of its entry in the device's own
+ *                table (the host view, BAR2 from offset 0, which only the
+ *                host writes: the guest's table is the VMM's) to the entry's
+ *                Message Address through @dma_write, instead of signalling
+ *                an eventfd. Masks and pending bits stay the model's. Needs
+ *                MSI-X and @dma_write; bus mastering must be on.
  */
 struct testdev_config {
 	bool intx;
@@ -126,6 +142,7 @@ struct testdev_config {
 	int (*dma_write)(void *opaque, uint64_t addr, const void *buf,
 			 size_t len);
 	void *dma_opaque;
+	bool msix_by_dma;
 };
 
 struct testdev;
@@ -133,7 +150,8 @@ struct testdev;
 /* The device ops; opaque is the struct testdev. */
 extern const struct irqlink_pci_ops testdev_pci_ops;
 
-/* Create a device. Returns 0, -EINVAL for a shape the model refuses, or
+/* Create a device. Returns 0, -EINVAL for a shape the model refuses (or
+ * msix_by_dma without MSI-X or dma_write), or
  * -ENOMEM/-EMFILE. */
 int testdev_create(const struct testdev_config *cfg, struct testdev **out);
 
@@ -165,7 +183,7 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg);
 void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val);
 
 /* Raises of MSI (@kind VFIO_PCI_MSI_IRQ_INDEX) or MSI-X vector @vector that
- * signalled its eventfd since creation: what a test compares with what the
+ * signalled its eventfd (or, with msix_by_dma, were written) since creation: what a test compares with what the
  * guest counted for that vector. 0 for a vector the device lacks. */
 uint32_t testdev_signals(struct testdev *td, uint32_t kind, uint32_t vector);
 
