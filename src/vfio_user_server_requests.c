@@ -319,7 +319,15 @@ static int request_one(struct irqlink_vfu_server *s, uint64_t iova,
 		memcpy(payload + sizeof(a), buf, len);
 
 	pthread_mutex_lock(&s->req_lock);
-	on_loop = s->in_loop && pthread_equal(s->loop_thread, pthread_self());
+	on_loop = pthread_equal(s->loop_thread, pthread_self());
+	if (on_loop && !s->in_loop) {
+		/* The loop's own thread, between two process() calls: the
+		 * reply would arrive at a loop that cannot run. Say so now
+		 * rather than after the timeout. */
+		pthread_mutex_unlock(&s->req_lock);
+		r = -EDEADLK;
+		goto out;
+	}
 	p = take_slot(s, cmd, iova, buf, len, &conn);
 	if (p) {
 		h.id = p->id;

@@ -187,17 +187,25 @@ int main(int argc, char **argv)
 	if (!quiet)
 		fprintf(stderr, "irqlink-devd: serving the test device on %s\n",
 			sc.path);
+	/* The device runs on its own thread: a raise that is a DMA write
+	 * into a range without an fd (an MSI doorbell) waits for the client's
+	 * reply, which this loop receives. */
+	r = testdev_start(td);
+	if (r) {
+		fprintf(stderr, "irqlink-devd: cannot start the device thread: "
+			"%s\n", strerror(-r));
+		irqlink_vfu_server_destroy(s);
+		testdev_destroy(td);
+		return 1;
+	}
 	for (;;) {
-		struct pollfd p[4] = {
+		struct pollfd p[2] = {
 			{ .fd = sfd, .events = POLLIN },
 			{ .fd = irqlink_vfu_server_fd(s), .events = POLLIN },
-			{ .fd = testdev_doorbell_fd(td), .events = POLLIN },
-			{ .fd = irqlink_dev_poll_fd(testdev_irq(td)),
-			  .events = POLLIN },
 		};
 		bool now;
 
-		if (poll(p, 4, -1) < 0) {
+		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			r = -errno;
@@ -210,8 +218,6 @@ int main(int argc, char **argv)
 			if (r)
 				break;
 		}
-		if ((p[2].revents | p[3].revents) & POLLIN)
-			(void)testdev_process(td);
 		now = irqlink_vfu_server_connected(s);
 		(void)irqlink_vfu_server_get_stats(s, &st);
 		if (!quiet && now && !was)
@@ -224,6 +230,8 @@ int main(int argc, char **argv)
 	}
 	if (r)
 		fprintf(stderr, "irqlink-devd: %s\n", strerror(-r));
+	/* The device before the server it may be asking for DMA. */
+	testdev_stop(td);
 	irqlink_vfu_server_destroy(s);
 	testdev_destroy(td);
 	close(sfd);

@@ -52,7 +52,9 @@
  * thread (a device op doing DMA) the wait reads the socket itself: the
  * client's commands that arrive meanwhile are kept and handled, in order,
  * after the op returns. From any other thread the loop must be running,
- * since it is the loop that receives the reply.
+ * since it is the loop that receives the reply; the loop's own thread
+ * outside process() (a device raising between two calls) gets -EDEADLK at
+ * once: run such a device on a thread of its own.
  */
 #ifndef IRQLINK_VFIO_USER_SERVER_H
 #define IRQLINK_VFIO_USER_SERVER_H
@@ -169,7 +171,8 @@ bool irqlink_vfu_server_connected(struct irqlink_vfu_server *s);
  * that does not match the request, -ETIMEDOUT after dma_timeout_ms,
  * -ENOTCONN if no client is connected or it went away meanwhile, -EBUSY
  * when 16 requests are already in flight or, on the loop thread, 64
- * commands are waiting behind it; -EINVAL for NULL arguments.
+ * commands are waiting behind it; -EDEADLK from the loop's thread
+ * outside process(); -EINVAL for NULL arguments.
  */
 int irqlink_vfu_server_dma_read(struct irqlink_vfu_server *s, uint64_t iova,
 				void *buf, size_t len);
