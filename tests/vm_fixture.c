@@ -6,8 +6,11 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -234,4 +237,49 @@ int run_vm(const char *const *args, char *out, size_t outlen,
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
 	return WEXITSTATUS(status);
+}
+
+/* ---- irqlink-devd ---------------------------------------------------- */
+
+void devd_start(struct devd *d, const char *const *args)
+{
+	const char *bin = getenv("IRQLINK_DEVD");
+	const char *argv[16] = { "irqlink-devd", "-q" };
+	size_t n = 2;
+	struct stat st;
+
+	if (!bin)
+		fail_msg("IRQLINK_DEVD is not set (run through meson test)");
+	strcpy(d->dir, "/tmp/irqlink-devd-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->path, sizeof(d->path), "%s/dev.sock", d->dir);
+	while (args && *args && n < 14)
+		argv[n++] = *args++;
+	argv[n++] = d->path;
+	argv[n] = NULL;
+	d->pid = fork();
+	assert_true(d->pid >= 0);
+	if (d->pid == 0) {
+		/* A test that fails or is killed must not leave it behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	for (int i = 0; i < 5000 && stat(d->path, &st); i++)
+		tu_sleep_ms(1);
+	assert_int_equal(stat(d->path, &st), 0);
+}
+
+void devd_stop(struct devd *d)
+{
+	int status;
+
+	if (d->pid > 0) {
+		kill(d->pid, SIGTERM);
+		assert_int_equal(waitpid(d->pid, &status, 0), d->pid);
+		assert_true(WIFEXITED(status));
+		assert_int_equal(WEXITSTATUS(status), 0);
+		assert_int_equal(access(d->path, F_OK), -1);
+	}
+	rmdir(d->dir);
 }

@@ -10,6 +10,8 @@
 #include "testutil.h"
 #include "vm_machine.h"
 
+#include <sys/types.h>
+
 #define WAIT_MS 2000
 #define BDF (VM_TESTDEV_SLOT << 3)
 #define VEC_INTX 0x30  /* the guest's INTx vector (intx_on()) */
@@ -54,6 +56,19 @@ uint64_t relay_injections(struct vm_machine *m);
 /* The guest's INTx handler on its IOAPIC pin; @ack: it writes the status
  * back to acknowledge. */
 void intx_on(struct vm_machine *m, bool ack);
+
+/* irqlink-devd (the test device in its own process, IRQLINK_DEVD names
+ * the binary; tests/meson.build sets it) on a socket in a fresh temporary
+ * directory. */
+struct devd {
+	char dir[64], path[96];
+	pid_t pid;
+};
+/* Start it with @args (NULL-terminated, before the socket path) and wait
+ * for its socket; it dies with the test. */
+void devd_start(struct devd *d, const char *const *args);
+/* Stop it with SIGTERM: it must exit 0 and remove its socket. */
+void devd_stop(struct devd *d);
 
 /* Runs the irqlink-vm binary of this build tree with @args (at most 15),
  * for at most @limit_s seconds (killed and failed if longer: it must

@@ -116,11 +116,14 @@ static void serve_errreq(struct vm_machine *m)
 static void *device_thread(void *arg)
 {
 	struct vm_machine *m = arg;
+	bool client_gone = false;
 
 	for (;;) {
 		/* A remote device serves its doorbell and unmask events in
 		 * its own process: poll ignores the negative fds. */
-		struct pollfd fds[6] = {
+		bool client = m->vfu && !client_gone &&
+			__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE);
+		struct pollfd fds[8] = {
 			{ .fd = m->stopfd, .events = POLLIN },
 			{ .fd = m->td ? testdev_doorbell_fd(m->td) : -1,
 			  .events = POLLIN },
@@ -136,10 +139,16 @@ static void *device_thread(void *arg)
 			{ .fd = irqlink_pci_errreq_fd(m->pci,
 						      VFIO_PCI_REQ_IRQ_INDEX),
 			  .events = POLLIN },
+			/* A remote device writing the doorbell window sends
+			 * DMA_WRITE requests that nobody else reads. */
+			{ .fd = client ? irqlink_vfu_client_fd(m->vfu) : -1,
+			  .events = POLLIN },
+			{ .fd = m->kickfd, .events = POLLIN },
 		};
+		uint64_t n;
 		int r;
 
-		if (poll(fds, 6, -1) < 0) {
+		if (poll(fds, 8, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -158,6 +167,13 @@ static void *device_thread(void *arg)
 		}
 		if ((fds[4].revents | fds[5].revents) & POLLIN)
 			serve_errreq(m);
+		/* A server that went away keeps its socket readable (HUP):
+		 * stop polling it rather than spin. */
+		if (fds[6].revents &&
+		    irqlink_vfu_client_process(m->vfu) == -ENOTCONN)
+			client_gone = true;
+		if (fds[7].revents & POLLIN)
+			(void)!read(m->kickfd, &n, sizeof(n));
 	}
 	return NULL;
 }
@@ -251,6 +267,200 @@ static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
 	return 0;
 }
 
+/* ---- the device's bus: guest RAM and the MSI doorbell window ----------- */
+
+static bool in_window(uint64_t addr, size_t len)
+{
+	return addr >= VM_MSI_DOORBELL_IOVA &&
+	       addr - VM_MSI_DOORBELL_IOVA < VM_MSI_DOORBELL_SIZE &&
+	       len <= VM_MSI_DOORBELL_SIZE - (addr - VM_MSI_DOORBELL_IOVA);
+}
+
+/* The in-process device's bus writes, as an IOMMU would map them for it:
+ * guest RAM at IOVA == guest-physical address, and the doorbell window
+ * while it is mapped. Anything else is refused, never dropped. */
+static int local_dma_write(void *opaque, uint64_t addr, const void *buf,
+			   size_t len)
+{
+	struct vm_machine *m = opaque;
+	void *p;
+
+	if (__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE) &&
+	    in_window(addr, len))
+		return irqlink_msi_doorbell_write(m->doorbell, addr, buf, len);
+	if (addr >= KG_RAM_SIZE || len > KG_RAM_SIZE - addr)
+		return -EFAULT;
+	p = kg_mem(m->g, addr, len);
+	if (!p)
+		return -EFAULT;
+	memcpy(p, buf, len);
+	return 0;
+}
+
+/* The doorbell injects the message the guest gave the vector. No glue
+ * lock: this may run inside a glue op (an unmask that replays). */
+static int doorbell_resolve(void *opaque, uint32_t vector, struct kvm_msi *msg)
+{
+	struct vm_machine *m = opaque;
+
+	if (!m->pci)
+		return -ENOENT;
+	return irqlink_pci_guest_msi(m->pci, VFIO_PCI_MSIX_IRQ_INDEX, vector,
+				     msg);
+}
+
+static int make_doorbell(struct vm_machine *m, char *err, size_t errlen)
+{
+	struct vfio_irq_info info = { .argsz = sizeof(info),
+				      .index = VFIO_PCI_MSIX_IRQ_INDEX };
+	struct irqlink_msi_doorbell_config dc = {
+		.iova = VM_MSI_DOORBELL_IOVA,
+		.size = VM_MSI_DOORBELL_SIZE,
+		.resolve = doorbell_resolve,
+		.opaque = m,
+	};
+	int r = m->ops->get_irq_info(m->opaque, &info);
+
+	if (r || !info.count)
+		return 0;       /* no MSI-X: nothing to ring */
+	dc.vectors = info.count;
+	r = irqlink_msi_doorbell_create(m->vm, &dc, &m->doorbell);
+	if (r) {
+		say(err, errlen, "cannot create the MSI doorbell: %s",
+		    strerror(-r));
+		return r;
+	}
+	m->doorbell_vectors = info.count;
+	return 0;
+}
+
+static void kick(struct vm_machine *m)
+{
+	uint64_t one = 1;
+
+	(void)!write(m->kickfd, &one, sizeof(one));
+}
+
+static int map_window(struct vm_machine *m)
+{
+	int r = 0;
+
+	if (__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE))
+		return 0;
+	if (m->vfu)
+		r = irqlink_vfu_client_dma_map_handler(m->vfu,
+				VM_MSI_DOORBELL_IOVA, VM_MSI_DOORBELL_SIZE,
+				VFIO_DMA_MAP_FLAG_WRITE, irqlink_msi_doorbell_dma,
+				m->doorbell);
+	if (r)
+		return r;
+	__atomic_store_n(&m->doorbell_mapped, true, __ATOMIC_RELEASE);
+	kick(m);
+	return 0;
+}
+
+int vm_machine_unmap_doorbell(struct vm_machine *m)
+{
+	int r = 0;
+
+	if (!__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE))
+		return 0;
+	if (m->vfu)
+		r = irqlink_vfu_client_dma_unmap(m->vfu, VM_MSI_DOORBELL_IOVA,
+						 VM_MSI_DOORBELL_SIZE);
+	if (r)
+		return r;
+	__atomic_store_n(&m->doorbell_mapped, false, __ATOMIC_RELEASE);
+	kick(m);
+	return 0;
+}
+
+/* Every entry of the device's own table gets the doorbell's message, as
+ * the host kernel programs a physical device's table: a few entries per
+ * region write, so a remote device with 2048 takes 8 messages. */
+#define TABLE_CHUNK 256u
+
+static int program_table(struct vm_machine *m)
+{
+	uint8_t buf[TABLE_CHUNK * 16];
+
+	for (uint32_t v = 0; v < m->doorbell_vectors; v += TABLE_CHUNK) {
+		uint32_t n = m->doorbell_vectors - v < TABLE_CHUNK ?
+			     m->doorbell_vectors - v : TABLE_CHUNK;
+		int r;
+
+		memset(buf, 0, sizeof(buf));
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *e = buf + i * 16;
+			uint64_t addr;
+			uint32_t data;
+
+			r = irqlink_msi_doorbell_message(m->doorbell, v + i,
+							 &addr, &data);
+			if (r)
+				return r;
+			for (unsigned int b = 0; b < 8; b++)
+				e[b] = (uint8_t)(addr >> (8 * b));
+			for (unsigned int b = 0; b < 4; b++)
+				e[8 + b] = (uint8_t)(data >> (8 * b));
+		}
+		r = m->ops->region_write(m->opaque, TESTDEV_MSIX_BAR,
+					 (uint64_t)v * 16, buf, (size_t)n * 16);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static int set_mode(struct vm_machine *m, bool on)
+{
+	uint32_t v = on;
+	int r = m->ops->region_write(m->opaque, VFIO_PCI_BAR0_REGION_INDEX,
+				     TESTDEV_REG_MSIX_DMA, &v, sizeof(v));
+
+	if (r)
+		return r;
+	return vm_machine_dev_reg(m, TESTDEV_REG_MSIX_DMA) == v ? 0 : -EBUSY;
+}
+
+int vm_machine_set_msix_dma(struct vm_machine *m, bool on, char *err,
+			    size_t errlen)
+{
+	int r;
+
+	if (!m->doorbell) {
+		say(err, errlen, "the device has no MSI-X to send by DMA");
+		return -ENODEV;
+	}
+	if (!on) {
+		r = set_mode(m, false);
+		if (!r)
+			r = vm_machine_unmap_doorbell(m);
+		if (r)
+			say(err, errlen, "cannot turn MSI-X by DMA off: %s",
+			    r == -EBUSY ? "the guest has MSI-X enabled" :
+			    strerror(-r));
+		return r;
+	}
+	r = map_window(m);
+	if (r) {
+		say(err, errlen, "cannot map the MSI doorbell window at IOVA "
+		    "0x%x for the device: %s", VM_MSI_DOORBELL_IOVA,
+		    strerror(-r));
+		return r;
+	}
+	r = program_table(m);
+	if (!r)
+		r = set_mode(m, true);
+	if (r) {
+		(void)vm_machine_unmap_doorbell(m);
+		say(err, errlen, "cannot switch the device to MSI-X by DMA: %s",
+		    r == -EBUSY ? "the guest has MSI-X enabled, or the device "
+		    "cannot master the bus" : strerror(-r));
+	}
+	return r;
+}
+
 /* The in-process test device, the producer of its own interrupts: every
  * trigger it is given is offered to the manager, which pairs it with the
  * glue's consumer on the same eventfd. */
@@ -273,8 +483,8 @@ static int attach_local(struct vm_machine *m, const struct testdev_config *dc,
 		m->td = NULL;
 		return r;
 	}
-	pc->ops = &testdev_pci_ops;
-	pc->opaque = m->td;
+	pc->ops = m->ops = &testdev_pci_ops;
+	pc->opaque = m->opaque = m->td;
 	return 0;
 }
 
@@ -308,8 +518,8 @@ static int attach_remote(struct vm_machine *m, const char *path,
 		m->vfu = NULL;
 		return r;
 	}
-	pc->ops = &irqlink_vfu_client_ops;
-	pc->opaque = m->vfu;
+	pc->ops = m->ops = &irqlink_vfu_client_ops;
+	pc->opaque = m->opaque = m->vfu;
 	return 0;
 }
 
@@ -332,6 +542,7 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		.intx = true,
 		.msi_vectors = VM_MSI_VECTORS,
 		.msix_vectors = VM_MSIX_VECTORS,
+		.dma_write = local_dma_write,
 	};
 	struct irqlink_relay_config rc = { 0 };
 	struct irqlink_pci_config pc = { 0 };
@@ -358,7 +569,8 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		return -ENOMEM;
 	}
 	m->fn = -1;
-	m->stopfd = -1;
+	m->stopfd = m->kickfd = -1;
+	dc.dma_opaque = m;
 	pthread_mutex_init(&m->stop_lock, NULL);
 	m->intx_gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
 	m->delivery = cfg->delivery;
@@ -411,6 +623,9 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 			: attach_local(m, &dc, &pc, err, errlen);
 	if (r)
 		goto err_relay;
+	r = make_doorbell(m, err, errlen);
+	if (r)
+		goto err_dev;
 	pc.vm = m->vm;
 	pc.relay = m->relay;
 	pc.bypass = m->bypass;
@@ -442,7 +657,8 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		goto err_pci;
 	}
 	m->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (m->stopfd < 0) {
+	m->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->stopfd < 0 || m->kickfd < 0) {
 		r = -errno;
 		say(err, errlen, "eventfd: %s", strerror(-r));
 		goto err_pci;
@@ -454,6 +670,7 @@ err_pci:
 	irqlink_pci_destroy(m->pci);
 err_dev:
 	detach_device(m);
+	irqlink_msi_doorbell_destroy(m->doorbell);
 err_relay:
 	irqlink_relay_destroy(m->relay);
 err_bypass:
@@ -463,6 +680,10 @@ err_guest:
 err_vm:
 	irqlink_vm_destroy(m->vm);
 err_free:
+	if (m->stopfd >= 0)
+		close(m->stopfd);
+	if (m->kickfd >= 0)
+		close(m->kickfd);
 	free(m->raise_tsc);
 	pthread_mutex_destroy(&m->stop_lock);
 	free(m);
@@ -529,13 +750,17 @@ void vm_machine_destroy(struct vm_machine *m)
 		m->thread_live = false;
 	}
 	irqlink_pci_destroy(m->pci);
+	/* The device first: after it, nothing writes the doorbell. */
 	detach_device(m);
+	irqlink_msi_doorbell_destroy(m->doorbell);
 	irqlink_relay_destroy(m->relay);
 	irqlink_bypass_destroy(m->bypass);
 	kg_destroy(m->g);
 	irqlink_vm_destroy(m->vm);
 	if (m->stopfd >= 0)
 		close(m->stopfd);
+	if (m->kickfd >= 0)
+		close(m->kickfd);
 	free(m->raise_tsc);
 	pthread_mutex_destroy(&m->stop_lock);
 	free(m);

@@ -36,6 +36,11 @@
 #define VM_MSIX_VECTORS   64u
 #define VM_MSIX_MAX       2048u
 #define VM_RAISE_RING     (1u << 17)  /* raise timestamps kept */
+/* The MSI doorbell window in the device's IOVA space: where Linux's ARM
+ * SMMU driver reserves its software MSI window (MSI_IOVA_BASE), outside
+ * guest RAM, which is mapped at IOVA == guest-physical address. */
+#define VM_MSI_DOORBELL_IOVA 0x08000000u
+#define VM_MSI_DOORBELL_SIZE 0x1000u
 
 /*
  * struct vm_machine_config - zeroed = defaults.
@@ -80,6 +85,14 @@ struct vm_machine {
 	struct kg_guest *g;
 	struct testdev *td;             /* in-process device, or NULL */
 	struct irqlink_vfu_client *vfu; /* remote device, or NULL */
+	const struct irqlink_pci_ops *ops;      /* the device's, either kind */
+	void *opaque;
+	/* MSI-X by DMA (vm_machine_set_msix_dma()): the doorbell window,
+	 * sized to the device's MSI-X table; NULL without MSI-X. */
+	struct irqlink_msi_doorbell *doorbell;
+	uint32_t doorbell_vectors;
+	bool doorbell_mapped;   /* atomic: the device may write the window */
+	int kickfd;             /* wakes the device thread to look again */
 	struct irqlink_pci *pci;
 	struct vm_bus bus;
 	unsigned int intx_gsi;
@@ -116,6 +129,25 @@ int vm_machine_boot(struct vm_machine *m, char *err, size_t errlen);
 
 /* Stop everything and free it, in reverse order. NULL is a no-op. */
 void vm_machine_destroy(struct vm_machine *m);
+
+/*
+ * vm_machine_set_msix_dma - MSI-X by the device's own DMA write into the
+ * MSI doorbell window (@on; the ARM shape, <irqlink/msi_doorbell.h>), or
+ * by eventfds again. The guest must have MSI-X disabled (the device
+ * refuses the change otherwise: -EBUSY).
+ * On: the window is mapped for the device (a remote one gets a DMA_MAP
+ * without an fd, so its writes arrive as DMA_WRITE messages, which the
+ * device thread answers), every entry of the device's own MSI-X table
+ * (its host view) is programmed with the doorbell's address and data,
+ * and the device's mode is set. Off: the mode, then the window goes.
+ * Returns 0, or -errno with a reason in @err (-ENODEV: no MSI-X).
+ */
+int vm_machine_set_msix_dma(struct vm_machine *m, bool on, char *err,
+			    size_t errlen);
+
+/* Unmap the doorbell window, leaving the device's mode as it is: its next
+ * MSI-X write is refused (and counted in its DMA_ERRORS). 0 or -errno. */
+int vm_machine_unmap_doorbell(struct vm_machine *m);
 
 /* Guest-physical address of BAR0 register @reg of the device. */
 static inline uint64_t vm_machine_reg(const struct vm_machine *m, uint32_t reg)
