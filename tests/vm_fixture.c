@@ -283,3 +283,25 @@ void devd_stop(struct devd *d)
 	}
 	rmdir(d->dir);
 }
+
+/* ---- irqlink-vm's demo output ------------------------------------------ */
+
+/* Finds the demo's table row for @path and checks sent == received ==
+ * @n, lost 0. */
+void demo_row(const char *out, const char *path, unsigned int n)
+{
+	char key[16];
+	const char *row;
+	unsigned int vectors = 0;
+	unsigned long long sent = 0, received = 0;
+	long long lost = -1;
+
+	snprintf(key, sizeof(key), "\n%s ", path);
+	row = strstr(out, key);
+	assert_non_null(row);
+	assert_int_equal(sscanf(row + strlen(key), "%u %llu %llu %lld", &vectors,
+				&sent, &received, &lost), 4);
+	assert_int_equal(sent, n);
+	assert_int_equal(received, n);
+	assert_int_equal(lost, 0);
+}

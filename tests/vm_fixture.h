@@ -57,6 +57,10 @@ uint64_t relay_injections(struct vm_machine *m);
  * back to acknowledge. */
 void intx_on(struct vm_machine *m, bool ack);
 
+/* Finds the demo's table row for @path (its title: "INTx", "MSI-X DMA")
+ * in @out and checks sent == received == @n, lost 0. */
+void demo_row(const char *out, const char *path, unsigned int n);
+
 /* irqlink-devd (the test device in its own process, IRQLINK_DEVD names
  * the binary; tests/meson.build sets it) on a socket in a fresh temporary
  * directory. */

@@ -43,10 +43,12 @@
 #define MSIX_SPAN 0x80      /* IDT vectors 0x60-0xdf the MSI-X entries share */
 #define PATH_VECTORS 4u     /* MSI vectors the demo cycles through */
 
-enum path { PATH_INTX, PATH_MSI, PATH_MSIX, NPATHS };
+enum path { PATH_INTX, PATH_MSI, PATH_MSIX, PATH_MSIX_DMA, NPATHS };
 
-static const char *const path_names[NPATHS] = { "intx", "msi", "msix" };
-static const char *const path_titles[NPATHS] = { "INTx", "MSI", "MSI-X" };
+static const char *const path_names[NPATHS] = { "intx", "msi", "msix",
+						 "msix-dma" };
+static const char *const path_titles[NPATHS] = { "INTx", "MSI", "MSI-X",
+						  "MSI-X DMA" };
 
 struct opts {
 	const char *cmd;
@@ -76,7 +78,8 @@ struct result {
 	uint64_t relayed;               /* relay injections during the row */
 	uint64_t timer_unmasks;
 	uint64_t switches;
-	char note[96];
+	const char *via;                /* what carried it, if not a consumer */
+	char note[256];
 };
 
 static const char *prog = "irqlink-vm";
@@ -90,7 +93,8 @@ static void usage(FILE *f)
 "drive the device's interrupts into the guest through irqlink.\n"
 "\n"
 "Commands:\n"
-"  demo    the guest programs INTx, MSI and MSI-X and asks the device for one\n"
+"  demo    the guest programs INTx, MSI and MSI-X (and MSI-X again, sent by\n"
+"          the device's DMA into the MSI doorbell) and asks the device for one\n"
 "          interrupt at a time; prints per path: sent, received, lost,\n"
 "          device-raise -> guest-ISR latency (p50/p99/max), the delivery\n"
 "          that carried them and how many the relay injected\n"
@@ -99,7 +103,11 @@ static void usage(FILE *f)
 "Options:\n"
 "  -n, --count N       interrupts per path (demo; default 4096, so each of\n"
 "                      2048 MSI-X entries fires twice; max %u)\n"
-"  -p, --paths LIST    paths to run, comma-separated: intx,msi,msix (default all)\n"
+"  -p, --paths LIST    paths to run, comma-separated: intx,msi,msix,msix-dma\n"
+"                      (default all). msix-dma: MSI-X as the device's own DMA\n"
+"                      write into the MSI doorbell window mapped at an IOVA\n"
+"                      (the ARM shape), injected with KVM_SIGNAL_MSI of the\n"
+"                      guest's message whatever --delivery says\n"
 "  -c, --vcpus N       vCPUs, each on its own thread (1-%u, default 1)\n"
 "  -g, --gsi N         IOAPIC pin the device's INTA# is wired to (16-23,\n"
 "                      default 16)\n"
@@ -174,7 +182,10 @@ static bool parse_paths(char *list, bool *paths)
 			return false;
 		paths[k] = true;
 	}
-	return paths[0] || paths[1] || paths[2];
+	for (int k = 0; k < NPATHS; k++)
+		if (paths[k])
+			return true;
+	return false;
 }
 
 /* Returns 0 to run, or the exit status to leave with. */
@@ -203,7 +214,7 @@ static int parse(int argc, char **argv, struct opts *o)
 
 	*o = (struct opts){
 		.count = 4096, .vcpus = 1, .gsi = VM_DEFAULT_GSI,
-		.timeout_ms = 2000, .paths = { true, true, true },
+		.timeout_ms = 2000, .paths = { true, true, true, true },
 		.msix_vectors = DEFAULT_MSIX,
 	};
 	while ((c = getopt_long(argc, argv, "n:p:c:g:t:d:e:h", longopts,
@@ -665,9 +676,56 @@ static int run_msi(struct vm_machine *m, const struct opts *o,
 	return measure(m, o, VEC_MSI, PATH_VECTORS, 0, res);
 }
 
+/* MSI-X through the doorbell: the guest turns MSI-X off, the VMM maps
+ * the window and programs the device's own table, then the MSI-X row
+ * runs; the doorbell's count says how many it injected. */
+static int run_msix_dma(struct vm_machine *m, const struct opts *o,
+			struct result *res)
+{
+	struct irqlink_msi_doorbell_stats s0, s1;
+	unsigned int fn = (unsigned int)m->fn;
+	uint32_t dmas0;
+	char why[200];
+	int err;
+
+	err = kg_pci_msi(m->g, fn, 0, 0, 0, false);
+	if (!err)
+		err = kg_pci_msix(m->g, fn, 0, 0, 0, false);
+	if (err)
+		return err;
+	err = vm_machine_set_msix_dma(m, true, why, sizeof(why));
+	if (err) {
+		snprintf(res->note, sizeof(res->note), "%s", why);
+		return -EPROTO;
+	}
+	(void)irqlink_msi_doorbell_get_stats(m->doorbell, &s0);
+	dmas0 = vm_machine_dev_reg(m, TESTDEV_REG_DMAS);
+	err = run_msi(m, o, res, true);
+	(void)irqlink_msi_doorbell_get_stats(m->doorbell, &s1);
+	res->via = "doorbell";
+	if (!err && !res->note[0])
+		snprintf(res->note, sizeof(res->note),
+			 "device DMA writes %u; doorbell (IOVA 0x%x) injected "
+			 "%llu, refused %llu: KVM_SIGNAL_MSI of the guest's "
+			 "message", vm_machine_dev_reg(m, TESTDEV_REG_DMAS) -
+			 dmas0, VM_MSI_DOORBELL_IOVA,
+			 (unsigned long long)(s1.injected - s0.injected),
+			 (unsigned long long)(s1.refused + s1.no_message -
+					      s0.refused - s0.no_message));
+	if (!err)
+		err = kg_pci_msix(m->g, fn, 0, 0, 0, false);
+	if (!err && vm_machine_set_msix_dma(m, false, why, sizeof(why))) {
+		snprintf(res->note, sizeof(res->note), "%s", why);
+		return -EPROTO;
+	}
+	return err;
+}
+
 /* What carried a row's interrupts, from the relay's count. */
 static const char *carried_by(const struct result *r)
 {
+	if (r->via)
+		return r->via;
 	if (!r->relayed)
 		return "kernel";
 	return r->relayed >= r->received ? "relay" : "mixed";
@@ -705,6 +763,8 @@ static int demo(struct vm_machine *m, const struct opts *o)
 			continue;
 		if (p == PATH_INTX)
 			err = run_intx(m, o, &res[p]);
+		else if (p == PATH_MSIX_DMA)
+			err = run_msix_dma(m, o, &res[p]);
 		else
 			err = run_msi(m, o, &res[p], p == PATH_MSIX);
 		if (err) {
@@ -720,7 +780,7 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		}
 	}
 
-	printf("\n%-6s %7s %8s %8s %5s %7s %7s %8s %-8s %8s %9s\n", "path",
+	printf("\n%-9s %7s %8s %8s %5s %7s %7s %8s %-8s %8s %9s\n", "path",
 	       "vectors", "sent", "received", "lost", "p50 us", "p99 us",
 	       "max us", "delivery", "relayed", "exits/irq");
 	for (int p = 0; p < NPATHS; p++) {
@@ -728,7 +788,7 @@ static int demo(struct vm_machine *m, const struct opts *o)
 
 		if (!r->ran)
 			continue;
-		printf("%-6s %7u %8llu %8llu %5lld %7.1f %7.1f %8.1f %-8s %8llu "
+		printf("%-9s %7u %8llu %8llu %5lld %7.1f %7.1f %8.1f %-8s %8llu "
 		       "%9.1f\n", path_titles[p], r->vectors,
 		       (unsigned long long)r->sent,
 		       (unsigned long long)r->received, (long long)r->lost,
@@ -761,7 +821,7 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		       (unsigned long long)ps.no_route);
 	for (int p = 0; p < NPATHS; p++)
 		if (res[p].ran && res[p].note[0])
-			printf("%-6s %s\n", path_titles[p], res[p].note);
+			printf("%-9s %s\n", path_titles[p], res[p].note);
 	if (o->remote)
 		printf("latency: guest doorbell write -> guest ISR entry (guest "
 		       "rdtsc both; the raise happens in the device's process)\n");
@@ -769,7 +829,8 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		printf("latency: device raise (TSC before the device's raise) -> "
 		       "guest ISR entry (guest rdtsc; guest TSC == host TSC)\n");
 	printf("delivery: kernel = no relay injection in the row, relay = every "
-	       "interrupt relayed, mixed = both (switching)\n");
+	       "interrupt relayed, mixed = both (switching), doorbell = the "
+	       "device's DMA write into the MSI doorbell window\n");
 	if (bad) {
 		fprintf(stderr, "%s: the run failed (see above)\n", prog);
 		return EXIT_RUN_FAILED;
@@ -790,7 +851,8 @@ static int fit_device(struct vm_machine *m, struct opts *o)
 		o->msix_vectors = table;
 	if (!o->msix_use)
 		o->msix_use = o->msix_vectors;
-	if (!strcmp(o->cmd, "demo") && o->paths[PATH_MSIX] &&
+	if (!strcmp(o->cmd, "demo") &&
+	    (o->paths[PATH_MSIX] || o->paths[PATH_MSIX_DMA]) &&
 	    (!table || o->msix_use > table)) {
 		fprintf(stderr, "%s: the device has %u MSI-X entries; the MSI-X "
 			"row needs %u (--msix-use, or -p without msix)\n", prog,
