@@ -239,7 +239,7 @@ static void test_intx_resamplefd_upstream(void **state)
 	il_vm_kvm(m->vm)->opaque = &fu;
 	il_vm_kvm(m->vm)->hook = fake_hook;
 	/* Wire INTx again, now through the fake. */
-	assert_int_equal(irqlink_pci_intx_route(m->pci, m->intx_gsi), 0);
+	assert_int_equal(irqlink_pci_intx_route(m->dev->pci, m->intx_gsi), 0);
 	assert_int_equal(kg_start(m->g), 0);
 	assert_true(fu.n >= 1);
 
@@ -271,13 +271,13 @@ static void test_intx_bar_access_timeout(void **state)
 	(void)state;
 	m = vm_fx_boot(&f, &cfg);
 	intx_on(m, false);
-	testdev_reg_write(m->td, TESTDEV_REG_INTX, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_INTX, 1);
 	assert_int_equal(kg_wait_count(m->g, VEC_INTX, 1, WAIT_MS), 0);
 	/* Held, masked: nothing more until the timer. */
 	usleep(20 * 1000);
 	assert_int_equal(kg_count(m->g, VEC_INTX), 1);
 	assert_int_equal(kg_wait_count(m->g, VEC_INTX, 2, WAIT_MS), 0);
-	testdev_reg_write(m->td, TESTDEV_REG_INTX, 0);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_INTX, 0);
 	usleep(150 * 1000);
 	n = kg_count(m->g, VEC_INTX);
 	assert_true(n >= 2);
@@ -303,18 +303,18 @@ static void test_intx_off_while_msi(void **state)
 	(void)state;
 	m = boot(&f, IRQLINK_DELIVERY_AUTO, IRQLINK_EOI_GUEST_PORT);
 	intx_on(m, true);
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 1, 0,
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, VEC_MSI, 1, 0,
 				    false), 0);
 	fires = dstats(m).intx_fires;
-	testdev_reg_write(m->td, TESTDEV_REG_INTX, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_INTX, 1);
 	usleep(30 * 1000);
 	assert_int_equal(dstats(m).intx_fires, fires);
 	assert_int_equal(kg_count(m->g, VEC_INTX), 0);
 	/* MSI off: INTx is enabled again and the held line fires, once. */
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, 0, 0, 0, false),
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, 0, 0, 0, false),
 			 0);
 	assert_int_equal(kg_wait_count(m->g, VEC_INTX, 1, WAIT_MS), 0);
-	testdev_reg_write(m->td, TESTDEV_REG_STATUS, TESTDEV_STATUS_INTX);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_STATUS, TESTDEV_STATUS_INTX);
 	settled(m, VEC_INTX, 1);
 	assert_int_equal(dstats(m).intx_fires, fires + 1);
 	vm_fx_close_static(&f);
@@ -324,7 +324,7 @@ static void test_intx_off_while_msi(void **state)
 
 static void msix_on(struct vm_machine *m, unsigned int nvec)
 {
-	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->fn, VEC_MSIX, nvec,
+	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->dev->fn, VEC_MSIX, nvec,
 				     0, false), 0);
 	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
 }
@@ -371,10 +371,10 @@ static void test_delivery_kernel(void **state)
 	assert_int_equal(p.relayed, 0);
 	assert_int_equal(p.not_in_kernel, 0);
 	/* The glue refuses to go back to a policy KERNEL cannot carry. */
-	assert_int_equal(irqlink_pci_set_delivery(m->pci,
+	assert_int_equal(irqlink_pci_set_delivery(m->dev->pci,
 			 IRQLINK_DELIVERY_RELAY), 0);
 	assert_int_equal(pstats(m).relayed, 4);
-	assert_int_equal(irqlink_pci_set_delivery(m->pci,
+	assert_int_equal(irqlink_pci_set_delivery(m->dev->pci,
 			 IRQLINK_DELIVERY_KERNEL), 0);
 	assert_int_equal(pstats(m).in_kernel, 4);
 	vm_fx_close_static(&f);
@@ -447,7 +447,7 @@ static void *switch_thread(void *arg)
 			continue;
 		}
 		relay = !relay;
-		r = irqlink_pci_set_delivery(s->m->pci, relay ?
+		r = irqlink_pci_set_delivery(s->m->dev->pci, relay ?
 				IRQLINK_DELIVERY_RELAY : IRQLINK_DELIVERY_AUTO);
 		if (r)
 			s->err = r;
@@ -479,7 +479,7 @@ static void stuck_report(struct vm_machine *m, unsigned int vec,
 		(unsigned long long)ds.intx_fires,
 		(unsigned long long)ds.intx_unmasks,
 		(unsigned long long)ds.signals,
-		irqlink_dev_intx_asserted(testdev_irq(m->td)),
+		irqlink_dev_intx_asserted(testdev_irq(m->dev->td)),
 		chip.chip.ioapic.irr, (unsigned long long)pin,
 		(unsigned long long)ps.in_kernel,
 		(unsigned long long)ps.relayed, (unsigned long long)ps.errors,
@@ -488,16 +488,16 @@ static void stuck_report(struct vm_machine *m, unsigned int vec,
 		(unsigned long long)rs.injections, rs.paused);
 	{
 		/* Where a lost count could sit: readable = counted, unread. */
-		struct pollfd pf[2] = { { .fd = m->pci->intx.trigger,
+		struct pollfd pf[2] = { { .fd = m->dev->pci->intx.trigger,
 					  .events = POLLIN },
-					{ .fd = m->pci->intx.resample,
+					{ .fd = m->dev->pci->intx.resample,
 					  .events = POLLIN } };
 		struct irqlink_consumer_stats cs = { 0 };
 		volatile struct kg_ext *e = kg_ext(m->g);
 
 		(void)poll(pf, 2, 0);
-		if (m->pci->intx.sink.open)
-			(void)irqlink_consumer_get_stats(m->pci->intx.sink.c,
+		if (m->dev->pci->intx.sink.open)
+			(void)irqlink_consumer_get_stats(m->dev->pci->intx.sink.c,
 							 &cs);
 		fprintf(stderr, "  guest claimed %llu spurious %llu; trigger "
 			"readable %d, resample readable %d; consumer path %d "
@@ -506,8 +506,8 @@ static void stuck_report(struct vm_machine *m, unsigned int vec,
 			(unsigned long long)e->intx_claimed,
 			(unsigned long long)e->intx_spurious,
 			!!(pf[0].revents & POLLIN), !!(pf[1].revents & POLLIN),
-			m->pci->intx.sink.open ?
-				(int)irqlink_consumer_path(m->pci->intx.sink.c)
+			m->dev->pci->intx.sink.open ?
+				(int)irqlink_consumer_path(m->dev->pci->intx.sink.c)
 				: -1,
 			(unsigned long long)cs.switches,
 			(unsigned long long)cs.drained,
@@ -531,9 +531,9 @@ static void switched_run(struct vm_machine *m, unsigned int vec,
 	 * say where everything stood before failing. */
 	{
 		struct kg_ext_run req = {
-			.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+			.kick_gpa = vm_dev_reg_gpa(m->dev, TESTDEV_REG_DOORBELL),
 			.kick_value = 1, .kick_size = 4,
-			.sel_gpa = nvec > 1 ? vm_machine_reg(m, TESTDEV_REG_VECTOR)
+			.sel_gpa = nvec > 1 ? vm_dev_reg_gpa(m->dev, TESTDEV_REG_VECTOR)
 					    : 0,
 			.count = n, .vector = vec, .nvec = nvec,
 			.timeout_ms = WAIT_MS,
@@ -549,7 +549,7 @@ static void switched_run(struct vm_machine *m, unsigned int vec,
 	}
 	assert_int_equal(s.err, 0);
 	assert_true(s.switches >= nswitch - 1);
-	assert_int_equal(irqlink_pci_set_delivery(m->pci,
+	assert_int_equal(irqlink_pci_set_delivery(m->dev->pci,
 			 IRQLINK_DELIVERY_AUTO), 0);
 }
 

@@ -66,7 +66,7 @@ static void test_enumerate(void **state)
 
 	/* Exactly one function on bus 0: the test device in its slot. */
 	assert_int_equal(e->nfn, 1);
-	assert_int_equal(m->fn, 0);
+	assert_int_equal(m->dev->fn, 0);
 	fn = &e->fn[0];
 	assert_int_equal(fn->bdf, BDF);
 	assert_int_equal(fn->vendor, TESTDEV_VENDOR_ID);
@@ -89,7 +89,7 @@ static void test_enumerate(void **state)
 	assert_true(fn->bar[2].size >= 0x2000);
 	assert_int_equal(fn->bar[2].addr % fn->bar[2].size, 0);
 	for (unsigned int b = 0; b < 6; b++) {
-		assert_int_equal(irqlink_pci_bar_info(m->pci, b, &bar), 0);
+		assert_int_equal(irqlink_pci_bar_info(m->dev->pci, b, &bar), 0);
 		if (fn->bar[b].size) {
 			assert_true(bar.mapped);
 			assert_int_equal(bar.addr, fn->bar[b].addr);
@@ -122,7 +122,7 @@ static void test_enumerate(void **state)
 	assert_int_equal(b1.cfg_reads - b0.cfg_reads, 3);
 	assert_int_equal(b1.cfg_misses - b0.cfg_misses, 2);
 	assert_int_equal(b1.errors, 0);
-	irqlink_pci_get_stats(m->pci, &ps);
+	irqlink_pci_get_stats(m->dev->pci, &ps);
 	assert_int_equal(ps.errors, 0);
 	assert_int_equal(ps.ioeventfds, 1);   /* the doorbell, at BAR0 */
 }
@@ -185,12 +185,12 @@ static void test_intx_held_line_refires(void **state)
 	uint64_t n;
 
 	intx_on(m, false);
-	testdev_reg_write(m->td, TESTDEV_REG_INTX, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_INTX, 1);
 	/* kg_wait_count() wants an exact count; a storm runs past it. */
 	for (int i = 0; i < WAIT_MS && kg_count(m->g, VEC_INTX) < 5; i++)
 		usleep(1000);
 	assert_true(kg_count(m->g, VEC_INTX) >= 5);
-	testdev_reg_write(m->td, TESTDEV_REG_INTX, 0);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_INTX, 0);
 	usleep(30 * 1000);
 	n = kg_count(m->g, VEC_INTX);
 	settled(m, VEC_INTX, n);
@@ -259,7 +259,7 @@ static void msi_vectors(struct vm_machine *m, unsigned int nvec)
 
 	for (unsigned int v = 0; v < 256; v++)
 		before[v] = kg_count(m->g, v);
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, nvec, 0,
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, VEC_MSI, nvec, 0,
 				    false), 0);
 	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
 	raised = reg_r(m, TESTDEV_REG_RAISED);
@@ -275,7 +275,7 @@ static void msi_vectors(struct vm_machine *m, unsigned int nvec)
 	assert_int_equal(reg_r(m, TESTDEV_REG_RAISED) - raised, nvec * per);
 	assert_int_equal(reg_r(m, TESTDEV_REG_SIGNALLED) - signalled,
 			 nvec * per);
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, 0, 0, 0, false),
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, 0, 0, 0, false),
 			 0);
 }
 
@@ -295,7 +295,7 @@ static void test_msi_mask(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int fn = (unsigned int)m->fn;
+	unsigned int fn = (unsigned int)m->dev->fn;
 	struct irqlink_dev_stats d0, d1;
 	uint32_t held;
 
@@ -335,7 +335,7 @@ static void test_msix(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int fn = (unsigned int)m->fn;
+	unsigned int fn = (unsigned int)m->dev->fn;
 	uint64_t pba_gpa = kg_ext(m->g)->fn[fn].bar[TESTDEV_MSIX_BAR].addr +
 			   MSIX_PBA;
 	uint64_t pba = 0;
@@ -401,10 +401,10 @@ static void test_doorbell_no_exit(void **state)
 	const uint32_t n = 100;
 	uint64_t mmio, io, done;
 
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 1, 0,
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, VEC_MSI, 1, 0,
 				    false), 0);
 	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
-	done = testdev_reg_read(m->td, TESTDEV_REG_DONE);
+	done = testdev_reg_read(m->dev->td, TESTDEV_REG_DONE);
 	mmio = kg_exits(m->g, KVM_EXIT_MMIO);
 	io = kg_exits(m->g, KVM_EXIT_IO);
 
@@ -412,8 +412,8 @@ static void test_doorbell_no_exit(void **state)
 	/* The device counts a command done after its raise, which the guest
 	 * may take first: look once the interrupts have settled. */
 	settled(m, VEC_MSI, n);
-	assert_int_equal(testdev_reg_read(m->td, TESTDEV_REG_DONE) - done, n);
-	assert_int_equal(vm_machine_raises(m), n);
+	assert_int_equal(testdev_reg_read(m->dev->td, TESTDEV_REG_DONE) - done, n);
+	assert_int_equal(vm_dev_raises(m->dev), n);
 	assert_int_equal(kg_exits(m->g, KVM_EXIT_MMIO), mmio);
 	assert_int_equal(kg_exits(m->g, KVM_EXIT_IO), io);
 
@@ -441,7 +441,7 @@ static void test_two_vcpus(void **state)
 	assert_int_equal(irqlink_vm_signal_msi(m->vm, &msi), 1);
 	assert_int_equal(kg_wait_count(m->g, 0x90, 1, WAIT_MS), 0);
 	/* The device works as with one. */
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 1, 0,
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, VEC_MSI, 1, 0,
 				    false), 0);
 	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
 	guest_run(m, VEC_MSI, 1, 20);
@@ -482,10 +482,10 @@ static void test_guest_hang(void **state)
 
 static void raise_kind(struct vm_machine *m, uint32_t kind)
 {
-	testdev_reg_write(m->td, TESTDEV_REG_KIND, kind);
-	testdev_reg_write(m->td, TESTDEV_REG_VECTOR, 0);
-	testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
-	testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_KIND, kind);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_VECTOR, 0);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_COUNT, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_DOORBELL, 1);
 }
 
 /* REQ is reported and the guest runs on; ERR stops the VM, and what fails

@@ -34,7 +34,7 @@ static struct irqlink_msi_doorbell_stats dbstats(struct vm_machine *m)
 {
 	struct irqlink_msi_doorbell_stats st;
 
-	assert_int_equal(irqlink_msi_doorbell_get_stats(m->doorbell, &st), 0);
+	assert_int_equal(irqlink_msi_doorbell_get_stats(m->dev->doorbell, &st), 0);
 	return st;
 }
 
@@ -42,9 +42,9 @@ static uint64_t server_requests(struct vm_machine *m)
 {
 	struct irqlink_vfu_client_stats cs;
 
-	if (!m->vfu)
+	if (!m->dev->vfu)
 		return 0;
-	assert_int_equal(irqlink_vfu_client_get_stats(m->vfu, &cs), 0);
+	assert_int_equal(irqlink_vfu_client_get_stats(m->dev->vfu, &cs), 0);
 	assert_int_equal(cs.server_errors, 0);
 	return cs.server_requests;
 }
@@ -54,52 +54,52 @@ static void dev_reg_moved(struct vm_machine *m, uint32_t reg, uint32_t base,
 			  uint32_t n)
 {
 	for (int i = 0; i < WAIT_MS &&
-	     vm_machine_dev_reg(m, reg) - base < n; i++)
+	     vm_dev_reg(m->dev, reg) - base < n; i++)
 		tu_sleep_ms(1);
-	assert_int_equal(vm_machine_dev_reg(m, reg) - base, n);
+	assert_int_equal(vm_dev_reg(m->dev, reg) - base, n);
 }
 
 static void doorbell_run(struct vm_machine *m)
 {
 	const uint32_t n = 2000, q = n / 4;
-	unsigned int fn = (unsigned int)m->fn;
+	unsigned int fn = (unsigned int)m->dev->fn;
 	struct irqlink_msi_doorbell_stats ds;
 	uint64_t r0, sreq0;
 	uint32_t dmas0, base;
 	char err[256] = "";
 
-	assert_non_null(m->doorbell);
-	assert_int_equal(vm_machine_set_msix_dma(m, true, err, sizeof(err)),
+	assert_non_null(m->dev->doorbell);
+	assert_int_equal(vm_dev_set_msix_dma(m->dev, true, err, sizeof(err)),
 			 0);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_MSIX_DMA), 1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_MSIX_DMA), 1);
 	assert_int_equal(kg_pci_msix(m->g, fn, VEC_MSIX, 4, 0, false), 0);
-	assert_int_equal(vm_machine_set_msix_dma(m, false, err, sizeof(err)),
+	assert_int_equal(vm_dev_set_msix_dma(m->dev, false, err, sizeof(err)),
 			 -EBUSY);
 	assert_non_null(strstr(err, "MSI-X enabled"));
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_MSIX_DMA), 1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_MSIX_DMA), 1);
 
 	command(m, MSIX, 0, 1);
 	r0 = relay_injections(m);
 	sreq0 = server_requests(m);
-	dmas0 = vm_machine_dev_reg(m, TESTDEV_REG_DMAS);
+	dmas0 = vm_dev_reg(m->dev, TESTDEV_REG_DMAS);
 	guest_run(m, VEC_MSIX, 4, n);
 	for (unsigned int v = 0; v < 4; v++)
 		settled(m, VEC_MSIX + v, q);
 	assert_int_equal(relay_injections(m) - r0, 0);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMAS) - dmas0, n);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMAS) - dmas0, n);
 	ds = dbstats(m);
 	assert_int_equal(ds.writes, n);
 	assert_int_equal(ds.injected, n);
 	assert_int_equal(ds.undelivered + ds.refused + ds.no_message +
 			 ds.errors, 0);
 	/* Over vfio-user, each one was a DMA_WRITE the client answered. */
-	if (m->vfu)
+	if (m->dev->vfu)
 		assert_int_equal(server_requests(m) - sreq0, n);
 
 	/* Masked by the guest: the device holds it, and writes it once when
 	 * the guest unmasks. */
 	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, 1, true), 0);
-	base = vm_machine_dev_reg(m, TESTDEV_REG_HELD);
+	base = vm_dev_reg(m->dev, TESTDEV_REG_HELD);
 	command(m, MSIX, 1, 3);
 	reg_w(m, TESTDEV_REG_DOORBELL, 1);
 	dev_reg_moved(m, TESTDEV_REG_HELD, base, 3);
@@ -110,8 +110,8 @@ static void doorbell_run(struct vm_machine *m)
 	assert_int_equal(dbstats(m).injected, n + 1);
 
 	/* The window unmapped: the write is refused where it is made. */
-	assert_int_equal(vm_machine_unmap_doorbell(m), 0);
-	base = vm_machine_dev_reg(m, TESTDEV_REG_DMA_ERRORS);
+	assert_int_equal(vm_dev_unmap_doorbell(m->dev), 0);
+	base = vm_dev_reg(m->dev, TESTDEV_REG_DMA_ERRORS);
 	sreq0 = server_requests(m);
 	command(m, MSIX, 2, 1);
 	reg_w(m, TESTDEV_REG_DOORBELL, 1);
@@ -122,9 +122,9 @@ static void doorbell_run(struct vm_machine *m)
 
 	/* Off, with MSI-X off: eventfds carry the interrupts again. */
 	assert_int_equal(kg_pci_msix(m->g, fn, 0, 0, 0, false), 0);
-	assert_int_equal(vm_machine_set_msix_dma(m, false, err, sizeof(err)),
+	assert_int_equal(vm_dev_set_msix_dma(m->dev, false, err, sizeof(err)),
 			 0);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_MSIX_DMA), 0);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_MSIX_DMA), 0);
 	assert_int_equal(kg_pci_msix(m->g, fn, VEC_MSIX, 4, 0, false), 0);
 	command(m, MSIX, 0, 1);
 	guest_run(m, VEC_MSIX, 4, 40);
@@ -161,7 +161,7 @@ static void test_doorbell_remote(void **state)
 	devd_start(&d, args);
 	cfg.remote = d.path;
 	m = vm_fx_boot(&f, &cfg);
-	assert_null(m->td);
+	assert_null(m->dev->td);
 	doorbell_run(m);
 	vm_fx_close_static(&f);
 	devd_stop(&d);

@@ -47,7 +47,7 @@ static unsigned int vec_of(unsigned int entry)
 
 static uint64_t table_gpa(struct vm_machine *m, unsigned int entry)
 {
-	volatile struct kg_ext_fn *fn = &kg_ext(m->g)->fn[m->fn];
+	volatile struct kg_ext_fn *fn = &kg_ext(m->g)->fn[m->dev->fn];
 
 	return fn->bar[fn->msix_table & 7].addr + (fn->msix_table & ~7u) +
 	       16ull * entry;
@@ -59,7 +59,7 @@ static uint64_t enable(struct vm_machine *m)
 {
 	uint64_t c0 = commits(m);
 
-	assert_int_equal(kg_pci_msix_shared(m->g, (unsigned int)m->fn, VEC,
+	assert_int_equal(kg_pci_msix_shared(m->g, (unsigned int)m->dev->fn, VEC,
 					    SPAN, NVEC, 0, false), 0);
 	return commits(m) - c0;
 }
@@ -70,10 +70,10 @@ static void fire(struct vm_machine *m, unsigned int e, bool expect)
 {
 	uint64_t want = kg_count(m->g, vec_of(e)) + 1;
 
-	testdev_reg_write(m->td, TESTDEV_REG_KIND, MSIX);
-	testdev_reg_write(m->td, TESTDEV_REG_VECTOR, e);
-	testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
-	testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_KIND, MSIX);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_VECTOR, e);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_COUNT, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_DOORBELL, 1);
 	if (expect)
 		assert_int_equal(kg_wait_count(m->g, vec_of(e), want, WAIT_MS),
 				 0);
@@ -108,7 +108,7 @@ static void test_2048_each_entry(void **state)
 	for (unsigned int v = 0; v < SPAN; v++)
 		assert_int_equal(after[v] - before[v], NVEC / SPAN);
 	for (unsigned int e = 0; e < NVEC; e++)
-		assert_int_equal(testdev_signals(m->td, MSIX, e), 1);
+		assert_int_equal(testdev_signals(m->dev->td, MSIX, e), 1);
 	assert_int_equal(relay_injections(m), 0);
 	assert_int_equal(pstats(m).errors, 0);
 }
@@ -119,7 +119,7 @@ static void test_route_accounting(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int fn = (unsigned int)m->fn, e = 77;
+	unsigned int fn = (unsigned int)m->dev->fn, e = 77;
 	uint64_t c;
 
 	assert_int_equal(enable(m), 1);
@@ -133,10 +133,10 @@ static void test_route_accounting(void **state)
 	assert_int_equal(kg_guest_write(m->g, table_gpa(m, e) + 8, 0xe5, 4), 0);
 	assert_int_equal(commits(m), c + 1);
 	assert_int_equal(kg_wait_count(m->g, 0xe5, 0, WAIT_MS), 0);
-	testdev_reg_write(m->td, TESTDEV_REG_KIND, MSIX);
-	testdev_reg_write(m->td, TESTDEV_REG_VECTOR, e);
-	testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
-	testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_KIND, MSIX);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_VECTOR, e);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_COUNT, 1);
+	testdev_reg_write(m->dev->td, TESTDEV_REG_DOORBELL, 1);
 	assert_int_equal(kg_wait_count(m->g, 0xe5, 1, WAIT_MS), 0);
 
 	assert_int_equal(kg_pci_msix(m->g, fn, 0, 0, 0, false), 0);
@@ -150,7 +150,7 @@ static void test_unmask_without_message(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int fn = (unsigned int)m->fn, e = 1000;
+	unsigned int fn = (unsigned int)m->dev->fn, e = 1000;
 	uint64_t gpa, c, hv;
 
 	assert_int_equal(enable(m), 1);
@@ -183,12 +183,12 @@ static void test_mask_odd(void **state)
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
 	volatile struct kg_ext_fn *fn;
-	unsigned int idx = (unsigned int)m->fn;
+	unsigned int idx = (unsigned int)m->dev->fn;
 	uint64_t before[SPAN], after[SPAN], pba_gpa, c, bits;
 	struct irqlink_dev_stats d0, d1;
 
 	assert_int_equal(enable(m), 1);
-	fn = &kg_ext(m->g)->fn[m->fn];
+	fn = &kg_ext(m->g)->fn[m->dev->fn];
 	pba_gpa = fn->bar[fn->msix_pba & 7].addr + (fn->msix_pba & ~7u);
 	for (unsigned int e = 1; e < NVEC; e += 2)
 		assert_int_equal(kg_pci_mask(m->g, idx, KG_PCI_KIND_MSIX, e,
@@ -235,7 +235,7 @@ static void test_function_mask(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int idx = (unsigned int)m->fn;
+	unsigned int idx = (unsigned int)m->dev->fn;
 	uint64_t before[SPAN], after[SPAN];
 
 	assert_int_equal(enable(m), 1);
@@ -271,7 +271,7 @@ static void test_write_spans_entries(void **state)
 {
 	struct vm_fx *f = *state;
 	struct vm_machine *m = f->m;
-	unsigned int idx = (unsigned int)m->fn, e = 500;
+	unsigned int idx = (unsigned int)m->dev->fn, e = 500;
 	uint64_t gpa, v = 0;
 	uint32_t lo;
 
@@ -336,7 +336,7 @@ static void test_message_change_while_firing(void **state)
 	(void)state;
 	m = vm_fx_boot(&f, &cfg);
 	fl.m = m;
-	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->fn, 0x60, 64, 0,
+	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->dev->fn, 0x60, 64, 0,
 				     false), 0);
 	/* Entry e starts on vector 0xe3, vCPU 0. */
 	assert_int_equal(kg_guest_write(m->g, table_gpa(m, e) + 8, 0xe3, 4), 0);
@@ -346,10 +346,10 @@ static void test_message_change_while_firing(void **state)
 		uint64_t want = c0 + i + 1;
 		int ms = 0;
 
-		testdev_reg_write(m->td, TESTDEV_REG_KIND, MSIX);
-		testdev_reg_write(m->td, TESTDEV_REG_VECTOR, e);
-		testdev_reg_write(m->td, TESTDEV_REG_COUNT, 1);
-		testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
+		testdev_reg_write(m->dev->td, TESTDEV_REG_KIND, MSIX);
+		testdev_reg_write(m->dev->td, TESTDEV_REG_VECTOR, e);
+		testdev_reg_write(m->dev->td, TESTDEV_REG_COUNT, 1);
+		testdev_reg_write(m->dev->td, TESTDEV_REG_DOORBELL, 1);
 		while (kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4) < want &&
 		       ms++ < WAIT_MS * 10)
 			usleep(100);
@@ -360,7 +360,7 @@ static void test_message_change_while_firing(void **state)
 	pthread_join(t, NULL);
 	usleep(30 * 1000);
 	assert_int_equal(kg_count(m->g, 0xe3) + kg_count(m->g, 0xe4), c0 + n);
-	assert_int_equal(testdev_signals(m->td, MSIX, e), n);
+	assert_int_equal(testdev_signals(m->dev->td, MSIX, e), n);
 	assert_true(fl.flips >= 10);
 	assert_int_equal(pstats(m).errors, 0);
 	vm_fx_close_static(&f);

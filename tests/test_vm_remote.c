@@ -10,7 +10,10 @@
  *     and the doorbell never left KVM (no MMIO exit for it);
  *   - MSI-X at 2048 vectors, every one fired twice;
  *   - the server going away mid-run leaves the VMM standing: ops fail with
- *     -ENOTCONN and the machine tears down with no fd left behind.
+ *     -ENOTCONN and the machine tears down with no fd left behind;
+ *   - several devices on one VM, in-process and remote mixed, each in its
+ *     own slot on its own pin: each one's interrupts arrive exactly, on
+ *     its own vectors, through one bypass manager.
  *
  * IRQLINK_DEVD names the irqlink-devd binary (tests/meson.build sets it).
  */
@@ -69,8 +72,8 @@ static void test_remote_msix(void **state)
 	(void)state;
 	devd_start(&d, args);
 	m = boot_remote(&f, &d, 64);
-	assert_null(m->td);
-	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->fn, VEC_MSIX, 4,
+	assert_null(m->dev->td);
+	assert_int_equal(kg_pci_msix(m->g, (unsigned int)m->dev->fn, VEC_MSIX, 4,
 				     0, false), 0);
 	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
 	r0 = relay_injections(m);
@@ -84,7 +87,7 @@ static void test_remote_msix(void **state)
 	assert_int_equal(bstats(m).bar_accesses - mmio0, n);
 	assert_int_equal(pstats(m).ioeventfds, 1);
 	assert_int_equal(pstats(m).doorbell_traps, 0);
-	assert_int_equal(irqlink_vfu_client_get_stats(m->vfu, &cs), 0);
+	assert_int_equal(irqlink_vfu_client_get_stats(m->dev->vfu, &cs), 0);
 	assert_int_equal(cs.doorbells, 1);
 	assert_true(cs.producers >= 4);
 	assert_int_equal(cs.bypass_failures, 0);
@@ -103,7 +106,7 @@ static void test_remote_msi(void **state)
 	(void)state;
 	devd_start(&d, NULL);
 	m = boot_remote(&f, &d, 0);
-	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->fn, VEC_MSI, 4, 0,
+	assert_int_equal(kg_pci_msi(m->g, (unsigned int)m->dev->fn, VEC_MSI, 4, 0,
 				    false), 0);
 	command(m, VFIO_PCI_MSI_IRQ_INDEX, 0, 1);
 	r0 = relay_injections(m);
@@ -158,16 +161,16 @@ static void test_remote_msix_2048(void **state)
 	devd_start(&d, args);
 	m = boot_remote(&f, &d, nvec);
 	/* 2048 entries on 64 vectors: entry i raises VEC_MSIX + i % 64. */
-	assert_int_equal(kg_pci_msix_shared(m->g, (unsigned int)m->fn,
+	assert_int_equal(kg_pci_msix_shared(m->g, (unsigned int)m->dev->fn,
 					    VEC_MSIX, span, nvec, 0, false), 0);
 	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
 	for (unsigned int v = 0; v < span; v++)
 		before += kg_count(m->g, VEC_MSIX + v);
 	r0 = relay_injections(m);
 	req = (struct kg_ext_run){
-		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_gpa = vm_dev_reg_gpa(m->dev, TESTDEV_REG_DOORBELL),
 		.kick_value = 1, .kick_size = 4,
-		.sel_gpa = vm_machine_reg(m, TESTDEV_REG_VECTOR),
+		.sel_gpa = vm_dev_reg_gpa(m->dev, TESTDEV_REG_VECTOR),
 		.count = n, .vector = VEC_MSIX, .nvec = nvec, .vspan = span,
 		.timeout_ms = WAIT_MS,
 	};
@@ -194,7 +197,7 @@ static void test_remote_server_gone(void **state)
 	assert_int_equal(waitpid(d.pid, NULL, 0), d.pid);
 	d.pid = 0;
 	unlink(d.path);
-	assert_int_equal(irqlink_vfu_client_ops.region_read(m->vfu,
+	assert_int_equal(irqlink_vfu_client_ops.region_read(m->dev->vfu,
 			 VFIO_PCI_BAR0_REGION_INDEX, TESTDEV_REG_ID, &v, 4),
 			 -ENOTCONN);
 	/* The guest still runs; a failed BAR read reads all ones. */
@@ -220,21 +223,21 @@ static void test_remote_dma(void **state)
 	word = kg_mem(m->g, gpa, 4);
 	assert_non_null(word);
 	*word = 0;
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev,
 			 TESTDEV_REG_DMA_LO), (uint32_t)gpa, 4), 0);
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev,
 			 TESTDEV_REG_DMA_HI), 0, 4), 0);
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev,
 			 TESTDEV_REG_DMA_DATA), 0xfeedf00d, 4), 0);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMAS), 1);
 	assert_int_equal(*word, 0xfeedf00d);
 
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev,
 			 TESTDEV_REG_DMA_LO), (uint32_t)outside, 4), 0);
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m,
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev,
 			 TESTDEV_REG_DMA_DATA), 0x1234, 4), 0);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMAS), 1);
-	assert_int_equal(vm_machine_dev_reg(m, TESTDEV_REG_DMA_ERRORS), 1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMA_ERRORS), 1);
 	assert_int_equal(*word, 0xfeedf00d);
 	vm_fx_close_static(&f);
 	devd_stop(&d);
@@ -246,8 +249,14 @@ static void test_remote_dma(void **state)
 static void test_remote_cli(void **state)
 {
 	static const char *const bad[] = { "--device", "pci:3", "demo", NULL };
-	static const char *const twice[] = { "--device", "testdev", "--device",
-					     "testdev", "demo", NULL };
+	static const char *const nine[] = {
+		"--device", "testdev", "--device", "testdev", "--device",
+		"testdev", "--device", "testdev", "--device", "testdev",
+		"--device", "testdev", "--device", "testdev", "--device",
+		"testdev", "--device", "testdev", "demo", NULL };
+	static const char *const pins[] = { "--device", "testdev", "--device",
+					    "testdev", "-g", "23", "demo",
+					    NULL };
 	static const char *const sized[] = { "--device", "vfio-user:/x",
 					     "--msix-vectors", "8", "demo",
 					     NULL };
@@ -260,8 +269,10 @@ static void test_remote_cli(void **state)
 	(void)state;
 	assert_int_equal(run_vm(bad, out, sizeof(out), 10), 2);
 	assert_non_null(strstr(out, "--device takes testdev or vfio-user:"));
-	assert_int_equal(run_vm(twice, out, sizeof(out), 10), 2);
-	assert_non_null(strstr(out, "one --device"));
+	assert_int_equal(run_vm(nine, out, sizeof(out), 10), 2);
+	assert_non_null(strstr(out, "at most 8 --device"));
+	assert_int_equal(run_vm(pins, out, sizeof(out), 10), 2);
+	assert_non_null(strstr(out, "IOAPIC pins 23-24, past 23"));
 	assert_int_equal(run_vm(sized, out, sizeof(out), 10), 2);
 	assert_non_null(strstr(out, "has its own table"));
 	assert_int_equal(run_vm(absent, out, sizeof(out), 30), 1);
@@ -287,7 +298,84 @@ static void test_remote_cli(void **state)
 				    "0x8000000) injected 400, refused 0"));
 	assert_non_null(strstr(out, "spurious 0"));
 	assert_null(strstr(out, "relay   "));
+
+	/* With an in-process device beside it: each device's rows. */
+	{
+		const char *const two[] = { "--device", "testdev", "--device",
+					    dev, "--msix-vectors", "32", "-n",
+					    "200", "demo", NULL };
+
+		assert_int_equal(run_vm(two, out, sizeof(out), 120), 0);
+	}
+	assert_non_null(strstr(out, "0: test device 1b36:11c0 at 00:03.0 "
+				    "(in-process)"));
+	assert_non_null(strstr(out, "1: test device 1b36:11c0 at 00:04.0 "
+				    "(vfio-user"));
+	assert_non_null(strstr(out, "INTA# -> GSI 17"));
+	demo_row(out, "0:INTx", 200);
+	demo_row(out, "0:MSI-X", 200);
+	demo_row(out, "0:MSI-X DMA", 200);
+	demo_row(out, "1:MSI", 200);
+	demo_row(out, "1:MSI-X", 200);
+	demo_row(out, "1:MSI-X DMA", 200);
+	assert_null(strstr(out, "1:INTx"));
 	devd_stop(&d);
+}
+
+/* Up to 8 devices on one VM: in-process and remote mixed, each in its own
+ * slot with its own pin (Interrupt Line) and BAR0, and each one's MSI-X
+ * arriving exactly, on its own guest vectors, all in-kernel. */
+static void test_many_devices(void **state)
+{
+	const char *const args[] = { "--msix", "16", NULL };
+	struct vm_machine_config cfg = { .eoi = IRQLINK_EOI_GUEST_PORT,
+					 .msix_vectors = 16, .ndevices = 4,
+					 .intx_gsi = 18 };
+	const uint32_t n = 400;
+	struct devd d[2];
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0;
+
+	(void)state;
+	devd_start(&d[0], args);
+	devd_start(&d[1], args);
+	cfg.remotes[1] = d[0].path;
+	cfg.remotes[3] = d[1].path;
+	m = vm_fx_boot(&f, &cfg);
+	assert_int_equal(m->ndev, 4);
+	for (unsigned int k = 0; k < 4; k++) {
+		struct vm_dev *dev = &m->dev[k];
+		volatile struct kg_ext_fn *fn = &kg_ext(m->g)->fn[dev->fn];
+
+		assert_int_equal(dev->slot, VM_TESTDEV_SLOT + k);
+		assert_int_equal(fn->bdf, dev->slot << 3);
+		assert_int_equal(fn->irq_line, 18 + k);
+		assert_true(dev->td ? !dev->vfu : !!dev->vfu);
+		assert_int_equal(!!dev->vfu, k == 1 || k == 3);
+		for (unsigned int j = 0; j < k; j++)
+			assert_true(dev->bar0 != m->dev[j].bar0);
+		assert_int_equal(kg_pci_msix(m->g, (unsigned int)dev->fn,
+					     VEC_MSIX + 4 * k, 4, 0, false), 0);
+		dev_command(dev, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	}
+	r0 = relay_injections(m);
+	for (unsigned int k = 0; k < 4; k++)
+		dev_guest_run(&m->dev[k], VEC_MSIX + 4 * k, 4, n);
+	for (unsigned int v = 0; v < 16; v++)
+		settled(m, VEC_MSIX + v, n / 4);
+	assert_int_equal(relay_injections(m) - r0, 0);
+	for (unsigned int k = 0; k < 4; k++) {
+		struct irqlink_pci_stats ps;
+
+		irqlink_pci_get_stats(m->dev[k].pci, &ps);
+		assert_int_equal(ps.in_kernel, 4);
+		assert_int_equal(ps.relayed, 0);
+		assert_int_equal(vm_dev_reg(&m->dev[k], TESTDEV_REG_RAISED), n);
+	}
+	vm_fx_close_static(&f);
+	devd_stop(&d[1]);
+	devd_stop(&d[0]);
 }
 
 int main(void)
@@ -305,6 +393,7 @@ int main(void)
 		cmocka_unit_test(test_remote_server_gone),
 		cmocka_unit_test(test_remote_dma),
 		cmocka_unit_test(test_remote_cli),
+		cmocka_unit_test(test_many_devices),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

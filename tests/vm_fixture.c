@@ -62,7 +62,7 @@ struct irqlink_pci_stats pstats(struct vm_machine *m)
 {
 	struct irqlink_pci_stats st;
 
-	irqlink_pci_get_stats(m->pci, &st);
+	irqlink_pci_get_stats(m->dev->pci, &st);
 	return st;
 }
 
@@ -77,14 +77,14 @@ uint64_t relay_injections(struct vm_machine *m)
 
 void reg_w(struct vm_machine *m, uint32_t reg, uint32_t v)
 {
-	assert_int_equal(kg_guest_write(m->g, vm_machine_reg(m, reg), v, 4), 0);
+	assert_int_equal(kg_guest_write(m->g, vm_dev_reg_gpa(m->dev, reg), v, 4), 0);
 }
 
 uint32_t reg_r(struct vm_machine *m, uint32_t reg)
 {
 	uint64_t v = 0;
 
-	assert_int_equal(kg_guest_read(m->g, vm_machine_reg(m, reg), 4, &v), 0);
+	assert_int_equal(kg_guest_read(m->g, vm_dev_reg_gpa(m->dev, reg), 4, &v), 0);
 	return (uint32_t)v;
 }
 
@@ -103,25 +103,36 @@ uint32_t cfg_r(struct vm_machine *m, uint32_t off, uint32_t size)
 }
 
 /* The device's command: what DOORBELL raises. */
-void command(struct vm_machine *m, uint32_t kind, uint32_t vector,
-		    uint32_t count)
+void dev_command(struct vm_dev *d, uint32_t kind, uint32_t vector,
+		 uint32_t count)
 {
-	reg_w(m, TESTDEV_REG_KIND, kind);
-	reg_w(m, TESTDEV_REG_VECTOR, vector);
-	reg_w(m, TESTDEV_REG_COUNT, count);
+	struct kg_guest *g = d->m->g;
+
+	assert_int_equal(kg_guest_write(g, vm_dev_reg_gpa(d, TESTDEV_REG_KIND),
+					kind, 4), 0);
+	assert_int_equal(kg_guest_write(g, vm_dev_reg_gpa(d,
+					TESTDEV_REG_VECTOR), vector, 4), 0);
+	assert_int_equal(kg_guest_write(g, vm_dev_reg_gpa(d, TESTDEV_REG_COUNT),
+					count, 4), 0);
+}
+
+void command(struct vm_machine *m, uint32_t kind, uint32_t vector,
+	     uint32_t count)
+{
+	dev_command(m->dev, kind, vector, count);
 }
 
 /* The guest asks for @count interrupts one at a time through the doorbell,
  * cycling @nvec vectors from @vector (the VECTOR register selects them when
  * nvec > 1), waiting for each before the next. */
-void guest_run(struct vm_machine *m, unsigned int vector,
-		      unsigned int nvec, uint32_t count)
+void dev_guest_run(struct vm_dev *d, unsigned int vector, unsigned int nvec,
+		   uint32_t count)
 {
 	struct kg_ext_run req = {
-		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_gpa = vm_dev_reg_gpa(d, TESTDEV_REG_DOORBELL),
 		.kick_value = 1,
 		.kick_size = 4,
-		.sel_gpa = nvec > 1 ? vm_machine_reg(m, TESTDEV_REG_VECTOR) : 0,
+		.sel_gpa = nvec > 1 ? vm_dev_reg_gpa(d, TESTDEV_REG_VECTOR) : 0,
 		.count = count,
 		.vector = vector,
 		.nvec = nvec,
@@ -129,8 +140,14 @@ void guest_run(struct vm_machine *m, unsigned int vector,
 	};
 	uint32_t done = 0;
 
-	assert_int_equal(kg_pci_run(m->g, &req, &done), 0);
+	assert_int_equal(kg_pci_run(d->m->g, &req, &done), 0);
 	assert_int_equal(done, count);
+}
+
+void guest_run(struct vm_machine *m, unsigned int vector, unsigned int nvec,
+	       uint32_t count)
+{
+	dev_guest_run(m->dev, vector, nvec, count);
 }
 
 /* Counts must not move past @n once the source stops. */
@@ -144,7 +161,7 @@ struct irqlink_dev_stats dstats(struct vm_machine *m)
 {
 	struct irqlink_dev_stats st;
 
-	irqlink_dev_get_stats(testdev_irq(m->td), &st);
+	irqlink_dev_get_stats(testdev_irq(m->dev->td), &st);
 	return st;
 }
 
@@ -158,10 +175,10 @@ struct vm_bus_stats bstats(struct vm_machine *m)
 
 void intx_on(struct vm_machine *m, bool ack)
 {
-	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
+	uint64_t status = vm_dev_reg_gpa(m->dev, TESTDEV_REG_STATUS);
 	unsigned int pin = 0;
 
-	assert_int_equal(kg_pci_intx(m->g, (unsigned int)m->fn, VEC_INTX,
+	assert_int_equal(kg_pci_intx(m->g, (unsigned int)m->dev->fn, VEC_INTX,
 				     KG_PCI_PIN_FROM_LINE, status,
 				     ack ? status : 0, &pin), 0);
 	assert_int_equal(pin, m->intx_gsi);
@@ -192,7 +209,7 @@ int run_vm(const char *const *args, char *out, size_t outlen,
 		  int limit_s)
 {
 	char path[PATH_MAX];
-	const char *argv[16];
+	const char *argv[32];
 	int pipefd[2], status = 0, n = 0;
 	size_t used = 0;
 	time_t end = time(NULL) + limit_s;
@@ -200,7 +217,7 @@ int run_vm(const char *const *args, char *out, size_t outlen,
 
 	vm_binary(path, sizeof(path));
 	argv[n++] = path;
-	for (int i = 0; args[i] && n < 15; i++)
+	for (int i = 0; args[i] && n < 31; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
 	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);

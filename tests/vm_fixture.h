@@ -40,13 +40,19 @@ uint32_t reg_r(struct vm_machine *m, uint32_t reg);
 /* Config cycles of the guest to the test device. */
 void cfg_w(struct vm_machine *m, uint32_t off, uint32_t size, uint32_t v);
 uint32_t cfg_r(struct vm_machine *m, uint32_t off, uint32_t size);
-/* The device's command: what DOORBELL raises. */
+/* The device's command: what DOORBELL raises (of the first device, or of
+ * @d), written by the guest. */
 void command(struct vm_machine *m, uint32_t kind, uint32_t vector,
 	     uint32_t count);
-/* The guest asks for @count interrupts one at a time through the doorbell,
- * cycling @nvec vectors from @vector, waiting for each before the next. */
+void dev_command(struct vm_dev *d, uint32_t kind, uint32_t vector,
+		 uint32_t count);
+/* The guest asks for @count interrupts one at a time through the doorbell
+ * (of the first device, or of @d), cycling @nvec vectors from @vector,
+ * waiting for each before the next. */
 void guest_run(struct vm_machine *m, unsigned int vector, unsigned int nvec,
 	       uint32_t count);
+void dev_guest_run(struct vm_dev *d, unsigned int vector, unsigned int nvec,
+		   uint32_t count);
 /* Counts must not move past @n once the source stops. */
 void settled(struct vm_machine *m, unsigned int vec, uint64_t n);
 struct irqlink_dev_stats dstats(struct vm_machine *m);
@@ -74,7 +80,7 @@ void devd_start(struct devd *d, const char *const *args);
 /* Stop it with SIGTERM: it must exit 0 and remove its socket. */
 void devd_stop(struct devd *d);
 
-/* Runs the irqlink-vm binary of this build tree with @args (at most 15),
+/* Runs the irqlink-vm binary of this build tree with @args (at most 30),
  * for at most @limit_s seconds (killed and failed if longer: it must
  * never hang). Returns its exit status; stdout and stderr go to @out. */
 int run_vm(const char *const *args, char *out, size_t outlen, int limit_s);

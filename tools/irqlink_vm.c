@@ -64,8 +64,13 @@ struct opts {
 	unsigned int switch_ms;         /* 0 = no delivery switching */
 	unsigned int msix_vectors;      /* MSI-X table size */
 	bool msix_given;                /* --msix-vectors, else the device's */
-	unsigned int msix_use;          /* entries the demo exercises */
-	const char *remote;             /* --device vfio-user:PATH */
+	unsigned int msix_use;          /* --msix-use: entries exercised */
+	unsigned int ndev;              /* --device given this many times */
+	const char *remotes[VM_MAX_DEVICES];    /* vfio-user:PATH, or NULL */
+	unsigned int nremote;
+	/* Per device, once the guest enumerated it (fit_devices()). */
+	unsigned int table[VM_MAX_DEVICES];     /* MSI-X table size */
+	unsigned int use[VM_MAX_DEVICES];       /* entries the demo cycles */
 };
 
 struct result {
@@ -128,16 +133,19 @@ static void usage(FILE *f)
 "                      where KVM signals the resamplefd before the guest's\n"
 "                      handler runs, bar-access (guest-port with --delivery\n"
 "                      kernel, which bar-access cannot use)\n"
-"      --device DEV    the device on bus 0: testdev (the in-process test\n"
+"      --device DEV    a device on bus 0: testdev (the in-process test\n"
 "                      device; default) or vfio-user:SOCKET (a device in its\n"
 "                      own process, e.g. irqlink-devd SOCKET; its interrupts\n"
-"                      still go straight into KVM). One device per VM so far.\n"
+"                      still go straight into KVM). Repeat it for up to %u\n"
+"                      devices, in slots 3, 4, ... with INTA# on pins --gsi,\n"
+"                      --gsi + 1, ...; the demo runs each device's rows (INTx\n"
+"                      on the first only: the test guest has one INTx handler).\n"
 "                      With a remote device, latency is guest doorbell write\n"
 "                      -> guest ISR entry, and the default INTx EOI policy is\n"
 "                      guest-port where bar-access would be picked\n"
-"      --msix-vectors N  the device's MSI-X table size, 1-%u (default %u);\n"
-"                      the guest enables every entry (they share %u guest\n"
-"                      vectors)\n"
+"      --msix-vectors N  an in-process device's MSI-X table size, 1-%u\n"
+"                      (default %u); the guest enables every entry (they\n"
+"                      share %u guest vectors)\n"
 "      --msix-use N    MSI-X entries the demo cycles through (default: all)\n"
 "      --switch-ms MS  with --delivery auto: switch every interrupt between\n"
 "                      the relay and in-kernel delivery every MS ms while the\n"
@@ -148,7 +156,7 @@ static void usage(FILE *f)
 "\n"
 "Exit status: 0 success, 1 the run failed (guest fault, timeout, lost\n"
 "interrupts), 2 usage error.\n",
-		prog, MAX_COUNT, KG_MAX_VCPUS, VM_MSIX_MAX, DEFAULT_MSIX,
+		prog, MAX_COUNT, KG_MAX_VCPUS, VM_MAX_DEVICES, VM_MSIX_MAX, DEFAULT_MSIX,
 		MSIX_SPAN);
 }
 
@@ -209,7 +217,6 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *why;
-	bool device_given = false;
 	int c;
 
 	*o = (struct opts){
@@ -237,15 +244,17 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->eoi_given = true;
 			break;
 		case OPT_DEVICE:
-			if (device_given) {
-				fprintf(stderr, "%s: one --device per VM so far\n",
-					prog);
+			if (o->ndev == VM_MAX_DEVICES) {
+				fprintf(stderr, "%s: at most %u --device\n", prog,
+					VM_MAX_DEVICES);
 				return EXIT_USAGE;
 			}
-			device_given = true;
 			if (!strncmp(optarg, "vfio-user:", 10) && optarg[10]) {
-				o->remote = optarg + 10;
-			} else if (strcmp(optarg, "testdev")) {
+				o->remotes[o->ndev++] = optarg + 10;
+				o->nremote++;
+			} else if (!strcmp(optarg, "testdev")) {
+				o->remotes[o->ndev++] = NULL;
+			} else {
 				fprintf(stderr, "%s: --device takes testdev or "
 					"vfio-user:SOCKET, not '%s'\n", prog,
 					optarg);
@@ -335,13 +344,21 @@ static int parse(int argc, char **argv, struct opts *o)
 			"in-kernel delivery, so it needs --delivery auto\n", prog);
 		return EXIT_USAGE;
 	}
-	if (o->remote && o->msix_given) {
+	if (!o->ndev)
+		o->ndev = 1;            /* the in-process test device */
+	if (o->nremote && o->nremote == o->ndev && o->msix_given) {
 		fprintf(stderr, "%s: --msix-vectors sizes the in-process device; "
 			"a vfio-user device has its own table (irqlink-devd "
 			"--msix)\n", prog);
 		return EXIT_USAGE;
 	}
-	if (o->msix_use > o->msix_vectors && !o->remote) {
+	if (o->gsi + o->ndev - 1 > 23) {
+		fprintf(stderr, "%s: %u devices take IOAPIC pins %u-%u, past "
+			"23: give a lower --gsi\n", prog, o->ndev, o->gsi,
+			o->gsi + o->ndev - 1);
+		return EXIT_USAGE;
+	}
+	if (o->msix_use > o->msix_vectors && o->nremote < o->ndev) {
 		fprintf(stderr, "%s: --msix-use %u is more than the table's %u "
 			"entries\n", prog, o->msix_use, o->msix_vectors);
 		return EXIT_USAGE;
@@ -442,16 +459,16 @@ static uint64_t user_exits(struct vm_machine *m)
 }
 
 /* The device's command registers, as the guest's driver writes them. */
-static int dev_command(struct vm_machine *m, uint32_t kind)
+static int dev_command(struct vm_machine *m, struct vm_dev *d, uint32_t kind)
 {
-	int err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_KIND),
+	int err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_KIND),
 				 kind, 4);
 
 	if (!err)
-		err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_VECTOR),
+		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_VECTOR),
 				     0, 4);
 	if (!err)
-		err = kg_guest_write(m->g, vm_machine_reg(m, TESTDEV_REG_COUNT),
+		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_COUNT),
 				     1, 4);
 	return err;
 }
@@ -488,14 +505,14 @@ static void *switch_thread(void *arg)
 	while (!sw->stop) {
 		nanosleep(&d, NULL);
 		relay = !relay;
-		r = irqlink_pci_set_delivery(sw->m->pci, relay ?
+		r = irqlink_pci_set_delivery(sw->m->dev->pci, relay ?
 				IRQLINK_DELIVERY_RELAY : IRQLINK_DELIVERY_AUTO);
 		if (r && !sw->err)
 			sw->err = r;
 		sw->switches++;
 	}
 	if (relay)
-		(void)irqlink_pci_set_delivery(sw->m->pci, IRQLINK_DELIVERY_AUTO);
+		(void)irqlink_pci_set_delivery(sw->m->dev->pci, IRQLINK_DELIVERY_AUTO);
 	return NULL;
 }
 
@@ -522,16 +539,16 @@ static void switcher_stop(struct switcher *sw)
 /* One path's run: @count interrupts, one at a time, cycling @nvec sources
  * (the device's VECTOR register selects which) that share the guest
  * vectors @vector.. @vector + @vspan - 1 (@vspan 0 = @nvec, one each). */
-static int measure(struct vm_machine *m, const struct opts *o,
+static int measure(struct vm_machine *m, struct vm_dev *d, const struct opts *o,
 		   unsigned int vector, unsigned int nvec, unsigned int vspan,
 		   struct result *res)
 {
 	unsigned int span = vspan && vspan < nvec ? vspan : nvec;
 	struct kg_ext_run req = {
-		.kick_gpa = vm_machine_reg(m, TESTDEV_REG_DOORBELL),
+		.kick_gpa = vm_dev_reg_gpa(d, TESTDEV_REG_DOORBELL),
 		.kick_value = 1,
 		.kick_size = 4,
-		.sel_gpa = nvec > 1 ? vm_machine_reg(m, TESTDEV_REG_VECTOR) : 0,
+		.sel_gpa = nvec > 1 ? vm_dev_reg_gpa(d, TESTDEV_REG_VECTOR) : 0,
 		.samples_gpa = KG_FREE_GPA,
 		.count = o->count,
 		.vector = vector,
@@ -540,7 +557,7 @@ static int measure(struct vm_machine *m, const struct opts *o,
 		.timeout_ms = o->timeout_ms,
 		/* A remote device stamps its raise in another process: time
 		 * the whole request (doorbell write -> ISR) instead. */
-		.flags = m->td ? 0 : KG_RUN_FROM_KICK,
+		.flags = d->td ? 0 : KG_RUN_FROM_KICK,
 	};
 	uint64_t before[256] = { 0 }, seq0, raised0, exits0, *lat;
 	const uint64_t *samples;
@@ -551,8 +568,8 @@ static int measure(struct vm_machine *m, const struct opts *o,
 
 	for (unsigned int v = 0; v < span; v++)
 		before[v] = kg_count(m->g, vector + v);
-	seq0 = vm_machine_raises(m);
-	raised0 = vm_machine_dev_reg(m, TESTDEV_REG_RAISED);
+	seq0 = vm_dev_raises(d);
+	raised0 = vm_dev_reg(d, TESTDEV_REG_RAISED);
 	exits0 = user_exits(m);
 	relayed0 = relay_injections(m);
 	timer0 = vm_machine_timer_unmasks(m);
@@ -573,7 +590,7 @@ static int measure(struct vm_machine *m, const struct opts *o,
 
 	res->ran = true;
 	res->vectors = nvec;
-	res->sent = vm_machine_dev_reg(m, TESTDEV_REG_RAISED) - raised0;
+	res->sent = vm_dev_reg(d, TESTDEV_REG_RAISED) - raised0;
 	for (unsigned int v = 0; v < span; v++)
 		res->received += kg_count(m->g, vector + v) - before[v];
 	res->lost = (int64_t)res->sent - (int64_t)res->received;
@@ -587,9 +604,9 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	}
 	for (uint32_t i = 0; i < done; i++) {
 		uint64_t isr = __atomic_load_n(&samples[i], __ATOMIC_RELAXED);
-		uint64_t raise = m->td ? vm_machine_raise_tsc(m, seq0 + i) : 0;
+		uint64_t raise = d->td ? vm_dev_raise_tsc(d, seq0 + i) : 0;
 
-		if (!m->td)
+		if (!d->td)
 			lat[nlat++] = isr;      /* already kick -> ISR */
 		else if (raise && isr > raise)
 			lat[nlat++] = isr - raise;
@@ -610,11 +627,11 @@ static int measure(struct vm_machine *m, const struct opts *o,
 	return 0;
 }
 
-static int run_intx(struct vm_machine *m, const struct opts *o,
+static int run_intx(struct vm_machine *m, struct vm_dev *d, const struct opts *o,
 		    struct result *res)
 {
 	volatile struct kg_ext *e = kg_ext(m->g);
-	uint64_t status = vm_machine_reg(m, TESTDEV_REG_STATUS);
+	uint64_t status = vm_dev_reg_gpa(d, TESTDEV_REG_STATUS);
 	uint64_t claimed0 = e->intx_claimed, spurious0 = e->intx_spurious;
 	uint32_t unmasks0;
 	unsigned int pin;
@@ -622,21 +639,21 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 
 	/* The driver takes the pin from Interrupt Line (the VMM put the GSI
 	 * there) and acks by writing STATUS back (W1C). */
-	err = kg_pci_intx(m->g, (unsigned int)m->fn, VEC_INTX,
+	err = kg_pci_intx(m->g, (unsigned int)d->fn, VEC_INTX,
 			  KG_PCI_PIN_FROM_LINE, status, status, &pin);
 	if (err)
 		return err;
-	if (pin != m->intx_gsi) {
+	if (pin != d->intx_gsi) {
 		snprintf(res->note, sizeof(res->note),
 			 "guest read pin %u from Interrupt Line, not %u", pin,
-			 m->intx_gsi);
+			 d->intx_gsi);
 		return -EPROTO;
 	}
-	err = dev_command(m, VFIO_PCI_INTX_IRQ_INDEX);
+	err = dev_command(m, d, VFIO_PCI_INTX_IRQ_INDEX);
 	if (err)
 		return err;
-	unmasks0 = vm_machine_dev_reg(m, TESTDEV_REG_UNMASKS);
-	err = measure(m, o, VEC_INTX, 1, 0, res);
+	unmasks0 = vm_dev_reg(d, TESTDEV_REG_UNMASKS);
+	err = measure(m, d, o, VEC_INTX, 1, 0, res);
 	if (err)
 		return err;
 	if (!res->note[0])
@@ -645,17 +662,17 @@ static int run_intx(struct vm_machine *m, const struct opts *o,
 			 "timer unmasks %llu (EOI policy %s)",
 			 (unsigned long long)(e->intx_claimed - claimed0),
 			 (unsigned long long)(e->intx_spurious - spurious0),
-			 (unsigned long long)(vm_machine_dev_reg(m,
+			 (unsigned long long)(vm_dev_reg(d,
 					TESTDEV_REG_UNMASKS) - unmasks0),
 			 (unsigned long long)res->timer_unmasks,
 			 irqlink_eoi_policy_name(m->eoi));
 	return 0;
 }
 
-static int run_msi(struct vm_machine *m, const struct opts *o,
+static int run_msi(struct vm_machine *m, struct vm_dev *d, const struct opts *o,
 		   struct result *res, bool msix)
 {
-	unsigned int fn = (unsigned int)m->fn;
+	unsigned int fn = (unsigned int)d->fn;
 	int err;
 
 	/* One of MSI and MSI-X at a time, as on hardware. The whole MSI-X
@@ -664,26 +681,27 @@ static int run_msi(struct vm_machine *m, const struct opts *o,
 		   : kg_pci_msix(m->g, fn, 0, 0, 0, false);
 	if (!err)
 		err = msix ? kg_pci_msix_shared(m->g, fn, VEC_MSIX, MSIX_SPAN,
-						o->msix_vectors, 0, false)
+						o->table[d->index], 0, false)
 			   : kg_pci_msi(m->g, fn, VEC_MSI, PATH_VECTORS, 0, false);
 	if (!err)
-		err = dev_command(m, msix ? VFIO_PCI_MSIX_IRQ_INDEX
+		err = dev_command(m, d, msix ? VFIO_PCI_MSIX_IRQ_INDEX
 					  : VFIO_PCI_MSI_IRQ_INDEX);
 	if (err)
 		return err;
 	if (msix)
-		return measure(m, o, VEC_MSIX, o->msix_use, MSIX_SPAN, res);
-	return measure(m, o, VEC_MSI, PATH_VECTORS, 0, res);
+		return measure(m, d, o, VEC_MSIX, o->use[d->index], MSIX_SPAN,
+			       res);
+	return measure(m, d, o, VEC_MSI, PATH_VECTORS, 0, res);
 }
 
 /* MSI-X through the doorbell: the guest turns MSI-X off, the VMM maps
  * the window and programs the device's own table, then the MSI-X row
  * runs; the doorbell's count says how many it injected. */
-static int run_msix_dma(struct vm_machine *m, const struct opts *o,
+static int run_msix_dma(struct vm_machine *m, struct vm_dev *d, const struct opts *o,
 			struct result *res)
 {
 	struct irqlink_msi_doorbell_stats s0, s1;
-	unsigned int fn = (unsigned int)m->fn;
+	unsigned int fn = (unsigned int)d->fn;
 	uint32_t dmas0;
 	char why[200];
 	int err;
@@ -693,28 +711,28 @@ static int run_msix_dma(struct vm_machine *m, const struct opts *o,
 		err = kg_pci_msix(m->g, fn, 0, 0, 0, false);
 	if (err)
 		return err;
-	err = vm_machine_set_msix_dma(m, true, why, sizeof(why));
+	err = vm_dev_set_msix_dma(d, true, why, sizeof(why));
 	if (err) {
 		snprintf(res->note, sizeof(res->note), "%s", why);
 		return -EPROTO;
 	}
-	(void)irqlink_msi_doorbell_get_stats(m->doorbell, &s0);
-	dmas0 = vm_machine_dev_reg(m, TESTDEV_REG_DMAS);
-	err = run_msi(m, o, res, true);
-	(void)irqlink_msi_doorbell_get_stats(m->doorbell, &s1);
+	(void)irqlink_msi_doorbell_get_stats(d->doorbell, &s0);
+	dmas0 = vm_dev_reg(d, TESTDEV_REG_DMAS);
+	err = run_msi(m, d, o, res, true);
+	(void)irqlink_msi_doorbell_get_stats(d->doorbell, &s1);
 	res->via = "doorbell";
 	if (!err && !res->note[0])
 		snprintf(res->note, sizeof(res->note),
 			 "device DMA writes %u; doorbell (IOVA 0x%x) injected "
 			 "%llu, refused %llu: KVM_SIGNAL_MSI of the guest's "
-			 "message", vm_machine_dev_reg(m, TESTDEV_REG_DMAS) -
+			 "message", vm_dev_reg(d, TESTDEV_REG_DMAS) -
 			 dmas0, VM_MSI_DOORBELL_IOVA,
 			 (unsigned long long)(s1.injected - s0.injected),
 			 (unsigned long long)(s1.refused + s1.no_message -
 					      s0.refused - s0.no_message));
 	if (!err)
 		err = kg_pci_msix(m->g, fn, 0, 0, 0, false);
-	if (!err && vm_machine_set_msix_dma(m, false, why, sizeof(why))) {
+	if (!err && vm_dev_set_msix_dma(d, false, why, sizeof(why))) {
 		snprintf(res->note, sizeof(res->note), "%s", why);
 		return -EPROTO;
 	}
@@ -731,21 +749,44 @@ static const char *carried_by(const struct result *r)
 	return r->relayed >= r->received ? "relay" : "mixed";
 }
 
+/* A row's name: the path, and which device when there are several. */
+static const char *row_title(const struct opts *o, unsigned int dev,
+			     int path, char *buf, size_t len)
+{
+	if (o->ndev == 1)
+		return path_titles[path];
+	snprintf(buf, len, "%u:%s", dev, path_titles[path]);
+	return buf;
+}
+
 static int demo(struct vm_machine *m, const struct opts *o)
 {
 	struct irqlink_pci_stats ps;
-	struct result res[NPATHS];
+	struct result (*res)[NPATHS];
 	bool bad = false;
+	char title[32];
 	int err = 0;
 
-	memset(res, 0, sizeof(res));
-	printf("irqlink-vm demo: %u vCPU%s, test device %04x:%04x at 00:%02x.0 "
-	       "(%s%s), BAR0 0x%llx, INTA# -> GSI %u, %u interrupts per path\n",
-	       o->vcpus, o->vcpus == 1 ? "" : "s", TESTDEV_VENDOR_ID,
-	       TESTDEV_DEVICE_ID, VM_TESTDEV_SLOT,
-	       o->remote ? "vfio-user, in its own process at " : "in-process",
-	       o->remote ? o->remote : "",
-	       (unsigned long long)m->bar0, m->intx_gsi, o->count);
+	res = calloc(m->ndev, sizeof(*res));
+	if (!res)
+		return failed(m, "demo", -ENOMEM);
+	printf("irqlink-vm demo: %u vCPU%s, %u interrupts per path\n",
+	       o->vcpus, o->vcpus == 1 ? "" : "s", o->count);
+	for (unsigned int k = 0; k < m->ndev; k++) {
+		struct vm_dev *d = &m->dev[k];
+
+		char who[8] = "";
+
+		if (m->ndev > 1)
+			snprintf(who, sizeof(who), "%u: ", k);
+		printf("%stest device %04x:%04x at 00:%02x.0 (%s%s), BAR0 "
+		       "0x%llx, INTA# -> GSI %u\n", who, TESTDEV_VENDOR_ID,
+		       TESTDEV_DEVICE_ID,
+		       d->slot, d->remote ? "vfio-user, in its own process at "
+					  : "in-process",
+		       d->remote ? d->remote : "",
+		       (unsigned long long)d->bar0, d->intx_gsi);
+	}
 	printf("delivery %s; INTx EOI policy %s (%s)%s\n",
 	       irqlink_delivery_name(m->delivery),
 	       irqlink_eoi_policy_name(m->eoi), !m->eoi_probed ? "--eoi" :
@@ -757,77 +798,104 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	       "waits for the guest's EOI",
 	       o->switch_ms ? "; switching relay <-> in-kernel while it runs"
 			    : "");
+	if (m->ndev > 1 && o->paths[PATH_INTX])
+		printf("INTx on device 0 only: the test guest has one INTx "
+		       "handler\n");
 	fflush(stdout);
-	for (int p = 0; p < NPATHS && !err; p++) {
-		if (!o->paths[p])
-			continue;
-		if (p == PATH_INTX)
-			err = run_intx(m, o, &res[p]);
-		else if (p == PATH_MSIX_DMA)
-			err = run_msix_dma(m, o, &res[p]);
-		else
-			err = run_msi(m, o, &res[p], p == PATH_MSIX);
-		if (err) {
-			char what[64];
+	for (unsigned int k = 0; k < m->ndev && !err; k++) {
+		struct vm_dev *d = &m->dev[k];
 
-			snprintf(what, sizeof(what), "%s path", path_titles[p]);
-			if (err == -EPROTO) {
-				fprintf(stderr, "%s: %s: %s\n", prog, what,
-					res[p].note);
-				return EXIT_RUN_FAILED;
+		for (int p = 0; p < NPATHS && !err; p++) {
+			struct result *r = &res[k][p];
+
+			if (!o->paths[p] || (p == PATH_INTX && k))
+				continue;
+			if (p == PATH_INTX)
+				err = run_intx(m, d, o, r);
+			else if (p == PATH_MSIX_DMA)
+				err = run_msix_dma(m, d, o, r);
+			else
+				err = run_msi(m, d, o, r, p == PATH_MSIX);
+			if (err) {
+				char what[64];
+
+				snprintf(what, sizeof(what), "%s path",
+					 row_title(o, k, p, title,
+						   sizeof(title)));
+				if (err == -EPROTO) {
+					fprintf(stderr, "%s: %s: %s\n", prog,
+						what, r->note);
+					free(res);
+					return EXIT_RUN_FAILED;
+				}
+				free(res);
+				return failed(m, what, err);
 			}
-			return failed(m, what, err);
 		}
 	}
 
-	printf("\n%-9s %7s %8s %8s %5s %7s %7s %8s %-8s %8s %9s\n", "path",
+	printf("\n%-11s %7s %8s %8s %5s %7s %7s %8s %-8s %8s %9s\n", "path",
 	       "vectors", "sent", "received", "lost", "p50 us", "p99 us",
 	       "max us", "delivery", "relayed", "exits/irq");
-	for (int p = 0; p < NPATHS; p++) {
-		struct result *r = &res[p];
+	for (unsigned int k = 0; k < m->ndev; k++) {
+		for (int p = 0; p < NPATHS; p++) {
+			struct result *r = &res[k][p];
+			const char *t = row_title(o, k, p, title, sizeof(title));
 
-		if (!r->ran)
-			continue;
-		printf("%-9s %7u %8llu %8llu %5lld %7.1f %7.1f %8.1f %-8s %8llu "
-		       "%9.1f\n", path_titles[p], r->vectors,
-		       (unsigned long long)r->sent,
-		       (unsigned long long)r->received, (long long)r->lost,
-		       r->p50_us, r->p99_us, r->max_us, carried_by(r),
-		       (unsigned long long)r->relayed, r->exits_per_irq);
-		if (r->lost || r->received != o->count)
-			bad = true;
-		if (o->delivery == IRQLINK_DELIVERY_KERNEL && r->relayed) {
-			fprintf(stderr, "%s: %s: --delivery kernel, but the relay "
-				"injected %llu interrupts\n", prog, path_titles[p],
-				(unsigned long long)r->relayed);
-			bad = true;
-		}
-		if (r->timer_unmasks) {
-			fprintf(stderr, "%s: %s: %llu INTx unmask(s) came from the "
-				"acknowledgement timer: the guest did not "
-				"acknowledge in time\n", prog, path_titles[p],
-				(unsigned long long)r->timer_unmasks);
-			bad = true;
+			if (!r->ran)
+				continue;
+			printf("%-11s %7u %8llu %8llu %5lld %7.1f %7.1f %8.1f "
+			       "%-8s %8llu %9.1f\n", t, r->vectors,
+			       (unsigned long long)r->sent,
+			       (unsigned long long)r->received,
+			       (long long)r->lost, r->p50_us, r->p99_us,
+			       r->max_us, carried_by(r),
+			       (unsigned long long)r->relayed,
+			       r->exits_per_irq);
+			if (r->lost || r->received != o->count)
+				bad = true;
+			if (o->delivery == IRQLINK_DELIVERY_KERNEL &&
+			    r->relayed) {
+				fprintf(stderr, "%s: %s: --delivery kernel, but "
+					"the relay injected %llu interrupts\n",
+					prog, t, (unsigned long long)r->relayed);
+				bad = true;
+			}
+			if (r->timer_unmasks) {
+				fprintf(stderr, "%s: %s: %llu INTx unmask(s) came "
+					"from the acknowledgement timer: the "
+					"guest did not acknowledge in time\n",
+					prog, t,
+					(unsigned long long)r->timer_unmasks);
+				bad = true;
+			}
 		}
 	}
 	printf("\n");
-	irqlink_pci_get_stats(m->pci, &ps);
 	if (vm_machine_reqs(m))
-		printf("note: the device asked %llu time(s) to be given back "
+		printf("note: a device asked %llu time(s) to be given back "
 		       "(REQ)\n", (unsigned long long)vm_machine_reqs(m));
-	if (ps.no_route)
-		printf("note: %llu MSI-X vectors found no free KVM route and are "
-		       "relayed (KVM_SIGNAL_MSI needs none)\n",
-		       (unsigned long long)ps.no_route);
-	for (int p = 0; p < NPATHS; p++)
-		if (res[p].ran && res[p].note[0])
-			printf("%-9s %s\n", path_titles[p], res[p].note);
-	if (o->remote)
-		printf("latency: guest doorbell write -> guest ISR entry (guest "
-		       "rdtsc both; the raise happens in the device's process)\n");
-	else
-		printf("latency: device raise (TSC before the device's raise) -> "
-		       "guest ISR entry (guest rdtsc; guest TSC == host TSC)\n");
+	for (unsigned int k = 0; k < m->ndev; k++) {
+		irqlink_pci_get_stats(m->dev[k].pci, &ps);
+		if (ps.no_route)
+			printf("note: %llu MSI-X vectors found no free KVM route "
+			       "and are relayed (KVM_SIGNAL_MSI needs none)\n",
+			       (unsigned long long)ps.no_route);
+		for (int p = 0; p < NPATHS; p++)
+			if (res[k][p].ran && res[k][p].note[0])
+				printf("%-11s %s\n",
+				       row_title(o, k, p, title, sizeof(title)),
+				       res[k][p].note);
+	}
+	free(res);
+	if (o->nremote < o->ndev)
+		printf("latency%s: device raise (TSC before the device's raise) "
+		       "-> guest ISR entry (guest rdtsc; guest TSC == host TSC)\n",
+		       o->nremote ? " (in-process devices)" : "");
+	if (o->nremote)
+		printf("latency%s: guest doorbell write -> guest ISR entry (guest "
+		       "rdtsc both; the raise happens in the device's process)\n",
+		       o->nremote < o->ndev ? " (vfio-user devices)" : "");
 	printf("delivery: kernel = no relay injection in the row, relay = every "
 	       "interrupt relayed, mixed = both (switching), doorbell = the "
 	       "device's DMA write into the MSI doorbell window\n");
@@ -840,24 +908,26 @@ static int demo(struct vm_machine *m, const struct opts *o)
 
 /* ---- main ------------------------------------------------------------------- */
 
-/* The MSI-X rows follow the device the guest found: a remote device's
+/* The MSI-X rows follow the devices the guest found: a remote device's
  * table size is the server's. Returns 0 or the exit status. */
-static int fit_device(struct vm_machine *m, struct opts *o)
+static int fit_devices(struct vm_machine *m, struct opts *o)
 {
-	volatile struct kg_ext_fn *f = &kg_ext(m->g)->fn[m->fn];
-	unsigned int table = f->msix_cap ? (f->msix_ctrl & 0x7ffu) + 1 : 0;
+	for (unsigned int k = 0; k < m->ndev; k++) {
+		volatile struct kg_ext_fn *f = &kg_ext(m->g)->fn[m->dev[k].fn];
+		unsigned int table = f->msix_cap ? (f->msix_ctrl & 0x7ffu) + 1
+						 : 0;
 
-	if (o->remote)
-		o->msix_vectors = table;
-	if (!o->msix_use)
-		o->msix_use = o->msix_vectors;
-	if (!strcmp(o->cmd, "demo") &&
-	    (o->paths[PATH_MSIX] || o->paths[PATH_MSIX_DMA]) &&
-	    (!table || o->msix_use > table)) {
-		fprintf(stderr, "%s: the device has %u MSI-X entries; the MSI-X "
-			"row needs %u (--msix-use, or -p without msix)\n", prog,
-			table, o->msix_use ? o->msix_use : 1);
-		return EXIT_USAGE;
+		o->table[k] = table;
+		o->use[k] = o->msix_use ? o->msix_use : table;
+		if (!strcmp(o->cmd, "demo") &&
+		    (o->paths[PATH_MSIX] || o->paths[PATH_MSIX_DMA]) &&
+		    (!table || o->use[k] > table)) {
+			fprintf(stderr, "%s: device %u has %u MSI-X entries; "
+				"the MSI-X row needs %u (--msix-use, or -p "
+				"without msix)\n", prog, k, table,
+				o->use[k] ? o->use[k] : 1);
+			return EXIT_USAGE;
+		}
 	}
 	return 0;
 }
@@ -902,9 +972,9 @@ int main(int argc, char **argv)
 	mc.delivery = o.delivery;
 	mc.eoi = o.eoi;
 	mc.eoi_probe = !o.eoi_given;
-	/* A remote device's table is its own: cover the largest. */
-	mc.msix_vectors = o.remote ? VM_MSIX_MAX : o.msix_vectors;
-	mc.remote = o.remote;
+	mc.msix_vectors = o.msix_vectors;
+	mc.ndevices = o.ndev;
+	memcpy(mc.remotes, o.remotes, sizeof(mc.remotes));
 	if (vm_machine_create(&mc, &m, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		return EXIT_RUN_FAILED;
@@ -914,7 +984,7 @@ int main(int argc, char **argv)
 		vm_machine_destroy(m);
 		return EXIT_RUN_FAILED;
 	}
-	r = fit_device(m, &o);
+	r = fit_devices(m, &o);
 	if (r)
 		;
 	else if (o.fault)

@@ -82,28 +82,28 @@ static uint32_t calibrate_tsc_khz(void)
 
 /* ---- the device thread -------------------------------------------------- */
 
-static void serve_doorbell(struct vm_machine *m)
+static void serve_doorbell(struct vm_dev *d)
 {
 	uint64_t n, seq;
 
-	if (read(testdev_doorbell_fd(m->td), &n, sizeof(n)) != sizeof(n))
+	if (read(testdev_doorbell_fd(d->td), &n, sizeof(n)) != sizeof(n))
 		return; /* EAGAIN: another wakeup took it */
 	while (n--) {
-		seq = __atomic_load_n(&m->raises, __ATOMIC_RELAXED);
-		__atomic_store_n(&m->raise_tsc[seq % VM_RAISE_RING], __rdtsc(),
+		seq = __atomic_load_n(&d->raises, __ATOMIC_RELAXED);
+		__atomic_store_n(&d->raise_tsc[seq % VM_RAISE_RING], __rdtsc(),
 				 __ATOMIC_RELAXED);
-		testdev_reg_write(m->td, TESTDEV_REG_DOORBELL, 1);
-		__atomic_store_n(&m->raises, seq + 1, __ATOMIC_RELEASE);
+		testdev_reg_write(d->td, TESTDEV_REG_DOORBELL, 1);
+		__atomic_store_n(&d->raises, seq + 1, __ATOMIC_RELEASE);
 	}
 }
 
 /* ERR stops the VM: whatever the device did may already be visible to
  * the guest, and QEMU stops rather than let it run on. REQ is counted. */
-static void serve_errreq(struct vm_machine *m)
+static void serve_errreq(struct vm_machine *m, struct vm_dev *d)
 {
 	uint64_t err = 0, req = 0;
 
-	(void)irqlink_pci_errreq_take(m->pci, &err, &req);
+	(void)irqlink_pci_errreq_take(d->pci, &err, &req);
 	__atomic_fetch_add(&m->reqs, req, __ATOMIC_RELAXED);
 	if (!err)
 		return;
@@ -113,66 +113,77 @@ static void serve_errreq(struct vm_machine *m)
 	pthread_mutex_unlock(&m->stop_lock);
 }
 
+/* What the device thread watches of one device. A remote device serves
+ * its doorbell and unmask events in its own process, and a negative fd
+ * is one poll ignores. */
+enum { W_DOORBELL, W_MODEL, W_GLUE, W_ERR, W_REQ, W_CLIENT, W_PER_DEV };
+
+static void watch(struct vm_dev *d, struct pollfd *p)
+{
+	bool client = d->vfu && !d->client_gone &&
+		__atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE);
+	int fds[W_PER_DEV] = {
+		[W_DOORBELL] = d->td ? testdev_doorbell_fd(d->td) : -1,
+		[W_MODEL] = d->td ? irqlink_dev_poll_fd(testdev_irq(d->td)) : -1,
+		/* -ENOENT (no INTx work under this policy) is ignored too. */
+		[W_GLUE] = irqlink_pci_poll_fd(d->pci),
+		[W_ERR] = irqlink_pci_errreq_fd(d->pci, VFIO_PCI_ERR_IRQ_INDEX),
+		[W_REQ] = irqlink_pci_errreq_fd(d->pci, VFIO_PCI_REQ_IRQ_INDEX),
+		/* A remote device writing the doorbell window sends
+		 * DMA_WRITE requests that nobody else reads. */
+		[W_CLIENT] = client ? irqlink_vfu_client_fd(d->vfu) : -1,
+	};
+
+	for (int i = 0; i < W_PER_DEV; i++)
+		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+}
+
+static void serve(struct vm_machine *m, struct vm_dev *d,
+		  const struct pollfd *p)
+{
+	int r;
+
+	if (p[W_DOORBELL].revents)
+		serve_doorbell(d);
+	if (p[W_MODEL].revents & POLLIN)
+		(void)irqlink_dev_dispatch(testdev_irq(d->td));
+	if (p[W_GLUE].revents & POLLIN) {
+		r = irqlink_pci_process(d->pci);
+		if (r > 0)
+			__atomic_fetch_add(&m->timer_unmasks, (uint64_t)r,
+					   __ATOMIC_RELAXED);
+	}
+	if ((p[W_ERR].revents | p[W_REQ].revents) & POLLIN)
+		serve_errreq(m, d);
+	/* A server that went away keeps its socket readable (HUP): stop
+	 * polling it rather than spin. */
+	if (p[W_CLIENT].revents &&
+	    irqlink_vfu_client_process(d->vfu) == -ENOTCONN)
+		d->client_gone = true;
+}
+
 static void *device_thread(void *arg)
 {
 	struct vm_machine *m = arg;
-	bool client_gone = false;
+	struct pollfd p[VM_MAX_DEVICES * W_PER_DEV + 2];
+	const unsigned int stop = m->ndev * W_PER_DEV, kicked = stop + 1;
+	uint64_t n;
 
 	for (;;) {
-		/* A remote device serves its doorbell and unmask events in
-		 * its own process: poll ignores the negative fds. */
-		bool client = m->vfu && !client_gone &&
-			__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE);
-		struct pollfd fds[8] = {
-			{ .fd = m->stopfd, .events = POLLIN },
-			{ .fd = m->td ? testdev_doorbell_fd(m->td) : -1,
-			  .events = POLLIN },
-			{ .fd = m->td ? irqlink_dev_poll_fd(testdev_irq(m->td))
-				      : -1,
-			  .events = POLLIN },
-			/* -ENOENT (no INTx work under this policy): poll
-			 * ignores a negative fd. */
-			{ .fd = irqlink_pci_poll_fd(m->pci), .events = POLLIN },
-			{ .fd = irqlink_pci_errreq_fd(m->pci,
-						      VFIO_PCI_ERR_IRQ_INDEX),
-			  .events = POLLIN },
-			{ .fd = irqlink_pci_errreq_fd(m->pci,
-						      VFIO_PCI_REQ_IRQ_INDEX),
-			  .events = POLLIN },
-			/* A remote device writing the doorbell window sends
-			 * DMA_WRITE requests that nobody else reads. */
-			{ .fd = client ? irqlink_vfu_client_fd(m->vfu) : -1,
-			  .events = POLLIN },
-			{ .fd = m->kickfd, .events = POLLIN },
-		};
-		uint64_t n;
-		int r;
-
-		if (poll(fds, 8, -1) < 0) {
+		for (unsigned int i = 0; i < m->ndev; i++)
+			watch(&m->dev[i], &p[i * W_PER_DEV]);
+		p[stop] = (struct pollfd){ .fd = m->stopfd, .events = POLLIN };
+		p[kicked] = (struct pollfd){ .fd = m->kickfd, .events = POLLIN };
+		if (poll(p, kicked + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
 		}
-		if (fds[0].revents)
+		if (p[stop].revents)
 			break;
-		if (fds[1].revents)
-			serve_doorbell(m);
-		if (fds[2].revents & POLLIN)
-			(void)irqlink_dev_dispatch(testdev_irq(m->td));
-		if (fds[3].revents & POLLIN) {
-			r = irqlink_pci_process(m->pci);
-			if (r > 0)
-				__atomic_fetch_add(&m->timer_unmasks,
-						   (uint64_t)r, __ATOMIC_RELAXED);
-		}
-		if ((fds[4].revents | fds[5].revents) & POLLIN)
-			serve_errreq(m);
-		/* A server that went away keeps its socket readable (HUP):
-		 * stop polling it rather than spin. */
-		if (fds[6].revents &&
-		    irqlink_vfu_client_process(m->vfu) == -ENOTCONN)
-			client_gone = true;
-		if (fds[7].revents & POLLIN)
+		for (unsigned int i = 0; i < m->ndev; i++)
+			serve(m, &m->dev[i], &p[i * W_PER_DEV]);
+		if (p[kicked].revents & POLLIN)
 			(void)!read(m->kickfd, &n, sizeof(n));
 	}
 	return NULL;
@@ -214,8 +225,8 @@ static int fd_limit(unsigned int vectors, char *err, size_t errlen)
 	if (rl.rlim_cur >= need)
 		return 0;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need) {
-		say(err, errlen, "an MSI-X table of %u vectors needs about %llu "
-		    "file descriptors, and RLIMIT_NOFILE allows at most %llu "
+		say(err, errlen, "MSI-X tables of %u vectors in all need about "
+		    "%llu file descriptors, and RLIMIT_NOFILE allows at most %llu "
 		    "(raise the hard limit: ulimit -Hn, or limits.conf)",
 		    vectors, (unsigned long long)need,
 		    (unsigned long long)rl.rlim_max);
@@ -232,7 +243,7 @@ static int fd_limit(unsigned int vectors, char *err, size_t errlen)
 
 /* The EOI policy: the configured one, or the self-test's answer. */
 static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
-		    char *err, size_t errlen)
+		    bool remote, char *err, size_t errlen)
 {
 	const char *why;
 	int r;
@@ -253,7 +264,7 @@ static int pick_eoi(struct vm_machine *m, const struct vm_machine_config *cfg,
 		 * BAR_ACCESS could not tell the ISR's status read from the
 		 * write that acknowledges: each read would unmask a line
 		 * still up and fire again. The guest's report is exact. */
-		if (m->eoi == IRQLINK_EOI_BAR_ACCESS && cfg->remote) {
+		if (m->eoi == IRQLINK_EOI_BAR_ACCESS && remote) {
 			m->eoi = IRQLINK_EOI_GUEST_PORT;
 			m->eoi_no_line_state = true;
 		}
@@ -282,15 +293,15 @@ static bool in_window(uint64_t addr, size_t len)
 static int local_dma_write(void *opaque, uint64_t addr, const void *buf,
 			   size_t len)
 {
-	struct vm_machine *m = opaque;
+	struct vm_dev *d = opaque;
 	void *p;
 
-	if (__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE) &&
+	if (__atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE) &&
 	    in_window(addr, len))
-		return irqlink_msi_doorbell_write(m->doorbell, addr, buf, len);
+		return irqlink_msi_doorbell_write(d->doorbell, addr, buf, len);
 	if (addr >= KG_RAM_SIZE || len > KG_RAM_SIZE - addr)
 		return -EFAULT;
-	p = kg_mem(m->g, addr, len);
+	p = kg_mem(d->m->g, addr, len);
 	if (!p)
 		return -EFAULT;
 	memcpy(p, buf, len);
@@ -301,15 +312,15 @@ static int local_dma_write(void *opaque, uint64_t addr, const void *buf,
  * lock: this may run inside a glue op (an unmask that replays). */
 static int doorbell_resolve(void *opaque, uint32_t vector, struct kvm_msi *msg)
 {
-	struct vm_machine *m = opaque;
+	struct vm_dev *d = opaque;
 
-	if (!m->pci)
+	if (!d->pci)
 		return -ENOENT;
-	return irqlink_pci_guest_msi(m->pci, VFIO_PCI_MSIX_IRQ_INDEX, vector,
+	return irqlink_pci_guest_msi(d->pci, VFIO_PCI_MSIX_IRQ_INDEX, vector,
 				     msg);
 }
 
-static int make_doorbell(struct vm_machine *m, char *err, size_t errlen)
+static int make_doorbell(struct vm_dev *d, char *err, size_t errlen)
 {
 	struct vfio_irq_info info = { .argsz = sizeof(info),
 				      .index = VFIO_PCI_MSIX_IRQ_INDEX };
@@ -317,20 +328,20 @@ static int make_doorbell(struct vm_machine *m, char *err, size_t errlen)
 		.iova = VM_MSI_DOORBELL_IOVA,
 		.size = VM_MSI_DOORBELL_SIZE,
 		.resolve = doorbell_resolve,
-		.opaque = m,
+		.opaque = d,
 	};
-	int r = m->ops->get_irq_info(m->opaque, &info);
+	int r = d->ops->get_irq_info(d->opaque, &info);
 
 	if (r || !info.count)
 		return 0;       /* no MSI-X: nothing to ring */
 	dc.vectors = info.count;
-	r = irqlink_msi_doorbell_create(m->vm, &dc, &m->doorbell);
+	r = irqlink_msi_doorbell_create(d->m->vm, &dc, &d->doorbell);
 	if (r) {
 		say(err, errlen, "cannot create the MSI doorbell: %s",
 		    strerror(-r));
 		return r;
 	}
-	m->doorbell_vectors = info.count;
+	d->doorbell_vectors = info.count;
 	return 0;
 }
 
@@ -341,37 +352,37 @@ static void kick(struct vm_machine *m)
 	(void)!write(m->kickfd, &one, sizeof(one));
 }
 
-static int map_window(struct vm_machine *m)
+static int map_window(struct vm_dev *d)
 {
 	int r = 0;
 
-	if (__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE))
 		return 0;
-	if (m->vfu)
-		r = irqlink_vfu_client_dma_map_handler(m->vfu,
+	if (d->vfu)
+		r = irqlink_vfu_client_dma_map_handler(d->vfu,
 				VM_MSI_DOORBELL_IOVA, VM_MSI_DOORBELL_SIZE,
 				VFIO_DMA_MAP_FLAG_WRITE, irqlink_msi_doorbell_dma,
-				m->doorbell);
+				d->doorbell);
 	if (r)
 		return r;
-	__atomic_store_n(&m->doorbell_mapped, true, __ATOMIC_RELEASE);
-	kick(m);
+	__atomic_store_n(&d->doorbell_mapped, true, __ATOMIC_RELEASE);
+	kick(d->m);
 	return 0;
 }
 
-int vm_machine_unmap_doorbell(struct vm_machine *m)
+int vm_dev_unmap_doorbell(struct vm_dev *d)
 {
 	int r = 0;
 
-	if (!__atomic_load_n(&m->doorbell_mapped, __ATOMIC_ACQUIRE))
+	if (!__atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE))
 		return 0;
-	if (m->vfu)
-		r = irqlink_vfu_client_dma_unmap(m->vfu, VM_MSI_DOORBELL_IOVA,
+	if (d->vfu)
+		r = irqlink_vfu_client_dma_unmap(d->vfu, VM_MSI_DOORBELL_IOVA,
 						 VM_MSI_DOORBELL_SIZE);
 	if (r)
 		return r;
-	__atomic_store_n(&m->doorbell_mapped, false, __ATOMIC_RELEASE);
-	kick(m);
+	__atomic_store_n(&d->doorbell_mapped, false, __ATOMIC_RELEASE);
+	kick(d->m);
 	return 0;
 }
 
@@ -380,13 +391,13 @@ int vm_machine_unmap_doorbell(struct vm_machine *m)
  * region write, so a remote device with 2048 takes 8 messages. */
 #define TABLE_CHUNK 256u
 
-static int program_table(struct vm_machine *m)
+static int program_table(struct vm_dev *d)
 {
 	uint8_t buf[TABLE_CHUNK * 16];
 
-	for (uint32_t v = 0; v < m->doorbell_vectors; v += TABLE_CHUNK) {
-		uint32_t n = m->doorbell_vectors - v < TABLE_CHUNK ?
-			     m->doorbell_vectors - v : TABLE_CHUNK;
+	for (uint32_t v = 0; v < d->doorbell_vectors; v += TABLE_CHUNK) {
+		uint32_t n = d->doorbell_vectors - v < TABLE_CHUNK ?
+			     d->doorbell_vectors - v : TABLE_CHUNK;
 		int r;
 
 		memset(buf, 0, sizeof(buf));
@@ -395,7 +406,7 @@ static int program_table(struct vm_machine *m)
 			uint64_t addr;
 			uint32_t data;
 
-			r = irqlink_msi_doorbell_message(m->doorbell, v + i,
+			r = irqlink_msi_doorbell_message(d->doorbell, v + i,
 							 &addr, &data);
 			if (r)
 				return r;
@@ -404,7 +415,7 @@ static int program_table(struct vm_machine *m)
 			for (unsigned int b = 0; b < 4; b++)
 				e[8 + b] = (uint8_t)(data >> (8 * b));
 		}
-		r = m->ops->region_write(m->opaque, TESTDEV_MSIX_BAR,
+		r = d->ops->region_write(d->opaque, TESTDEV_MSIX_BAR,
 					 (uint64_t)v * 16, buf, (size_t)n * 16);
 		if (r)
 			return r;
@@ -412,48 +423,47 @@ static int program_table(struct vm_machine *m)
 	return 0;
 }
 
-static int set_mode(struct vm_machine *m, bool on)
+static int set_mode(struct vm_dev *d, bool on)
 {
 	uint32_t v = on;
-	int r = m->ops->region_write(m->opaque, VFIO_PCI_BAR0_REGION_INDEX,
+	int r = d->ops->region_write(d->opaque, VFIO_PCI_BAR0_REGION_INDEX,
 				     TESTDEV_REG_MSIX_DMA, &v, sizeof(v));
 
 	if (r)
 		return r;
-	return vm_machine_dev_reg(m, TESTDEV_REG_MSIX_DMA) == v ? 0 : -EBUSY;
+	return vm_dev_reg(d, TESTDEV_REG_MSIX_DMA) == v ? 0 : -EBUSY;
 }
 
-int vm_machine_set_msix_dma(struct vm_machine *m, bool on, char *err,
-			    size_t errlen)
+int vm_dev_set_msix_dma(struct vm_dev *d, bool on, char *err, size_t errlen)
 {
 	int r;
 
-	if (!m->doorbell) {
+	if (!d->doorbell) {
 		say(err, errlen, "the device has no MSI-X to send by DMA");
 		return -ENODEV;
 	}
 	if (!on) {
-		r = set_mode(m, false);
+		r = set_mode(d, false);
 		if (!r)
-			r = vm_machine_unmap_doorbell(m);
+			r = vm_dev_unmap_doorbell(d);
 		if (r)
 			say(err, errlen, "cannot turn MSI-X by DMA off: %s",
 			    r == -EBUSY ? "the guest has MSI-X enabled" :
 			    strerror(-r));
 		return r;
 	}
-	r = map_window(m);
+	r = map_window(d);
 	if (r) {
 		say(err, errlen, "cannot map the MSI doorbell window at IOVA "
 		    "0x%x for the device: %s", VM_MSI_DOORBELL_IOVA,
 		    strerror(-r));
 		return r;
 	}
-	r = program_table(m);
+	r = program_table(d);
 	if (!r)
-		r = set_mode(m, true);
+		r = set_mode(d, true);
 	if (r) {
-		(void)vm_machine_unmap_doorbell(m);
+		(void)vm_dev_unmap_doorbell(d);
 		say(err, errlen, "cannot switch the device to MSI-X by DMA: %s",
 		    r == -EBUSY ? "the guest has MSI-X enabled, or the device "
 		    "cannot master the bus" : strerror(-r));
@@ -464,39 +474,39 @@ int vm_machine_set_msix_dma(struct vm_machine *m, bool on, char *err,
 /* The in-process test device, the producer of its own interrupts: every
  * trigger it is given is offered to the manager, which pairs it with the
  * glue's consumer on the same eventfd. */
-static int attach_local(struct vm_machine *m, const struct testdev_config *dc,
+static int attach_local(struct vm_dev *d, const struct testdev_config *dc,
 			struct irqlink_pci_config *pc, char *err,
 			size_t errlen)
 {
-	int r = testdev_create(dc, &m->td);
+	int r = testdev_create(dc, &d->td);
 
 	if (r) {
 		say(err, errlen, "cannot create the test device: %s",
 		    strerror(-r));
 		return r;
 	}
-	r = irqlink_dev_attach_bypass(testdev_irq(m->td), m->bypass);
+	r = irqlink_dev_attach_bypass(testdev_irq(d->td), d->m->bypass);
 	if (r) {
 		say(err, errlen, "cannot attach the device to the bypass "
 		    "manager: %s", strerror(-r));
-		testdev_destroy(m->td);
-		m->td = NULL;
+		testdev_destroy(d->td);
+		d->td = NULL;
 		return r;
 	}
-	pc->ops = m->ops = &testdev_pci_ops;
-	pc->opaque = m->opaque = m->td;
+	pc->ops = d->ops = &testdev_pci_ops;
+	pc->opaque = d->opaque = d->td;
 	return 0;
 }
 
 /* A device in another process: the client stands in for its model as
  * the producer (proxy producers on the same manager). */
-static int attach_remote(struct vm_machine *m, const char *path,
+static int attach_remote(struct vm_dev *d, const char *path,
 			 struct irqlink_pci_config *pc, char *err,
 			 size_t errlen)
 {
 	struct irqlink_vfu_client_config cc = { .path = path,
-						.bypass = m->bypass };
-	int r = irqlink_vfu_client_connect(&cc, &m->vfu);
+						.bypass = d->m->bypass };
+	int r = irqlink_vfu_client_connect(&cc, &d->vfu);
 
 	if (r) {
 		say(err, errlen, "cannot attach the vfio-user device at %s: "
@@ -507,60 +517,153 @@ static int attach_remote(struct vm_machine *m, const char *path,
 	}
 	/* Guest RAM is a memfd: mapped by fd, the device reads and writes it
 	 * directly, as a bus master would, with no message per access. */
-	r = irqlink_vfu_client_dma_map(m->vfu, 0, KG_RAM_SIZE,
+	r = irqlink_vfu_client_dma_map(d->vfu, 0, KG_RAM_SIZE,
 				       VFIO_DMA_MAP_FLAG_READ |
 				       VFIO_DMA_MAP_FLAG_WRITE,
-				       kg_mem_fd(m->g), 0);
+				       kg_mem_fd(d->m->g), 0);
 	if (r) {
 		say(err, errlen, "cannot share guest RAM with the vfio-user "
 		    "device at %s: %s", path, strerror(-r));
-		irqlink_vfu_client_destroy(m->vfu);
-		m->vfu = NULL;
+		irqlink_vfu_client_destroy(d->vfu);
+		d->vfu = NULL;
 		return r;
 	}
-	pc->ops = m->ops = &irqlink_vfu_client_ops;
-	pc->opaque = m->opaque = m->vfu;
+	pc->ops = d->ops = &irqlink_vfu_client_ops;
+	pc->opaque = d->opaque = d->vfu;
 	return 0;
 }
 
-static void detach_device(struct vm_machine *m)
+static void detach_device(struct vm_dev *d)
 {
-	if (m->td) {
-		irqlink_dev_attach_bypass(testdev_irq(m->td), NULL);
-		testdev_destroy(m->td);
-		m->td = NULL;
+	if (d->td) {
+		irqlink_dev_attach_bypass(testdev_irq(d->td), NULL);
+		testdev_destroy(d->td);
+		d->td = NULL;
 	}
-	irqlink_vfu_client_destroy(m->vfu);
-	m->vfu = NULL;
+	irqlink_vfu_client_destroy(d->vfu);
+	d->vfu = NULL;
+}
+
+/* Device @d from nothing to wired on the bus: the device (in-process or
+ * remote), its doorbell window, its glue in its slot, INTA# on its pin. */
+static int add_device(struct vm_machine *m, struct vm_dev *d,
+		      const struct vm_machine_config *cfg, char *err,
+		      size_t errlen)
+{
+	struct testdev_config dc = {
+		.intx = true,
+		.msi_vectors = VM_MSI_VECTORS,
+		.msix_vectors = m->msix_vectors,
+		.dma_write = local_dma_write,
+		.dma_opaque = d,
+	};
+	struct irqlink_pci_config pc = {
+		.vm = m->vm,
+		.relay = m->relay,
+		.bypass = m->bypass,
+		.delivery = m->delivery,
+		.intx_eoi = m->eoi,
+		.intx_ack_timeout_ms = cfg->ack_timeout_ms,
+	};
+	int r;
+
+	d->raise_tsc = calloc(VM_RAISE_RING, sizeof(*d->raise_tsc));
+	if (!d->raise_tsc) {
+		say(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	r = d->remote ? attach_remote(d, d->remote, &pc, err, errlen)
+		      : attach_local(d, &dc, &pc, err, errlen);
+	if (r)
+		return r;
+	r = make_doorbell(d, err, errlen);
+	if (r)
+		return r;
+	r = irqlink_pci_create(&pc, &d->pci);
+	if (r) {
+		say(err, errlen, "cannot present device %u on PCI: %s",
+		    d->index, strerror(-r));
+		return r;
+	}
+	r = vm_bus_attach(&m->bus, d->slot, d->pci);
+	if (r) {
+		say(err, errlen, "cannot attach device %u: %s", d->index,
+		    strerror(-r));
+		return r;
+	}
+	/* INTA# to its IOAPIC pin, wired for the EOI policy. Then do what
+	 * firmware does and write the pin into Interrupt Line, which is how
+	 * the guest learns it. */
+	r = irqlink_pci_intx_route(d->pci, d->intx_gsi);
+	if (!r)
+		r = irqlink_pci_config_write(d->pci, 0x3c, 1, d->intx_gsi);
+	if (r)
+		say(err, errlen, "cannot wire INTx to GSI %u: %s%s", d->intx_gsi,
+		    strerror(-r), r == -EOPNOTSUPP ?
+		    " (--delivery kernel: INTx could not be delivered "
+		    "in-kernel)" : "");
+	return r;
+}
+
+/* Every device, in reverse: the glue (its consumers detach irqfds,
+ * routes and relay entries; ioeventfds go), then the device; after it
+ * nothing writes the doorbell. */
+static void remove_devices(struct vm_machine *m)
+{
+	for (unsigned int i = m->ndev; i-- > 0;) {
+		struct vm_dev *d = &m->dev[i];
+
+		irqlink_pci_destroy(d->pci);
+		d->pci = NULL;
+		detach_device(d);
+		irqlink_msi_doorbell_destroy(d->doorbell);
+		d->doorbell = NULL;
+		free(d->raise_tsc);
+		d->raise_tsc = NULL;
+	}
+}
+
+static bool any_remote(const struct vm_machine_config *cfg)
+{
+	if (!cfg->ndevices)
+		return cfg->remote != NULL;
+	for (unsigned int i = 0; i < cfg->ndevices; i++)
+		if (cfg->remotes[i])
+			return true;
+	return false;
 }
 
 int vm_machine_create(const struct vm_machine_config *cfg,
 		      struct vm_machine **out, char *err, size_t errlen)
 {
 	struct vm_machine_config def = { 0 };
-	struct testdev_config dc = {
-		.intx = true,
-		.msi_vectors = VM_MSI_VECTORS,
-		.msix_vectors = VM_MSIX_VECTORS,
-		.dma_write = local_dma_write,
-	};
 	struct irqlink_relay_config rc = { 0 };
-	struct irqlink_pci_config pc = { 0 };
 	struct kg_options ko = { 0 };
 	struct vm_machine *m;
+	unsigned int ndev, gsi, vectors = 0;
 	int r;
 
 	*out = NULL;
 	if (!cfg)
 		cfg = &def;
+	ndev = cfg->ndevices ? cfg->ndevices : 1;
+	gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
 	if (cfg->vcpus > KG_MAX_VCPUS ||
 	    (cfg->intx_gsi && (cfg->intx_gsi < 16 || cfg->intx_gsi > 23)) ||
 	    cfg->msix_vectors > VM_MSIX_MAX ||
+	    cfg->ndevices > VM_MAX_DEVICES ||
 	    !irqlink_delivery_name(cfg->delivery) ||
 	    !irqlink_eoi_policy_name(cfg->eoi)) {
 		say(err, errlen, "bad machine config: vcpus 1-%u, INTx GSI 16-23, "
-		    "MSI-X vectors 1-%u, a known delivery mode and EOI policy",
-		    KG_MAX_VCPUS, VM_MSIX_MAX);
+		    "MSI-X vectors 1-%u, 1-%u devices, a known delivery mode "
+		    "and EOI policy", KG_MAX_VCPUS, VM_MSIX_MAX,
+		    VM_MAX_DEVICES);
+		return -EINVAL;
+	}
+	if (gsi + ndev - 1 > 23) {
+		say(err, errlen, "%u devices need IOAPIC pins %u-%u, and the "
+		    "last pin is 23 (a lower --gsi, or fewer devices)", ndev,
+		    gsi, gsi + ndev - 1);
 		return -EINVAL;
 	}
 	m = calloc(1, sizeof(*m));
@@ -568,24 +671,22 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		say(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	m->fn = -1;
 	m->stopfd = m->kickfd = -1;
-	dc.dma_opaque = m;
 	pthread_mutex_init(&m->stop_lock, NULL);
-	m->intx_gsi = cfg->intx_gsi ? cfg->intx_gsi : VM_DEFAULT_GSI;
+	m->intx_gsi = gsi;
 	m->delivery = cfg->delivery;
 	m->msix_vectors = cfg->msix_vectors ? cfg->msix_vectors : VM_MSIX_VECTORS;
-	dc.msix_vectors = m->msix_vectors;
-	m->raise_tsc = calloc(VM_RAISE_RING, sizeof(*m->raise_tsc));
-	if (!m->raise_tsc) {
-		r = -ENOMEM;
-		say(err, errlen, "out of memory");
-		goto err_free;
+	for (unsigned int i = 0; i < ndev; i++) {
+		struct vm_dev *d = &m->dev[i];
+
+		d->m = m;
+		d->index = i;
+		d->slot = VM_TESTDEV_SLOT + i;
+		d->intx_gsi = gsi + i;
+		d->fn = -1;
+		d->remote = cfg->ndevices ? cfg->remotes[i] : cfg->remote;
 	}
-	r = fd_limit(m->msix_vectors, err, errlen);
-	if (r)
-		goto err_free;
-	r = pick_eoi(m, cfg, err, errlen);
+	r = pick_eoi(m, cfg, any_remote(cfg), err, errlen);
 	if (r)
 		goto err_free;
 
@@ -619,59 +720,32 @@ int vm_machine_create(const struct vm_machine_config *cfg,
 		say(err, errlen, "cannot start the relay: %s", strerror(-r));
 		goto err_bypass;
 	}
-	r = cfg->remote ? attach_remote(m, cfg->remote, &pc, err, errlen)
-			: attach_local(m, &dc, &pc, err, errlen);
+	for (m->ndev = 0; m->ndev < ndev; m->ndev++) {
+		r = add_device(m, &m->dev[m->ndev], cfg, err, errlen);
+		if (r) {
+			m->ndev++;      /* remove what it built, too */
+			goto err_devices;
+		}
+		/* Vectors take their fds when the guest unmasks them, so
+		 * the limit can follow the tables as the devices report
+		 * them (a remote one's is the server's). */
+		vectors += m->dev[m->ndev].doorbell_vectors;
+	}
+	r = fd_limit(vectors, err, errlen);
 	if (r)
-		goto err_relay;
-	r = make_doorbell(m, err, errlen);
-	if (r)
-		goto err_dev;
-	pc.vm = m->vm;
-	pc.relay = m->relay;
-	pc.bypass = m->bypass;
-	pc.delivery = m->delivery;
-	pc.intx_eoi = m->eoi;
-	pc.intx_ack_timeout_ms = cfg->ack_timeout_ms;
-	r = irqlink_pci_create(&pc, &m->pci);
-	if (r) {
-		say(err, errlen, "cannot present the device on PCI: %s",
-		    strerror(-r));
-		goto err_dev;
-	}
-	r = vm_bus_attach(&m->bus, VM_TESTDEV_SLOT, m->pci);
-	if (r) {
-		say(err, errlen, "cannot attach the device: %s", strerror(-r));
-		goto err_pci;
-	}
-	/* INTA# to its IOAPIC pin, wired for the EOI policy. Then do what
-	 * firmware does and write the pin into Interrupt Line, which is how
-	 * the guest learns it. */
-	r = irqlink_pci_intx_route(m->pci, m->intx_gsi);
-	if (!r)
-		r = irqlink_pci_config_write(m->pci, 0x3c, 1, m->intx_gsi);
-	if (r) {
-		say(err, errlen, "cannot wire INTx to GSI %u: %s%s", m->intx_gsi,
-		    strerror(-r), r == -EOPNOTSUPP ?
-		    " (--delivery kernel: INTx could not be delivered "
-		    "in-kernel)" : "");
-		goto err_pci;
-	}
+		goto err_devices;
 	m->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	m->kickfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->stopfd < 0 || m->kickfd < 0) {
 		r = -errno;
 		say(err, errlen, "eventfd: %s", strerror(-r));
-		goto err_pci;
+		goto err_devices;
 	}
 	*out = m;
 	return 0;
 
-err_pci:
-	irqlink_pci_destroy(m->pci);
-err_dev:
-	detach_device(m);
-	irqlink_msi_doorbell_destroy(m->doorbell);
-err_relay:
+err_devices:
+	remove_devices(m);
 	irqlink_relay_destroy(m->relay);
 err_bypass:
 	irqlink_bypass_destroy(m->bypass);
@@ -684,7 +758,6 @@ err_free:
 		close(m->stopfd);
 	if (m->kickfd >= 0)
 		close(m->kickfd);
-	free(m->raise_tsc);
 	pthread_mutex_destroy(&m->stop_lock);
 	free(m);
 	return r;
@@ -718,18 +791,23 @@ int vm_machine_boot(struct vm_machine *m, char *err, size_t errlen)
 		return r;
 	}
 	e = kg_ext(m->g);
-	for (unsigned int i = 0; i < n; i++) {
-		if (e->fn[i].bdf == VM_TESTDEV_SLOT << 3 &&
-		    e->fn[i].vendor == TESTDEV_VENDOR_ID &&
-		    e->fn[i].device == TESTDEV_DEVICE_ID) {
-			m->fn = (int)i;
-			m->bar0 = e->fn[i].bar[0].addr;
+	for (unsigned int k = 0; k < m->ndev; k++) {
+		struct vm_dev *d = &m->dev[k];
+
+		for (unsigned int i = 0; i < n; i++) {
+			if (e->fn[i].bdf == d->slot << 3 &&
+			    e->fn[i].vendor == TESTDEV_VENDOR_ID &&
+			    e->fn[i].device == TESTDEV_DEVICE_ID) {
+				d->fn = (int)i;
+				d->bar0 = e->fn[i].bar[0].addr;
+			}
 		}
-	}
-	if (m->fn < 0 || !m->bar0) {
-		say(err, errlen, "the guest did not find the test device "
-		    "(%u functions on bus 0)", n);
-		return -ENODEV;
+		if (d->fn < 0 || !d->bar0) {
+			say(err, errlen, "the guest did not find test device "
+			    "%u in slot %u (%u functions on bus 0)", k,
+			    d->slot, n);
+			return -ENODEV;
+		}
 	}
 	return 0;
 }
@@ -749,10 +827,7 @@ void vm_machine_destroy(struct vm_machine *m)
 			pthread_join(m->thread, NULL);
 		m->thread_live = false;
 	}
-	irqlink_pci_destroy(m->pci);
-	/* The device first: after it, nothing writes the doorbell. */
-	detach_device(m);
-	irqlink_msi_doorbell_destroy(m->doorbell);
+	remove_devices(m);
 	irqlink_relay_destroy(m->relay);
 	irqlink_bypass_destroy(m->bypass);
 	kg_destroy(m->g);
@@ -761,26 +836,25 @@ void vm_machine_destroy(struct vm_machine *m)
 		close(m->stopfd);
 	if (m->kickfd >= 0)
 		close(m->kickfd);
-	free(m->raise_tsc);
 	pthread_mutex_destroy(&m->stop_lock);
 	free(m);
 }
 
 /* ---- observing ------------------------------------------------------------ */
 
-uint64_t vm_machine_raise_tsc(struct vm_machine *m, uint64_t seq)
+uint64_t vm_dev_raise_tsc(struct vm_dev *d, uint64_t seq)
 {
-	uint64_t done = __atomic_load_n(&m->raises, __ATOMIC_ACQUIRE);
+	uint64_t done = __atomic_load_n(&d->raises, __ATOMIC_ACQUIRE);
 
 	if (seq >= done || done - seq > VM_RAISE_RING)
 		return 0;
-	return __atomic_load_n(&m->raise_tsc[seq % VM_RAISE_RING],
+	return __atomic_load_n(&d->raise_tsc[seq % VM_RAISE_RING],
 			       __ATOMIC_RELAXED);
 }
 
-uint64_t vm_machine_raises(struct vm_machine *m)
+uint64_t vm_dev_raises(struct vm_dev *d)
 {
-	return __atomic_load_n(&m->raises, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&d->raises, __ATOMIC_ACQUIRE);
 }
 
 uint64_t vm_machine_timer_unmasks(struct vm_machine *m)
@@ -793,13 +867,13 @@ uint64_t vm_machine_errs(struct vm_machine *m)
 	return __atomic_load_n(&m->errs, __ATOMIC_ACQUIRE);
 }
 
-uint32_t vm_machine_dev_reg(struct vm_machine *m, uint32_t reg)
+uint32_t vm_dev_reg(struct vm_dev *d, uint32_t reg)
 {
 	uint32_t v = 0;
 
-	if (m->td)
-		return testdev_reg_read(m->td, reg);
-	if (irqlink_vfu_client_ops.region_read(m->vfu,
+	if (d->td)
+		return testdev_reg_read(d->td, reg);
+	if (irqlink_vfu_client_ops.region_read(d->vfu,
 			VFIO_PCI_BAR0_REGION_INDEX, reg, &v, sizeof(v)))
 		return 0;
 	return v;
