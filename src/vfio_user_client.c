@@ -63,6 +63,7 @@ struct dma_range {
 
 struct irqlink_vfu_client {
 	struct irqlink_vfu_client_config cfg;
+	char *path;             /* ours: reconnect dials it again */
 	int sock;
 	pthread_mutex_t lock;
 	uint16_t next_id;
@@ -800,6 +801,7 @@ void irqlink_vfu_client_destroy(struct irqlink_vfu_client *c)
 		if (c->dma[i].fd >= 0)
 			close(c->dma[i].fd);
 	free(c->dma);
+	free(c->path);
 	il_vfu_rx_fini(&c->rx);
 	free(c->buf);
 	free(c->sbuf);
@@ -820,7 +822,7 @@ int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
 	if (!c)
 		return -ENOMEM;
 	c->cfg = *cfg;
-	c->cfg.path = NULL;     /* not kept: the caller's string */
+	c->cfg.path = NULL;     /* the caller's string: ours is c->path */
 	if (!c->cfg.max_msg_fds)
 		c->cfg.max_msg_fds = DEFAULT_MAX_MSG_FDS;
 	if (!c->cfg.timeout_ms)
@@ -829,10 +831,14 @@ int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
 	pthread_mutex_init(&c->lock, NULL);
 	c->buf = malloc(MAX_MSG_SIZE);
 	c->sbuf = malloc(MAX_MSG_SIZE);
-	r = c->buf && c->sbuf ? il_vfu_rx_init(&c->rx, MAX_MSG_SIZE, c->cfg.max_msg_fds)
-		   : -ENOMEM;
+	c->path = strdup(cfg->path);
+	r = c->buf && c->sbuf && c->path ?
+		il_vfu_rx_init(&c->rx, MAX_MSG_SIZE, c->cfg.max_msg_fds) :
+		-ENOMEM;
 	if (r) {
 		free(c->buf);
+		free(c->sbuf);
+		free(c->path);
 		pthread_mutex_destroy(&c->lock);
 		free(c);
 		return r;
@@ -946,7 +952,123 @@ int irqlink_vfu_client_dma_unmap(struct irqlink_vfu_client *c, uint64_t iova,
 
 int irqlink_vfu_client_fd(struct irqlink_vfu_client *c)
 {
-	return c ? c->sock : -EINVAL;
+	int fd;
+
+	if (!c)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	fd = c->sock;
+	pthread_mutex_unlock(&c->lock);
+	return fd;
+}
+
+bool irqlink_vfu_client_connected(struct irqlink_vfu_client *c)
+{
+	bool up;
+
+	if (!c)
+		return false;
+	pthread_mutex_lock(&c->lock);
+	up = !c->gone;
+	pthread_mutex_unlock(&c->lock);
+	return up;
+}
+
+/* ---- reconnecting --------------------------------------------------------- */
+
+/* The device's interrupt counts must be the ones the proxies and the glue
+ * were sized by: a server that came back with another shape is another
+ * device. */
+static int same_device(struct irqlink_vfu_client *c, const uint32_t *counts)
+{
+	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
+		if (c->proxy[i].count != counts[i])
+			return -EPROTO;
+	return 0;
+}
+
+/* Every range we had mapped, again: fd-backed ones with our dup. */
+static int remap(struct irqlink_vfu_client *c)
+{
+	for (size_t i = 0; i < c->ndma; i++) {
+		const struct dma_range *d = &c->dma[i];
+		struct il_vfu_dma_map m = { .argsz = sizeof(m),
+					    .flags = d->flags,
+					    .offset = d->offset,
+					    .address = d->iova,
+					    .size = d->size };
+		int r = call_locked(c, IL_VFU_CMD_DMA_MAP, &m, sizeof(m),
+				    d->fd >= 0 ? &d->fd : NULL,
+				    d->fd >= 0 ? 1 : 0, NULL);
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+static void drop_doorbells(struct irqlink_vfu_client *c)
+{
+	for (size_t i = 0; i < c->ndoorbells; i++)
+		close(c->doorbells[i].fd);
+	free(c->doorbells);
+	c->doorbells = NULL;
+	c->ndoorbells = 0;
+}
+
+int irqlink_vfu_client_reconnect(struct irqlink_vfu_client *c)
+{
+	uint32_t counts[PROXY_INDEXES];
+	int sock, r;
+
+	if (!c)
+		return -EINVAL;
+	if (irqlink_vfu_client_connected(c))
+		return -EISCONN;
+	/* Outside the lock: a server not back yet costs no caller a wait. */
+	sock = dial(c->path);
+	if (sock < 0)
+		return sock;
+	pthread_mutex_lock(&c->lock);
+	if (!c->gone) {
+		pthread_mutex_unlock(&c->lock);
+		close(sock);
+		return -EISCONN;
+	}
+	close(c->sock);
+	c->sock = sock;
+	c->gone = false;
+	il_vfu_rx_reset(&c->rx);
+	/* A fresh device: nothing enabled, no doorbells of the old one. The
+	 * glue's ioeventfds keep their own references to the old eventfds
+	 * until it takes the new ones (irqlink_pci_device_replaced()). */
+	memset(c->enabled, 0, sizeof(c->enabled));
+	drop_doorbells(c);
+	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
+		counts[i] = c->proxy[i].count;
+	r = negotiate(c);
+	if (!r)
+		r = device_info(c);
+	if (!r)
+		r = irq_counts(c);
+	if (!r)
+		r = same_device(c, counts);
+	if (!r)
+		r = doorbells(c);
+	if (!r)
+		r = remap(c);
+	if (r) {
+		/* Half restored is not restored: gone again, and the caller
+		 * may try later. The counts stay what the glue knows. */
+		for (uint32_t i = 0; i < PROXY_INDEXES; i++)
+			c->proxy[i].count = counts[i];
+		drop_doorbells(c);
+		c->gone = true;
+	} else {
+		c->st.reconnects++;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 int irqlink_vfu_client_process(struct irqlink_vfu_client *c)

@@ -54,12 +54,13 @@ static int device_dma(void *opaque, uint64_t addr, const void *buf, size_t len)
 	return irqlink_vfu_server_dma_write(*s, addr, buf, len);
 }
 
-/* The child: the test device served until the parent closes @stop. */
-static void serve(const char *path, int ready, int stop)
+/* The child: the test device (@msix entries) served until the parent
+ * closes @stop. */
+static void serve(const char *path, uint32_t msix, int ready, int stop)
 {
 	struct irqlink_vfu_server *s = NULL;
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
-				     .msix_vectors = MSIX,
+				     .msix_vectors = msix,
 				     .dma_write = device_dma, .dma_opaque = &s };
 	struct irqlink_vfu_server_config sc = {
 		.path = path, .ops = &testdev_pci_ops,
@@ -82,7 +83,7 @@ static void serve(const char *path, int ready, int stop)
 	_exit(0);
 }
 
-static void start_server(struct fx *f)
+static void start_server_msix(struct fx *f, uint32_t msix)
 {
 	int ready[2], stop[2];
 	char b;
@@ -94,13 +95,18 @@ static void start_server(struct fx *f)
 	if (f->server == 0) {
 		close(ready[0]);
 		close(stop[1]);
-		serve(f->path, ready[1], stop[0]);
+		serve(f->path, msix, ready[1], stop[0]);
 	}
 	close(ready[1]);
 	close(stop[0]);
 	f->stop = stop[1];
 	assert_int_equal(read(ready[0], &b, 1), 1);
 	close(ready[0]);
+}
+
+static void start_server(struct fx *f)
+{
+	start_server_msix(f, MSIX);
 }
 
 static void stop_server(struct fx *f)
@@ -417,6 +423,56 @@ static void test_dma_requests(void **state)
 	assert_true(irqlink_vfu_client_fd(f->c) >= 0);
 }
 
+/* A server that crashes and comes back at the same path: the client
+ * dials again, refuses another device, and restores its DMA ranges; the
+ * doorbells are the new server's. */
+static void test_reconnect(void **state)
+{
+	struct fx *f = *state;
+	struct window w = { .writes = 0 };
+	uint16_t cmd = 0x0004;  /* Bus Master Enable */
+	uint32_t v;
+
+	assert_true(irqlink_vfu_client_connected(f->c));
+	assert_int_equal(irqlink_vfu_client_reconnect(f->c), -EISCONN);
+	assert_int_equal(irqlink_vfu_client_dma_map_handler(f->c, 0x10000000,
+			 0x1000, VFIO_DMA_MAP_FLAG_WRITE, window_dma, &w), 0);
+	assert_int_equal(cstats(f).doorbells, 1);
+
+	kill(f->server, SIGKILL);
+	assert_int_equal(waitpid(f->server, NULL, 0), f->server);
+	f->server = 0;
+	close(f->stop);
+	unlink(f->path);
+	assert_int_equal(irqlink_vfu_client_ops.region_read(f->c,
+			 VFIO_PCI_BAR0_REGION_INDEX, 0, &v, 4), -ENOTCONN);
+	assert_false(irqlink_vfu_client_connected(f->c));
+	/* Not back yet. */
+	assert_int_equal(irqlink_vfu_client_reconnect(f->c), -ENOENT);
+
+	/* Back, but another device (32 MSI-X entries, not 64). */
+	start_server_msix(f, 32);
+	assert_int_equal(irqlink_vfu_client_reconnect(f->c), -EPROTO);
+	assert_false(irqlink_vfu_client_connected(f->c));
+	stop_server(f);
+	unlink(f->path);
+
+	/* The same device: restored. */
+	start_server(f);
+	assert_int_equal(irqlink_vfu_client_reconnect(f->c), 0);
+	assert_true(irqlink_vfu_client_connected(f->c));
+	assert_int_equal(bar0(f, TESTDEV_REG_ID), TESTDEV_ID_VALUE);
+	assert_int_equal(cstats(f).reconnects, 1);
+	assert_int_equal(cstats(f).doorbells, 2);
+	/* The window is the new server's too: the device's DMA reaches it. */
+	assert_int_equal(irqlink_vfu_client_ops.region_write(f->c,
+			 VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
+	dma_to(f, 0x10000010, 0x5eed5eed);
+	memcpy(&v, w.mem + 0x10, 4);
+	assert_int_equal(v, 0x5eed5eed);
+	assert_int_equal(w.writes, 1);
+}
+
 static void test_timeout_and_bad_config(void **state)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -457,6 +513,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_server_gone, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dma_requests, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_reconnect, setup,
 						teardown),
 		cmocka_unit_test(test_timeout_and_bad_config),
 	};

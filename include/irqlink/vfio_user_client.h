@@ -170,6 +170,33 @@ int irqlink_vfu_client_fd(struct irqlink_vfu_client *c);
  */
 int irqlink_vfu_client_process(struct irqlink_vfu_client *c);
 
+/*
+ * irqlink_vfu_client_connected - false once the server has gone (closed
+ * the connection, or sent what cannot be framed): every op then fails
+ * with -ENOTCONN until irqlink_vfu_client_reconnect() succeeds. A server
+ * that goes away shows on irqlink_vfu_client_fd() as POLLHUP, which a
+ * VMM can watch for with no events asked.
+ */
+bool irqlink_vfu_client_connected(struct irqlink_vfu_client *c);
+
+/*
+ * irqlink_vfu_client_reconnect - after the server went away, connect to
+ * the same socket path again (a restarted server) and restore what is
+ * the client's: VERSION, the device's info (it must be the same shape:
+ * the same INTx/MSI/MSI-X counts), its doorbells (new eventfds: a glue
+ * must take them, irqlink_pci_device_replaced()), and every range mapped
+ * before (DMA_MAP again: fd-backed ranges with the client's own dup of the
+ * fd, handler ranges with their handler). The device's own state is the
+ * new server's, from reset; what the guest programmed (command register,
+ * interrupts, masks) is the glue's to give it again. The proxy producers
+ * stay registered: the same trigger eventfds are sent again.
+ * Returns 0; -EISCONN if the server never went; the -errno of connect()
+ * (-ENOENT, -ECONNREFUSED: not back yet, call again later); -EPROTO for
+ * a server with another device; a negotiation or DMA_MAP error. On any
+ * error the client stays disconnected and may be asked again.
+ */
+int irqlink_vfu_client_reconnect(struct irqlink_vfu_client *c);
+
 /* DEVICE_RESET. 0, or the server's error (-EINVAL: it cannot reset). */
 int irqlink_vfu_client_reset(struct irqlink_vfu_client *c);
 
@@ -184,7 +211,9 @@ int irqlink_vfu_client_reset(struct irqlink_vfu_client *c);
  * @server_errors:     of those, the ones refused (error replies sent).
  * @producers:         proxy producers registered now.
  * @bypass_failures:   proxy registrations the bypass manager refused.
- * @doorbells:         doorbell eventfds the server gave at connect.
+ * @doorbells:         doorbell eventfds the server gave (at connect, and at
+ *                     each reconnect).
+ * @reconnects:        successful irqlink_vfu_client_reconnect() calls.
  */
 struct irqlink_vfu_client_stats {
 	uint64_t requests;
@@ -197,6 +226,7 @@ struct irqlink_vfu_client_stats {
 	uint64_t producers;
 	uint64_t bypass_failures;
 	uint64_t doorbells;
+	uint64_t reconnects;
 };
 
 /* Copy the stats into *@st. 0, or -EINVAL for NULL arguments. */
