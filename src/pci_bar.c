@@ -252,6 +252,30 @@ int il_pci_bars_update(struct irqlink_pci *p)
 	return first;
 }
 
+int il_pci_doorbells_retake(struct irqlink_pci *p)
+{
+	int first = 0, r;
+
+	for (size_t j = 0; j < p->ndb; j++) {
+		doorbell_off(p, &p->db[j]);
+		close(p->db[j].d.fd);
+	}
+	free(p->db);
+	p->db = NULL;
+	p->ndb = 0;
+	r = doorbells_init(p);
+	if (r)
+		return il_pci_err(p, 0, r);
+	for (size_t j = 0; !p->db_suspended && j < p->ndb; j++) {
+		struct il_pci_bar *b = &p->bar[p->db[j].d.region];
+
+		if (b->mapped)
+			first = il_pci_err(p, first,
+					   doorbell_on(p, &p->db[j], b->addr));
+	}
+	return first;
+}
+
 void il_pci_doorbells_suspend(struct irqlink_pci *p)
 {
 	for (size_t j = 0; j < p->ndb; j++)

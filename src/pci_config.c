@@ -296,6 +296,13 @@ static int forward_write(struct irqlink_pci *p, uint32_t off, uint32_t size,
 	return first;
 }
 
+int il_pci_config_replay(struct irqlink_pci *p)
+{
+	uint8_t cmd[2] = { p->cfg[IL_CFG_COMMAND], p->cfg[IL_CFG_COMMAND + 1] };
+
+	return forward_write(p, IL_CFG_COMMAND, 2, cmd);
+}
+
 int irqlink_pci_config_write(struct irqlink_pci *pci, uint32_t offset,
 			     uint32_t size, uint32_t value)
 {

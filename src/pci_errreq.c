@@ -73,6 +73,24 @@ int il_pci_errreq_init(struct irqlink_pci *p)
 	return 0;
 }
 
+int il_pci_errreq_replay(struct irqlink_pci *p)
+{
+	int first = 0;
+
+	for (unsigned int i = 0; i < IL_PCI_ERRREQ; i++) {
+		int r;
+
+		if (p->errreq[i] < 0)
+			continue;
+		r = il_pci_set_irqs(p, VFIO_IRQ_SET_DATA_EVENTFD |
+				    VFIO_IRQ_SET_ACTION_TRIGGER,
+				    VFIO_PCI_ERR_IRQ_INDEX + i, 0, 1,
+				    &p->errreq[i]);
+		first = il_pci_err(p, first, r > 0 ? -EIO : r);
+	}
+	return first;
+}
+
 void il_pci_errreq_fini(struct irqlink_pci *p)
 {
 	unsigned int i;

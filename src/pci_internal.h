@@ -171,6 +171,9 @@ void il_cfg_set(struct irqlink_pci *p, uint32_t off, uint32_t size,
  * (little endian, like the value). */
 void il_cfg_emulate(struct irqlink_pci *p, uint32_t off, uint32_t size,
 		    uint8_t flags, uint32_t wmask);
+/* A replaced device: write the command register (decoding, Bus Master,
+ * Interrupt Disable) through again. */
+int il_pci_config_replay(struct irqlink_pci *p);
 /* SET_IRQS with no data (@fds NULL) or eventfds. Returns the op's result. */
 int il_pci_set_irqs(struct irqlink_pci *p, uint32_t flags, uint32_t index,
 		    uint32_t start, uint32_t count, const int *fds);
@@ -184,6 +187,9 @@ int il_pci_bars_update(struct irqlink_pci *p);
 /* Remove every doorbell from KVM so that each guest write traps, and put
  * them back. Resume returns 0 or the first -errno. */
 void il_pci_doorbells_suspend(struct irqlink_pci *p);
+/* A replaced device: let go of its doorbells (ioeventfds and our dups),
+ * take the new device's list, register each where its BAR is. */
+int il_pci_doorbells_retake(struct irqlink_pci *p);
 int il_pci_doorbells_resume(struct irqlink_pci *p);
 
 /* pci_vectors.c */
@@ -226,6 +232,8 @@ int il_pci_intx_unmask(struct irqlink_pci *p);
  * it has); fini releases them at the device and closes them. */
 int il_pci_errreq_init(struct irqlink_pci *p);
 void il_pci_errreq_fini(struct irqlink_pci *p);
+/* A replaced device: give it our ERR and REQ eventfds again. */
+int il_pci_errreq_replay(struct irqlink_pci *p);
 
 /* pci_intx_ack.c: the BAR_ACCESS policy's acknowledgement inference */
 int il_pci_ack_init(struct irqlink_pci *p, unsigned int timeout_ms);

@@ -417,6 +417,22 @@ int irqlink_pci_errreq_take(struct irqlink_pci *pci, uint64_t *err,
 			    uint64_t *req);
 
 /*
+ * irqlink_pci_device_replaced - the device behind the ops is a new one that
+ * knows nothing of what the guest programmed: a vfio-user server that was
+ * restarted and reconnected (irqlink_vfu_client_reconnect()), or a device
+ * reset behind the guest's back. Give it all again, as the guest left it:
+ * the command register (decoding, Bus Master, Interrupt Disable); its
+ * doorbells taken anew (the old ioeventfds go, the new ones are registered
+ * where the BARs are); ERR and REQ; INTx, or MSI / MSI-X enabled with the
+ * very eventfds the consumers hold and the mask bits the guest set. The
+ * consumers, routes and irqfds are not touched: the new device signals the
+ * eventfds KVM already reads, so nothing raised from here on is lost.
+ * Every step is tried; returns 0 or the first error (each counted in
+ * stats.errors), -EINVAL for NULL.
+ */
+int irqlink_pci_device_replaced(struct irqlink_pci *pci);
+
+/*
  * irqlink_pci_guest_msi - the message the guest programmed for @index
  * (VFIO_PCI_MSI_IRQ_INDEX or VFIO_PCI_MSIX_IRQ_INDEX) vector @vector: what
  * an MSI doorbell (<irqlink/msi_doorbell.h>) injects when the device writes
@@ -487,6 +503,7 @@ int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
  *                   removed, passed to the doorbell's eventfd.
  * @err_signals, @req_signals: ERR / REQ signals taken with
  *                   irqlink_pci_errreq_take().
+ * @device_replays:  irqlink_pci_device_replaced() calls.
  */
 struct irqlink_pci_stats {
 	uint64_t config_reads, config_writes;
@@ -505,6 +522,7 @@ struct irqlink_pci_stats {
 	uint64_t intx_eoi_reports;
 	uint64_t doorbell_traps;
 	uint64_t err_signals, req_signals;
+	uint64_t device_replays;
 };
 void irqlink_pci_get_stats(struct irqlink_pci *pci,
 			   struct irqlink_pci_stats *stats);
