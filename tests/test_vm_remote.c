@@ -11,6 +11,11 @@
  *   - MSI-X at 2048 vectors, every one fired twice;
  *   - the server going away mid-run leaves the VMM standing: ops fail with
  *     -ENOTCONN and the machine tears down with no fd left behind;
+ *   - a server that crashes and is restarted on the same path: the VMM
+ *     reconnects, gives the new device what the guest had programmed
+ *     (MSI-X enabled with the same eventfds, the guest's mask bits, the
+ *     command register, guest RAM's DMA map) and every interrupt raised
+ *     after it arrives, in-kernel;
  *   - several devices on one VM, in-process and remote mixed, each in its
  *     own slot on its own pin: each one's interrupts arrive exactly, on
  *     its own vectors, through one bypass manager.
@@ -206,6 +211,121 @@ static void test_remote_server_gone(void **state)
 	devd_stop(&d);
 }
 
+/* Wait up to 5 s for @count() to reach @n. */
+static uint64_t wait_for(struct vm_dev *d, uint64_t (*count)(struct vm_dev *),
+			 uint64_t n)
+{
+	for (int i = 0; i < 5000 && count(d) < n; i++)
+		tu_sleep_ms(1);
+	return count(d);
+}
+
+/* The server crashes; its supervisor starts it again on the same path;
+ * the VMM notices, reconnects and replays (once each). */
+static void crash_and_restart(struct vm_machine *m, struct devd *d,
+			      const char *const *args)
+{
+	struct irqlink_vfu_client_stats cs;
+
+	kill(d->pid, SIGKILL);
+	assert_int_equal(waitpid(d->pid, NULL, 0), d->pid);
+	d->pid = 0;
+	assert_int_equal(wait_for(m->dev, vm_dev_disconnects, 1), 1);
+	assert_int_equal(vm_dev_reconnects(m->dev), 0);
+	unlink(d->path);
+	devd_restart(d, args);
+	assert_int_equal(wait_for(m->dev, vm_dev_reconnects, 1), 1);
+	assert_int_equal(irqlink_vfu_client_get_stats(m->dev->vfu, &cs), 0);
+	assert_int_equal(cs.reconnects, 1);
+	assert_int_equal(pstats(m).device_replays, 1);
+	assert_int_equal(pstats(m).ioeventfds, 1);
+	/* A new device, from reset: its command registers are the guest's
+	 * to write again; what the guest programmed is there already. */
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DONE), 0);
+}
+
+static void test_remote_restart(void **state)
+{
+	const char *const args[] = { "--msix", "64", NULL };
+	const uint64_t gpa = KG_FREE_GPA + 0x900;
+	volatile uint32_t *word;
+	unsigned int fn;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint32_t held;
+	uint64_t r0;
+
+	(void)state;
+	devd_start(&d, args);
+	m = boot_remote(&f, &d, 64);
+	fn = (unsigned int)m->dev->fn;
+	assert_int_equal(kg_pci_msix(m->g, fn, VEC_MSIX, 4, 0, false), 0);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, 3, true), 0);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	guest_run(m, VEC_MSIX, 3, 300);
+	crash_and_restart(m, &d, args);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 0, 1);
+	r0 = relay_injections(m);
+	guest_run(m, VEC_MSIX, 3, 300);
+	for (unsigned int v = 0; v < 3; v++)
+		settled(m, VEC_MSIX + v, 200);
+	no_process_in_path(m, r0, 4);
+	/* Entry 3 is still masked: held, then exactly one on unmask. */
+	held = vm_dev_reg(m->dev, TESTDEV_REG_HELD);
+	command(m, VFIO_PCI_MSIX_IRQ_INDEX, 3, 2);
+	reg_w(m, TESTDEV_REG_DOORBELL, 1);
+	for (int i = 0; i < WAIT_MS &&
+	     vm_dev_reg(m->dev, TESTDEV_REG_HELD) - held < 2; i++)
+		tu_sleep_ms(1);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_HELD) - held, 2);
+	settled(m, VEC_MSIX + 3, 0);
+	assert_int_equal(kg_pci_mask(m->g, fn, KG_PCI_KIND_MSIX, 3, false), 0);
+	assert_int_equal(kg_wait_count(m->g, VEC_MSIX + 3, 1, WAIT_MS), 0);
+	settled(m, VEC_MSIX + 3, 1);
+
+	/* Bus mastering (the command register) and guest RAM's map are
+	 * back: the device writes guest memory directly. */
+	word = kg_mem(m->g, gpa, 4);
+	*word = 0;
+	reg_w(m, TESTDEV_REG_DMA_LO, (uint32_t)gpa);
+	reg_w(m, TESTDEV_REG_DMA_HI, 0);
+	reg_w(m, TESTDEV_REG_DMA_DATA, 0xc0ffee11);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMAS), 1);
+	assert_int_equal(*word, 0xc0ffee11);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+/* INTx across a restart: the new device gets the trigger again, and the
+ * guest's end-of-handler reports keep unmasking it. */
+static void test_remote_restart_intx(void **state)
+{
+	volatile struct kg_ext *e;
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+	uint64_t r0;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	e = kg_ext(m->g);
+	intx_on(m, true);
+	command(m, VFIO_PCI_INTX_IRQ_INDEX, 0, 1);
+	guest_run(m, VEC_INTX, 1, 200);
+	crash_and_restart(m, &d, NULL);
+	command(m, VFIO_PCI_INTX_IRQ_INDEX, 0, 1);
+	r0 = relay_injections(m);
+	guest_run(m, VEC_INTX, 1, 200);
+	settled(m, VEC_INTX, 400);
+	assert_int_equal(e->intx_claimed, 400);
+	assert_int_equal(e->intx_spurious, 0);
+	no_process_in_path(m, r0, 1);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
 /* The device as a bus master: guest RAM is shared by fd (DMA_MAP), so its
  * write lands in guest memory with no message; outside the map it is
  * refused and counted, and memory is untouched. */
@@ -392,6 +512,8 @@ int main(void)
 		cmocka_unit_test(test_remote_msix_2048),
 		cmocka_unit_test(test_remote_server_gone),
 		cmocka_unit_test(test_remote_dma),
+		cmocka_unit_test(test_remote_restart),
+		cmocka_unit_test(test_remote_restart_intx),
 		cmocka_unit_test(test_remote_cli),
 		cmocka_unit_test(test_many_devices),
 	};

@@ -260,6 +260,14 @@ int run_vm(const char *const *args, char *out, size_t outlen,
 
 void devd_start(struct devd *d, const char *const *args)
 {
+	strcpy(d->dir, "/tmp/irqlink-devd-XXXXXX");
+	assert_non_null(mkdtemp(d->dir));
+	snprintf(d->path, sizeof(d->path), "%s/dev.sock", d->dir);
+	devd_restart(d, args);
+}
+
+void devd_restart(struct devd *d, const char *const *args)
+{
 	const char *bin = getenv("IRQLINK_DEVD");
 	const char *argv[16] = { "irqlink-devd", "-q" };
 	size_t n = 2;
@@ -267,9 +275,6 @@ void devd_start(struct devd *d, const char *const *args)
 
 	if (!bin)
 		fail_msg("IRQLINK_DEVD is not set (run through meson test)");
-	strcpy(d->dir, "/tmp/irqlink-devd-XXXXXX");
-	assert_non_null(mkdtemp(d->dir));
-	snprintf(d->path, sizeof(d->path), "%s/dev.sock", d->dir);
 	while (args && *args && n < 14)
 		argv[n++] = *args++;
 	argv[n++] = d->path;

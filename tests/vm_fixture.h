@@ -77,6 +77,9 @@ struct devd {
 /* Start it with @args (NULL-terminated, before the socket path) and wait
  * for its socket; it dies with the test. */
 void devd_start(struct devd *d, const char *const *args);
+/* Start it again at the same path (its last one is gone, and so is its
+ * socket file), as a supervisor restarts a crashed server. */
+void devd_restart(struct devd *d, const char *const *args);
 /* Stop it with SIGTERM: it must exit 0 and remove its socket. */
 void devd_stop(struct devd *d);
 

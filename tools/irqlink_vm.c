@@ -876,6 +876,14 @@ static int demo(struct vm_machine *m, const struct opts *o)
 		printf("note: a device asked %llu time(s) to be given back "
 		       "(REQ)\n", (unsigned long long)vm_machine_reqs(m));
 	for (unsigned int k = 0; k < m->ndev; k++) {
+		struct vm_dev *d = &m->dev[k];
+
+		if (vm_dev_disconnects(d))
+			printf("note: device %u's server went away %llu time(s) "
+			       "and came back %llu time(s), each time given "
+			       "what the guest had programmed\n", k,
+			       (unsigned long long)vm_dev_disconnects(d),
+			       (unsigned long long)vm_dev_reconnects(d));
 		irqlink_pci_get_stats(m->dev[k].pci, &ps);
 		if (ps.no_route)
 			printf("note: %llu MSI-X vectors found no free KVM route "

@@ -120,8 +120,7 @@ enum { W_DOORBELL, W_MODEL, W_GLUE, W_ERR, W_REQ, W_CLIENT, W_PER_DEV };
 
 static void watch(struct vm_dev *d, struct pollfd *p)
 {
-	bool client = d->vfu && !d->client_gone &&
-		__atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE);
+	bool dma = __atomic_load_n(&d->doorbell_mapped, __ATOMIC_ACQUIRE);
 	int fds[W_PER_DEV] = {
 		[W_DOORBELL] = d->td ? testdev_doorbell_fd(d->td) : -1,
 		[W_MODEL] = d->td ? irqlink_dev_poll_fd(testdev_irq(d->td)) : -1,
@@ -129,13 +128,44 @@ static void watch(struct vm_dev *d, struct pollfd *p)
 		[W_GLUE] = irqlink_pci_poll_fd(d->pci),
 		[W_ERR] = irqlink_pci_errreq_fd(d->pci, VFIO_PCI_ERR_IRQ_INDEX),
 		[W_REQ] = irqlink_pci_errreq_fd(d->pci, VFIO_PCI_REQ_IRQ_INDEX),
-		/* A remote device writing the doorbell window sends
-		 * DMA_WRITE requests that nobody else reads. */
-		[W_CLIENT] = client ? irqlink_vfu_client_fd(d->vfu) : -1,
+		[W_CLIENT] = d->vfu && !d->down ? irqlink_vfu_client_fd(d->vfu)
+					       : -1,
 	};
 
 	for (int i = 0; i < W_PER_DEV; i++)
 		p[i] = (struct pollfd){ .fd = fds[i], .events = POLLIN };
+	/* The server's socket: always for POLLHUP (it went away), which
+	 * needs no event asked; for POLLIN only while the doorbell window
+	 * is mapped, because only then does the server send requests
+	 * nobody else reads -- otherwise every reply to a vCPU would wake
+	 * this thread too. */
+	p[W_CLIENT].events = dma ? POLLIN : 0;
+}
+
+/* The server went away: the client has seen it too once it reads. */
+static void lost(struct vm_dev *d)
+{
+	(void)irqlink_vfu_client_process(d->vfu);
+	d->down = true;
+	__atomic_fetch_add(&d->disconnects, 1, __ATOMIC_RELAXED);
+}
+
+static int program_table(struct vm_dev *d);
+static int set_mode(struct vm_dev *d, bool on);
+
+/* Dial a gone server again; once it is back, give the new device what the
+ * old one had: the VMM's own programming of it (its MSI-X table and mode,
+ * which must come before MSI-X is enabled), then the guest's (the glue). */
+static void try_reconnect(struct vm_dev *d)
+{
+	if (irqlink_vfu_client_reconnect(d->vfu))
+		return;         /* not back yet */
+	d->down = false;
+	if (__atomic_load_n(&d->msix_dma, __ATOMIC_ACQUIRE) &&
+	    (program_table(d) || set_mode(d, true)))
+		__atomic_store_n(&d->msix_dma, false, __ATOMIC_RELEASE);
+	(void)irqlink_pci_device_replaced(d->pci);
+	__atomic_fetch_add(&d->reconnects, 1, __ATOMIC_RELEASE);
 }
 
 static void serve(struct vm_machine *m, struct vm_dev *d,
@@ -155,11 +185,11 @@ static void serve(struct vm_machine *m, struct vm_dev *d,
 	}
 	if ((p[W_ERR].revents | p[W_REQ].revents) & POLLIN)
 		serve_errreq(m, d);
-	/* A server that went away keeps its socket readable (HUP): stop
-	 * polling it rather than spin. */
-	if (p[W_CLIENT].revents &&
-	    irqlink_vfu_client_process(d->vfu) == -ENOTCONN)
-		d->client_gone = true;
+	if (p[W_CLIENT].revents & (POLLHUP | POLLERR | POLLNVAL))
+		lost(d);
+	else if ((p[W_CLIENT].revents & POLLIN) &&
+		 irqlink_vfu_client_process(d->vfu) == -ENOTCONN)
+		lost(d);
 }
 
 static void *device_thread(void *arg)
@@ -170,11 +200,15 @@ static void *device_thread(void *arg)
 	uint64_t n;
 
 	for (;;) {
-		for (unsigned int i = 0; i < m->ndev; i++)
+		bool down = false;
+
+		for (unsigned int i = 0; i < m->ndev; i++) {
 			watch(&m->dev[i], &p[i * W_PER_DEV]);
+			down |= m->dev[i].down;
+		}
 		p[stop] = (struct pollfd){ .fd = m->stopfd, .events = POLLIN };
 		p[kicked] = (struct pollfd){ .fd = m->kickfd, .events = POLLIN };
-		if (poll(p, kicked + 1, -1) < 0) {
+		if (poll(p, kicked + 1, down ? (int)VM_RECONNECT_MS : -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -185,6 +219,9 @@ static void *device_thread(void *arg)
 			serve(m, &m->dev[i], &p[i * W_PER_DEV]);
 		if (p[kicked].revents & POLLIN)
 			(void)!read(m->kickfd, &n, sizeof(n));
+		for (unsigned int i = 0; down && i < m->ndev; i++)
+			if (m->dev[i].down)
+				try_reconnect(&m->dev[i]);
 	}
 	return NULL;
 }
@@ -443,6 +480,7 @@ int vm_dev_set_msix_dma(struct vm_dev *d, bool on, char *err, size_t errlen)
 		return -ENODEV;
 	}
 	if (!on) {
+		__atomic_store_n(&d->msix_dma, false, __ATOMIC_RELEASE);
 		r = set_mode(d, false);
 		if (!r)
 			r = vm_dev_unmap_doorbell(d);
@@ -462,6 +500,8 @@ int vm_dev_set_msix_dma(struct vm_dev *d, bool on, char *err, size_t errlen)
 	r = program_table(d);
 	if (!r)
 		r = set_mode(d, true);
+	if (!r)
+		__atomic_store_n(&d->msix_dma, true, __ATOMIC_RELEASE);
 	if (r) {
 		(void)vm_dev_unmap_doorbell(d);
 		say(err, errlen, "cannot switch the device to MSI-X by DMA: %s",
@@ -855,6 +895,16 @@ uint64_t vm_dev_raise_tsc(struct vm_dev *d, uint64_t seq)
 uint64_t vm_dev_raises(struct vm_dev *d)
 {
 	return __atomic_load_n(&d->raises, __ATOMIC_ACQUIRE);
+}
+
+uint64_t vm_dev_disconnects(struct vm_dev *d)
+{
+	return __atomic_load_n(&d->disconnects, __ATOMIC_ACQUIRE);
+}
+
+uint64_t vm_dev_reconnects(struct vm_dev *d)
+{
+	return __atomic_load_n(&d->reconnects, __ATOMIC_ACQUIRE);
 }
 
 uint64_t vm_machine_timer_unmasks(struct vm_machine *m)

@@ -44,6 +44,7 @@
  * guest RAM, which is mapped at IOVA == guest-physical address. */
 #define VM_MSI_DOORBELL_IOVA 0x08000000u
 #define VM_MSI_DOORBELL_SIZE 0x1000u
+#define VM_RECONNECT_MS   20u  /* a gone server is dialled this often */
 
 /*
  * struct vm_machine_config - zeroed = defaults.
@@ -110,7 +111,13 @@ struct vm_dev {
 	struct irqlink_msi_doorbell *doorbell;
 	uint32_t doorbell_vectors;
 	bool doorbell_mapped;   /* atomic: the device may write the window */
-	bool client_gone;       /* device thread only: stop polling it */
+	bool msix_dma;          /* atomic: the mode the VMM set, given again
+				   to a restarted device */
+	/* A remote device's server going away and coming back: the device
+	 * thread notices (POLLHUP), reconnects every VM_RECONNECT_MS and
+	 * gives the new server what the guest had programmed. */
+	bool down;              /* device thread only */
+	uint64_t disconnects, reconnects;       /* atomic */
 	int fn;                 /* the device in the guest's kg_ext.fn[], -1 */
 	uint64_t bar0;          /* BAR0 as the guest assigned it */
 	uint64_t raises;        /* atomic: doorbell commands run */
@@ -171,6 +178,12 @@ void vm_machine_destroy(struct vm_machine *m);
  */
 int vm_dev_set_msix_dma(struct vm_dev *d, bool on, char *err,
 			size_t errlen);
+
+/* How often device @d's server went away, and how often it came back and
+ * was given the guest's programming again (irqlink_vfu_client_reconnect(),
+ * irqlink_pci_device_replaced()). Both 0 for an in-process device. */
+uint64_t vm_dev_disconnects(struct vm_dev *d);
+uint64_t vm_dev_reconnects(struct vm_dev *d);
 
 /* Unmap the doorbell window, leaving the device's mode as it is: its next
  * MSI-X write is refused (and counted in its DMA_ERRORS). 0 or -errno. */
