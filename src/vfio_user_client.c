@@ -763,6 +763,35 @@ static int doorbells(struct irqlink_vfu_client *c)
 	return 0;
 }
 
+/* The device's interrupt counts must be the ones the proxies and the glue
+ * were sized by: a server that came back with another shape is another
+ * device. */
+static int same_device(struct irqlink_vfu_client *c, const uint32_t *counts)
+{
+	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
+		if (c->proxy[i].count != counts[i])
+			return -EPROTO;
+	return 0;
+}
+
+/* Everything a new connection asks before the device is usable; with
+ * @expect (a reconnect), the interrupt counts it must still have. Caller
+ * holds the lock. */
+static int handshake(struct irqlink_vfu_client *c, const uint32_t *expect)
+{
+	int r = negotiate(c);
+
+	if (!r)
+		r = device_info(c);
+	if (!r)
+		r = irq_counts(c);
+	if (!r && expect)
+		r = same_device(c, expect);
+	if (!r)
+		r = doorbells(c);
+	return r;
+}
+
 static int dial(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -849,13 +878,7 @@ int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
 		goto fail;
 	}
 	pthread_mutex_lock(&c->lock);
-	r = negotiate(c);
-	if (!r)
-		r = device_info(c);
-	if (!r)
-		r = irq_counts(c);
-	if (!r)
-		r = doorbells(c);
+	r = handshake(c, NULL);
 	pthread_mutex_unlock(&c->lock);
 	if (r)
 		goto fail;
@@ -976,17 +999,6 @@ bool irqlink_vfu_client_connected(struct irqlink_vfu_client *c)
 
 /* ---- reconnecting --------------------------------------------------------- */
 
-/* The device's interrupt counts must be the ones the proxies and the glue
- * were sized by: a server that came back with another shape is another
- * device. */
-static int same_device(struct irqlink_vfu_client *c, const uint32_t *counts)
-{
-	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
-		if (c->proxy[i].count != counts[i])
-			return -EPROTO;
-	return 0;
-}
-
 /* Every range we had mapped, again: fd-backed ones with our dup. */
 static int remap(struct irqlink_vfu_client *c)
 {
@@ -1046,15 +1058,7 @@ int irqlink_vfu_client_reconnect(struct irqlink_vfu_client *c)
 	drop_doorbells(c);
 	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
 		counts[i] = c->proxy[i].count;
-	r = negotiate(c);
-	if (!r)
-		r = device_info(c);
-	if (!r)
-		r = irq_counts(c);
-	if (!r)
-		r = same_device(c, counts);
-	if (!r)
-		r = doorbells(c);
+	r = handshake(c, counts);
 	if (!r)
 		r = remap(c);
 	if (r) {
