@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #define REG_COUNT (TESTDEV_BAR0_SIZE / 4)
@@ -40,6 +41,9 @@ struct testdev {
 	uint64_t bar2_size, pba_off;
 	uint64_t *pba;                  /* scratch for PBA reads, under lock */
 	uint8_t *host_table;            /* MSI-X table, host view; under lock */
+	int memfd;                      /* the memory BAR's, ours, or -1 */
+	uint8_t *mem;                   /* it, mapped (shared with mmappers) */
+	uint32_t mem_off;               /* MEM_OFF; under lock */
 
 	pthread_mutex_t lock;           /* regs, config command, pba scratch */
 	uint32_t kind, vector, count;
@@ -92,6 +96,8 @@ static void build_config(struct testdev *td)
 	put32(c + 0x10, 0x0);                   /* BAR0: mem32 */
 	if (td->cfg.msix_vectors)
 		put32(c + 0x18, 0x4);           /* BAR2: mem64 */
+	if (td->cfg.mem_bar)
+		put32(c + 0x20, 0x0);           /* BAR4: mem32 */
 	put16(c + 0x2c, TESTDEV_VENDOR_ID);
 	put16(c + 0x2e, TESTDEV_DEVICE_ID);
 	c[0x3d] = td->cfg.intx ? 1 : 0;         /* INTA */
@@ -122,6 +128,35 @@ static void build_config(struct testdev *td)
 
 static int msix_write(void *opaque, unsigned int vector);
 
+/* Plain memory in a memfd, so that whoever maps it (the VMM, through the
+ * ops or a vfio-user fd) sees the very bytes the device does. */
+static int mem_bar_init(struct testdev *td)
+{
+	void *p;
+
+	td->memfd = memfd_create("testdev-bar4", MFD_CLOEXEC);
+	if (td->memfd < 0)
+		return -errno;
+	if (ftruncate(td->memfd, TESTDEV_MEM_SIZE))
+		return -errno;
+	p = mmap(NULL, TESTDEV_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 td->memfd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	td->mem = p;
+	return 0;
+}
+
+static void mem_bar_fini(struct testdev *td)
+{
+	if (td->mem)
+		munmap(td->mem, TESTDEV_MEM_SIZE);
+	if (td->memfd >= 0)
+		close(td->memfd);
+	td->mem = NULL;
+	td->memfd = -1;
+}
+
 int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 {
 	struct irqlink_dev_shape shape;
@@ -136,7 +171,7 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 	if (!td)
 		return -ENOMEM;
 	td->cfg = *cfg;
-	td->doorbell = td->stopfd = -1;
+	td->doorbell = td->stopfd = td->memfd = -1;
 	r = -pthread_mutex_init(&td->lock, NULL);
 	if (r)
 		goto free_td;
@@ -182,6 +217,11 @@ int testdev_create(const struct testdev_config *cfg, struct testdev **out)
 		r = -errno;
 		goto close_fds;
 	}
+	if (cfg->mem_bar) {
+		r = mem_bar_init(td);
+		if (r)
+			goto close_fds;
+	}
 	if (cfg->msix_by_dma) {
 		r = irqlink_dev_set_msix_writer(td->dev, msix_write, td);
 		if (r)
@@ -197,6 +237,7 @@ close_fds:
 		close(td->doorbell);
 	if (td->stopfd >= 0)
 		close(td->stopfd);
+	mem_bar_fini(td);
 	free(td->pba);
 	free(td->host_table);
 	free((void *)td->msi_signals);
@@ -218,6 +259,7 @@ void testdev_destroy(struct testdev *td)
 	irqlink_dev_destroy(td->dev);
 	close(td->doorbell);
 	close(td->stopfd);
+	mem_bar_fini(td);
 	free(td->pba);
 	free(td->host_table);
 	free((void *)td->msi_signals);
@@ -373,6 +415,27 @@ int testdev_stop(struct testdev *td)
 
 /* ---- BAR0 registers ---------------------------------------------------- */
 
+/* The device's own access to a word of its memory BAR, at MEM_OFF: 0 (and
+ * an ERRORS count) where there is no such word. Volatile: a mapper
+ * changes it behind our back. */
+static uint32_t mem_word(struct testdev *td, bool write, uint32_t val)
+{
+	volatile uint32_t *w;
+	uint32_t off;
+
+	pthread_mutex_lock(&td->lock);
+	off = td->mem_off;
+	pthread_mutex_unlock(&td->lock);
+	if (!td->mem || (off & 3) || off >= TESTDEV_MEM_SIZE) {
+		atomic_fetch_add(&td->errors, 1);
+		return 0;
+	}
+	w = (volatile uint32_t *)(td->mem + off);
+	if (write)
+		*w = val;
+	return *w;
+}
+
 uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 {
 	struct irqlink_dev_stats st;
@@ -397,6 +460,8 @@ uint32_t testdev_reg_read(struct testdev *td, uint32_t reg)
 		return atomic_load(&td->dma_errors);
 	case TESTDEV_REG_MSIX_DMA:
 		return atomic_load(&td->msix_dma);
+	case TESTDEV_REG_MEM_DATA:
+		return mem_word(td, false, 0);
 	case TESTDEV_REG_UNMASKS:
 		irqlink_dev_get_stats(td->dev, &st);
 		return (uint32_t)st.intx_unmasks;
@@ -522,6 +587,14 @@ void testdev_reg_write(struct testdev *td, uint32_t reg, uint32_t val)
 	case TESTDEV_REG_MSIX_DMA:
 		set_msix_dma(td, val & 1);
 		break;
+	case TESTDEV_REG_MEM_OFF:
+		pthread_mutex_lock(&td->lock);
+		td->mem_off = val;
+		pthread_mutex_unlock(&td->lock);
+		break;
+	case TESTDEV_REG_MEM_DATA:
+		(void)mem_word(td, true, val);
+		break;
 	case TESTDEV_REG_INTX:
 		set_intx(td, val & 1);
 		break;
@@ -550,6 +623,9 @@ static int td_get_region_info(void *opaque, struct vfio_region_info *info)
 	case VFIO_PCI_BAR0_REGION_INDEX + TESTDEV_MSIX_BAR:
 		size = td->bar2_size;
 		break;
+	case VFIO_PCI_BAR0_REGION_INDEX + TESTDEV_MEM_BAR:
+		size = td->mem ? TESTDEV_MEM_SIZE : 0;
+		break;
 	case VFIO_PCI_CONFIG_REGION_INDEX:
 		size = TESTDEV_CONFIG_SIZE;
 		break;
@@ -560,6 +636,8 @@ static int td_get_region_info(void *opaque, struct vfio_region_info *info)
 	}
 	info->flags = size ? VFIO_REGION_INFO_FLAG_READ |
 		VFIO_REGION_INFO_FLAG_WRITE : 0;
+	if (size && info->index == TESTDEV_MEM_BAR)
+		info->flags |= VFIO_REGION_INFO_FLAG_MMAP;
 	info->cap_offset = 0;
 	info->size = size;
 	info->offset = 0;
@@ -634,14 +712,24 @@ static int td_region_read(void *opaque, uint32_t region, uint64_t offset,
 		return config_read(td, offset, d, len);
 	}
 	if (region == VFIO_PCI_BAR0_REGION_INDEX) {
+		uint32_t reg = UINT32_MAX, v = 0;
+
 		if (!in_region(offset, len, TESTDEV_BAR0_SIZE) || len > 8)
 			return -EINVAL;
+		/* Each register once per access: a read may count. */
 		for (i = 0; i < len; i++) {
-			uint32_t reg = (uint32_t)((offset + i) & ~3u);
-
-			d[i] = (uint8_t)(testdev_reg_read(td, reg) >>
-					 (8 * ((offset + i) & 3)));
+			if (((offset + i) & ~3u) != reg) {
+				reg = (uint32_t)((offset + i) & ~3u);
+				v = testdev_reg_read(td, reg);
+			}
+			d[i] = (uint8_t)(v >> (8 * ((offset + i) & 3)));
 		}
+		return 0;
+	}
+	if (region == TESTDEV_MEM_BAR && td->mem) {
+		if (!in_region(offset, len, TESTDEV_MEM_SIZE))
+			return -EINVAL;
+		memcpy(d, td->mem + offset, len);
 		return 0;
 	}
 	if (region == TESTDEV_MSIX_BAR && td->bar2_size) {
@@ -690,6 +778,12 @@ static int td_region_write(void *opaque, uint32_t region, uint64_t offset,
 					  (uint32_t)d[0] | (uint32_t)d[1] << 8 |
 					  (uint32_t)d[2] << 16 |
 					  (uint32_t)d[3] << 24);
+		return 0;
+	}
+	if (region == TESTDEV_MEM_BAR && td->mem) {
+		if (!in_region(offset, len, TESTDEV_MEM_SIZE))
+			return -EINVAL;
+		memcpy(td->mem + offset, d, len);
 		return 0;
 	}
 	if (region == TESTDEV_MSIX_BAR && td->bar2_size) {
@@ -754,6 +848,23 @@ uint32_t testdev_signals(struct testdev *td, uint32_t kind, uint32_t vector)
 	return 0;
 }
 
+/* All of the memory BAR but its first page, which stands for registers
+ * that must trap. */
+static int td_get_region_mmap(void *opaque, uint32_t region,
+			      struct irqlink_pci_region_mmap *out)
+{
+	struct testdev *td = opaque;
+
+	if (region != TESTDEV_MEM_BAR || !td->mem)
+		return -ENOENT;
+	*out = (struct irqlink_pci_region_mmap){
+		.fd = td->memfd, .fd_offset = 0, .nareas = 1,
+		.areas = { { TESTDEV_MEM_TRAP,
+			     TESTDEV_MEM_SIZE - TESTDEV_MEM_TRAP } },
+	};
+	return 0;
+}
+
 const struct irqlink_pci_ops testdev_pci_ops = {
 	.get_region_info = td_get_region_info,
 	.region_read = td_region_read,
@@ -762,4 +873,5 @@ const struct irqlink_pci_ops testdev_pci_ops = {
 	.set_irqs = td_set_irqs,
 	.get_ioeventfds = td_get_ioeventfds,
 	.intx_asserted = td_intx_asserted,
+	.get_region_mmap = td_get_region_mmap,
 };

@@ -65,6 +65,16 @@
  *                        as eventfd signals. Writable only while MSI-X is
  *                        disabled and (for 1) with a dma_write: a refused
  *                        write counts in ERRORS and changes nothing.
+ *   0x4c MEM_OFF    RW   a word offset in the memory BAR (mem_bar)
+ *   0x50 MEM_DATA   RW   the device's own access to that word of its
+ *                        memory (what it reads there, what it stores)
+ *
+ * Memory BAR (config.mem_bar): BAR4, a 32-bit memory BAR of
+ * TESTDEV_MEM_SIZE bytes of plain memory in a memfd, offered for mmap
+ * (ops.get_region_mmap) except its first TESTDEV_MEM_TRAP bytes, which
+ * stand for registers that must trap (as an MSI-X table in a BAR does):
+ * the sparse mmap areas leave them out. Region reads and writes reach all
+ * of it.
  *
  * Threading: the ops may be called from any thread (vCPU threads, a
  * vfio-user server loop); the device thread (testdev_start()) or
@@ -88,6 +98,9 @@
 #define TESTDEV_MSIX_CAP  0x60
 #define TESTDEV_PCIE_CAP  0x70
 #define TESTDEV_MSIX_BAR  2
+#define TESTDEV_MEM_BAR   4        /* with config.mem_bar */
+#define TESTDEV_MEM_SIZE  0x10000u
+#define TESTDEV_MEM_TRAP  0x1000u  /* its first page is not mappable */
 #define TESTDEV_BAR0_SIZE 0x1000u
 #define TESTDEV_CONFIG_SIZE 0x1000u
 
@@ -110,6 +123,8 @@
 #define TESTDEV_REG_DMAS      0x40
 #define TESTDEV_REG_DMA_ERRORS 0x44
 #define TESTDEV_REG_MSIX_DMA  0x48
+#define TESTDEV_REG_MEM_OFF   0x4c
+#define TESTDEV_REG_MEM_DATA  0x50
 
 #define TESTDEV_STATUS_INTX   0x1u
 
@@ -132,6 +147,7 @@
  *                Message Address through @dma_write, instead of signalling
  *                an eventfd. Masks and pending bits stay the model's. Needs
  *                MSI-X and @dma_write; bus mastering must be on.
+ * @mem_bar:      the memory BAR (BAR4), mappable but for its first page.
  */
 struct testdev_config {
 	bool intx;
@@ -143,6 +159,7 @@ struct testdev_config {
 			 size_t len);
 	void *dma_opaque;
 	bool msix_by_dma;
+	bool mem_bar;
 };
 
 struct testdev;

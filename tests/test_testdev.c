@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -604,6 +605,72 @@ static void test_msix_by_dma(void **state)
 	close(e);
 }
 
+/* The memory BAR: one memfd behind the device's own accesses, region
+ * reads and writes, and whoever maps the areas it offers (all but the
+ * first page). */
+static void test_mem_bar(void **state)
+{
+	struct testdev_config cfg = full;
+	struct irqlink_pci_region_mmap mm;
+	struct vfio_region_info ri = { .argsz = sizeof(ri),
+				       .index = TESTDEV_MEM_BAR };
+	int fds = tu_open_fds();
+	struct testdev *td;
+	uint32_t v = 0x11223344;
+	uint8_t *map;
+
+	(void)state;
+	td = mk(&full);
+	assert_int_equal(testdev_pci_ops.get_region_mmap(td, TESTDEV_MEM_BAR,
+							 &mm), -ENOENT);
+	assert_int_equal(testdev_pci_ops.get_region_info(td, &ri), 0);
+	assert_int_equal(ri.size, 0);
+	testdev_destroy(td);
+
+	cfg.mem_bar = true;
+	td = mk(&cfg);
+	assert_int_equal(testdev_pci_ops.get_region_info(td, &ri), 0);
+	assert_int_equal(ri.size, TESTDEV_MEM_SIZE);
+	assert_true(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(cfg_read(td, 0x20, 4), 0);     /* mem32 BAR */
+	assert_int_equal(testdev_pci_ops.get_region_mmap(td, TESTDEV_MEM_BAR,
+							 &mm), 0);
+	assert_int_equal(mm.nareas, 1);
+	assert_int_equal(mm.areas[0].offset, TESTDEV_MEM_TRAP);
+	assert_int_equal(mm.areas[0].size, TESTDEV_MEM_SIZE - TESTDEV_MEM_TRAP);
+	map = mmap(NULL, TESTDEV_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   mm.fd, (off_t)mm.fd_offset);
+	assert_true(map != MAP_FAILED);
+
+	/* A mapper's write is what the device reads, and the other way. */
+	memcpy(map + 0x2000, &v, 4);
+	wreg(td, TESTDEV_REG_MEM_OFF, 0x2000);
+	assert_int_equal(reg(td, TESTDEV_REG_MEM_DATA), 0x11223344);
+	wreg(td, TESTDEV_REG_MEM_DATA, 0xa5a5a5a5);
+	memcpy(&v, map + 0x2000, 4);
+	assert_int_equal(v, 0xa5a5a5a5);
+	/* Region accesses reach all of it, the trapped page too. */
+	v = 0x600d;
+	assert_int_equal(testdev_pci_ops.region_write(td, TESTDEV_MEM_BAR, 0x10,
+						      &v, 4), 0);
+	wreg(td, TESTDEV_REG_MEM_OFF, 0x10);
+	assert_int_equal(reg(td, TESTDEV_REG_MEM_DATA), 0x600d);
+	assert_int_equal(testdev_pci_ops.region_read(td, TESTDEV_MEM_BAR,
+						     0x2000, &v, 4), 0);
+	assert_int_equal(v, 0xa5a5a5a5);
+	assert_int_equal(testdev_pci_ops.region_read(td, TESTDEV_MEM_BAR,
+			 TESTDEV_MEM_SIZE - 2, &v, 4), -EINVAL);
+	/* A word the memory does not have: an error, nothing touched. */
+	wreg(td, TESTDEV_REG_MEM_OFF, 0x2002);
+	assert_int_equal(reg(td, TESTDEV_REG_MEM_DATA), 0);
+	wreg(td, TESTDEV_REG_MEM_OFF, TESTDEV_MEM_SIZE);
+	wreg(td, TESTDEV_REG_MEM_DATA, 1);
+	assert_int_equal(reg(td, TESTDEV_REG_ERRORS), 2);
+	munmap(map, TESTDEV_MEM_SIZE);
+	testdev_destroy(td);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
 static void test_bad_shapes(void **state)
 {
 	struct testdev_config c = { .msi_vectors = 3 };
@@ -635,6 +702,7 @@ int main(void)
 		cmocka_unit_test(test_bad_shapes),
 		cmocka_unit_test(test_dma),
 		cmocka_unit_test(test_msix_by_dma),
+		cmocka_unit_test(test_mem_bar),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -168,6 +168,29 @@ struct irqlink_pci_ioeventfd {
 	int fd;
 };
 
+/* Mappable areas a region may list (vfio's sparse mmap capability). */
+#define IRQLINK_PCI_MMAP_AREAS 8
+
+/*
+ * struct irqlink_pci_region_mmap - where a region's memory can be mapped
+ * directly (VFIO_REGION_INFO_FLAG_MMAP with the sparse mmap capability).
+ * @fd:        holds the region from @fd_offset on; owned by the device,
+ *             borrowed (dup it to keep it). Map it MAP_SHARED.
+ * @fd_offset: where the region starts in @fd (vfio's region offset).
+ * @nareas:    how many of @areas, 1..IRQLINK_PCI_MMAP_AREAS.
+ * @areas:     offset and size (page-aligned) within the region of each
+ *             part that may be mapped; the rest (an MSI-X table, say)
+ *             must be reached through region_read / region_write.
+ */
+struct irqlink_pci_region_mmap {
+	int fd;
+	uint64_t fd_offset;
+	uint32_t nareas;
+	struct {
+		uint64_t offset, size;
+	} areas[IRQLINK_PCI_MMAP_AREAS];
+};
+
 /*
  * struct irqlink_pci_ops - the device, as the glue reaches it. Every
  * callback gets the opaque pointer of struct irqlink_pci_config and returns
@@ -198,6 +221,8 @@ struct irqlink_pci_ioeventfd {
  *                   the status; without it every access while an
  *                   acknowledgement is pending unmasks (QEMU's behaviour:
  *                   a line still up fires again, an extra interrupt).
+ * @get_region_mmap: optional. Where @region can be mapped (see struct
+ *                   irqlink_pci_region_mmap), or -ENOENT where it cannot.
  */
 struct irqlink_pci_ops {
 	int (*get_region_info)(void *opaque, struct vfio_region_info *info);
@@ -211,6 +236,8 @@ struct irqlink_pci_ops {
 	int (*get_ioeventfds)(void *opaque, struct irqlink_pci_ioeventfd *out,
 			      size_t max);
 	int (*intx_asserted)(void *opaque);
+	int (*get_region_mmap)(void *opaque, uint32_t region,
+			       struct irqlink_pci_region_mmap *out);
 };
 
 /*
