@@ -61,6 +61,21 @@ struct dma_range {
 	void *opaque;
 };
 
+/* Where a region may be mapped, as the server's last REGION_INFO said:
+ * its fd (ours) and the sparse areas. */
+struct region_map {
+	int fd;                 /* -1: not mappable */
+	uint64_t fd_offset;
+	uint32_t nareas;
+	struct vfio_region_sparse_mmap_area areas[IRQLINK_PCI_MMAP_AREAS];
+};
+
+/* A REGION_INFO reply with the sparse mmap capability of the most areas
+ * we take. */
+#define REGION_INFO_MAX (IL_VFU_REGION_INFO_SIZE + \
+	sizeof(struct vfio_region_info_cap_sparse_mmap) + \
+	IRQLINK_PCI_MMAP_AREAS * sizeof(struct vfio_region_sparse_mmap_area))
+
 struct irqlink_vfu_client {
 	struct irqlink_vfu_client_config cfg;
 	char *path;             /* ours: reconnect dials it again */
@@ -79,6 +94,7 @@ struct irqlink_vfu_client {
 	size_t ndoorbells;
 	struct dma_range *dma;
 	size_t ndma;
+	struct region_map map[VFIO_PCI_NUM_REGIONS];
 	struct irqlink_vfu_client_stats st;
 };
 
@@ -308,28 +324,125 @@ static int call(struct irqlink_vfu_client *c, uint16_t cmd, const void *req,
 
 /* ---- the device ops ----------------------------------------------------- */
 
+static void map_drop(struct region_map *m)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	memset(m, 0, sizeof(*m));
+	m->fd = -1;
+}
+
+/* Keep where region @ri may be mapped, from a reply of @len bytes at @buf
+ * with @fd (ours now, or -1): the sparse areas if the capability is there
+ * and sane, else the whole region. Anything odd: not mappable. */
+static void map_take(struct irqlink_vfu_client *c,
+		     const struct vfio_region_info *ri, const uint8_t *buf,
+		     size_t len, int fd)
+{
+	struct region_map *m = &c->map[ri->index];
+	struct vfio_region_info_cap_sparse_mmap cap;
+
+	map_drop(m);
+	if (fd < 0 || !(ri->flags & VFIO_REGION_INFO_FLAG_MMAP))
+		goto none;
+	m->fd_offset = ri->offset;
+	if (!(ri->flags & VFIO_REGION_INFO_FLAG_CAPS)) {
+		m->nareas = 1;
+		m->areas[0].size = ri->size;
+		m->fd = fd;
+		return;
+	}
+	if (ri->cap_offset < IL_VFU_REGION_INFO_SIZE ||
+	    ri->cap_offset > len || len - ri->cap_offset < sizeof(cap))
+		goto none;
+	memcpy(&cap, buf + ri->cap_offset, sizeof(cap));
+	if (cap.header.id != VFIO_REGION_INFO_CAP_SPARSE_MMAP ||
+	    !cap.nr_areas || cap.nr_areas > IRQLINK_PCI_MMAP_AREAS ||
+	    (len - ri->cap_offset - sizeof(cap)) / sizeof(m->areas[0]) <
+	    cap.nr_areas)
+		goto none;
+	memcpy(m->areas, buf + ri->cap_offset + sizeof(cap),
+	       cap.nr_areas * sizeof(m->areas[0]));
+	for (uint32_t i = 0; i < cap.nr_areas; i++)
+		if (m->areas[i].offset > ri->size ||
+		    m->areas[i].size > ri->size - m->areas[i].offset)
+			goto none;
+	m->nareas = cap.nr_areas;
+	m->fd = fd;
+	return;
+none:
+	map_drop(m);
+	if (fd >= 0)
+		close(fd);
+}
+
 static int op_get_region_info(void *opaque, struct vfio_region_info *info)
 {
 	struct irqlink_vfu_client *c = opaque;
-	struct vfio_region_info req = { .argsz = IL_VFU_REGION_INFO_SIZE,
+	struct vfio_region_info req = { .argsz = REGION_INFO_MAX,
 					.index = info->index };
-	struct vfio_region_info ri = { 0 };
-	struct reply rep = { .data = &ri, .cap = IL_VFU_REGION_INFO_SIZE };
-	int r = call(c, IL_VFU_CMD_DEVICE_GET_REGION_INFO, &req,
-		     IL_VFU_REGION_INFO_SIZE, &rep);
+	uint8_t buf[REGION_INFO_MAX];
+	struct vfio_region_info ri;
+	int fd = -1;
+	struct reply rep = { .data = buf, .cap = sizeof(buf), .fds = &fd,
+			     .maxfds = 1 };
+	int r;
 
-	if (r)
+	if (info->index >= VFIO_PCI_NUM_REGIONS)
+		return -EINVAL;
+	pthread_mutex_lock(&c->lock);
+	r = call_locked(c, IL_VFU_CMD_DEVICE_GET_REGION_INFO, &req,
+			IL_VFU_REGION_INFO_SIZE, NULL, 0, &rep);
+	if (!r && rep.len < IL_VFU_REGION_INFO_SIZE)
+		r = -EPROTO;
+	if (!r) {
+		memcpy(&ri, buf, IL_VFU_REGION_INFO_SIZE);
+		if (ri.index != info->index)
+			r = -EPROTO;
+	}
+	if (r) {
+		if (rep.nfds)
+			close(fd);
+		pthread_mutex_unlock(&c->lock);
 		return r;
-	if (rep.len < IL_VFU_REGION_INFO_SIZE || ri.index != info->index)
-		return -EPROTO;
-	info->flags = ri.flags;
+	}
+	map_take(c, &ri, buf, rep.len < sizeof(buf) ? rep.len : sizeof(buf),
+		 rep.nfds ? fd : -1);
+	info->flags = ri.flags & ~(uint32_t)VFIO_REGION_INFO_FLAG_CAPS;
+	if (c->map[ri.index].fd < 0)
+		info->flags &= ~(uint32_t)VFIO_REGION_INFO_FLAG_MMAP;
 	info->size = ri.size;
 	info->offset = ri.offset;
 	info->cap_offset = 0;
-	/* No mmap here: every access is a message. */
-	info->flags &= ~(uint32_t)(VFIO_REGION_INFO_FLAG_MMAP |
-				   VFIO_REGION_INFO_FLAG_CAPS);
+	pthread_mutex_unlock(&c->lock);
 	return 0;
+}
+
+/* The fd stays ours: valid until the region is asked about again, a
+ * reconnect, or destroy. */
+static int op_get_region_mmap(void *opaque, uint32_t region,
+			      struct irqlink_pci_region_mmap *out)
+{
+	struct irqlink_vfu_client *c = opaque;
+	const struct region_map *m;
+	int r = -ENOENT;
+
+	if (region >= VFIO_PCI_NUM_REGIONS)
+		return -ENOENT;
+	pthread_mutex_lock(&c->lock);
+	m = &c->map[region];
+	if (m->fd >= 0) {
+		out->fd = m->fd;
+		out->fd_offset = m->fd_offset;
+		out->nareas = m->nareas;
+		for (uint32_t i = 0; i < m->nareas; i++) {
+			out->areas[i].offset = m->areas[i].offset;
+			out->areas[i].size = m->areas[i].size;
+		}
+		r = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
 }
 
 static int region_rw(struct irqlink_vfu_client *c, uint32_t region,
@@ -627,6 +740,7 @@ const struct irqlink_pci_ops irqlink_vfu_client_ops = {
 	.get_irq_info = op_get_irq_info,
 	.set_irqs = op_set_irqs,
 	.get_ioeventfds = op_get_ioeventfds,
+	.get_region_mmap = op_get_region_mmap,
 };
 
 /* ---- connecting --------------------------------------------------------- */
@@ -830,6 +944,8 @@ void irqlink_vfu_client_destroy(struct irqlink_vfu_client *c)
 		if (c->dma[i].fd >= 0)
 			close(c->dma[i].fd);
 	free(c->dma);
+	for (size_t i = 0; i < VFIO_PCI_NUM_REGIONS; i++)
+		map_drop(&c->map[i]);
 	free(c->path);
 	il_vfu_rx_fini(&c->rx);
 	free(c->buf);
@@ -857,6 +973,8 @@ int irqlink_vfu_client_connect(const struct irqlink_vfu_client_config *cfg,
 	if (!c->cfg.timeout_ms)
 		c->cfg.timeout_ms = DEFAULT_TIMEOUT_MS;
 	c->sock = -1;
+	for (size_t i = 0; i < VFIO_PCI_NUM_REGIONS; i++)
+		c->map[i].fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
 	c->buf = malloc(MAX_MSG_SIZE);
 	c->sbuf = malloc(MAX_MSG_SIZE);
@@ -1056,6 +1174,9 @@ int irqlink_vfu_client_reconnect(struct irqlink_vfu_client *c)
 	 * until it takes the new ones (irqlink_pci_device_replaced()). */
 	memset(c->enabled, 0, sizeof(c->enabled));
 	drop_doorbells(c);
+	/* The old server's memory: a new REGION_INFO tells the new one's. */
+	for (size_t i = 0; i < VFIO_PCI_NUM_REGIONS; i++)
+		map_drop(&c->map[i]);
 	for (uint32_t i = 0; i < PROXY_INDEXES; i++)
 		counts[i] = c->proxy[i].count;
 	r = handshake(c, counts);

@@ -77,27 +77,81 @@ static int region_info(struct irqlink_vfu_server *s, uint32_t index,
 	return s->cfg.ops->get_region_info(s->cfg.opaque, ri);
 }
 
+/* The device's mappable areas of a region of @size bytes, if it has any
+ * it can describe: at least one, page-aligned, inside the region. */
+static bool region_mmap(struct irqlink_vfu_server *s, uint32_t index,
+			uint64_t size, struct irqlink_pci_region_mmap *mm)
+{
+	if (!size || !s->cfg.ops->get_region_mmap ||
+	    s->cfg.ops->get_region_mmap(s->cfg.opaque, index, mm) ||
+	    mm->fd < 0 || !mm->nareas || mm->nareas > IRQLINK_PCI_MMAP_AREAS)
+		return false;
+	for (uint32_t i = 0; i < mm->nareas; i++)
+		if (((mm->areas[i].offset | mm->areas[i].size) & 0xfff) ||
+		    !mm->areas[i].size || mm->areas[i].offset > size ||
+		    mm->areas[i].size > size - mm->areas[i].offset)
+			return false;
+	return true;
+}
+
+/* The region info, and for a region the device lets be mapped, the MMAP
+ * flag, its fd (where the region starts at ri.offset) and the sparse mmap
+ * capability listing the areas that may be mapped. As the kernel does, a
+ * reply that would not fit the client's argsz says the size it needs (and
+ * carries no capability and no fd: the client asks again). */
 static int get_region_info(struct irqlink_vfu_server *s,
 			   const struct il_vfu_msg *m, struct il_vfu_answer *a)
 {
+	struct vfio_region_info_cap_sparse_mmap cap = {
+		.header = { .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+			    .version = 1 },
+	};
+	struct irqlink_pci_region_mmap mm;
 	struct vfio_region_info ri;
+	uint32_t argsz, need;
 	int r;
 
 	if (m->len < 16 || u32_at(m->payload) < IL_VFU_REGION_INFO_SIZE)
 		return -EINVAL;
+	argsz = u32_at(m->payload);
 	r = region_info(s, u32_at(m->payload + 8), &ri);
 	if (r)
 		return r;
-	/* No mmap fd and no capability chain is offered (yet): every access
-	 * goes through REGION_READ/WRITE, so a client must not think it can
-	 * map the region. */
 	ri.flags &= ~(uint32_t)(VFIO_REGION_INFO_FLAG_MMAP |
 				VFIO_REGION_INFO_FLAG_CAPS);
 	ri.argsz = IL_VFU_REGION_INFO_SIZE;
 	ri.cap_offset = 0;
 	ri.offset = 0;
-	memcpy(s->reply, &ri, IL_VFU_REGION_INFO_SIZE);
 	a->len = IL_VFU_REGION_INFO_SIZE;
+	if (region_mmap(s, ri.index, ri.size, &mm)) {
+		need = IL_VFU_REGION_INFO_SIZE + (uint32_t)sizeof(cap) +
+		       mm.nareas * (uint32_t)sizeof(cap.areas[0]);
+		ri.flags |= VFIO_REGION_INFO_FLAG_MMAP |
+			    VFIO_REGION_INFO_FLAG_CAPS;
+		ri.offset = mm.fd_offset;
+		ri.argsz = need;
+		if (argsz >= need) {
+			uint8_t *p = s->reply + IL_VFU_REGION_INFO_SIZE;
+
+			ri.cap_offset = IL_VFU_REGION_INFO_SIZE;
+			cap.nr_areas = mm.nareas;
+			memcpy(p, &cap, sizeof(cap));
+			p += sizeof(cap);
+			for (uint32_t i = 0; i < mm.nareas; i++) {
+				struct vfio_region_sparse_mmap_area area = {
+					.offset = mm.areas[i].offset,
+					.size = mm.areas[i].size,
+				};
+
+				memcpy(p, &area, sizeof(area));
+				p += sizeof(area);
+			}
+			a->len = need;
+			a->fds[0] = mm.fd;      /* the device's, borrowed */
+			a->nfds = 1;
+		}
+	}
+	memcpy(s->reply, &ri, IL_VFU_REGION_INFO_SIZE);
 	return 0;
 }
 

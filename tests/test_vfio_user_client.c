@@ -60,7 +60,7 @@ static void serve(const char *path, uint32_t msix, int ready, int stop)
 {
 	struct irqlink_vfu_server *s = NULL;
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
-				     .msix_vectors = msix,
+				     .msix_vectors = msix, .mem_bar = true,
 				     .dma_write = device_dma, .dma_opaque = &s };
 	struct irqlink_vfu_server_config sc = {
 		.path = path, .ops = &testdev_pci_ops,
@@ -430,9 +430,15 @@ static void test_reconnect(void **state)
 {
 	struct fx *f = *state;
 	struct window w = { .writes = 0 };
+	struct vfio_region_info ri = { .argsz = sizeof(ri),
+				       .index = TESTDEV_MEM_BAR };
+	struct irqlink_pci_region_mmap mm;
 	uint16_t cmd = 0x0004;  /* Bus Master Enable */
 	uint32_t v;
 
+	assert_int_equal(irqlink_vfu_client_ops.get_region_info(f->c, &ri), 0);
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 TESTDEV_MEM_BAR, &mm), 0);
 	assert_true(irqlink_vfu_client_connected(f->c));
 	assert_int_equal(irqlink_vfu_client_reconnect(f->c), -EISCONN);
 	assert_int_equal(irqlink_vfu_client_dma_map_handler(f->c, 0x10000000,
@@ -464,6 +470,12 @@ static void test_reconnect(void **state)
 	assert_int_equal(bar0(f, TESTDEV_REG_ID), TESTDEV_ID_VALUE);
 	assert_int_equal(cstats(f).reconnects, 1);
 	assert_int_equal(cstats(f).doorbells, 2);
+	/* The old server's memory is gone with it; the new one's is asked. */
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 TESTDEV_MEM_BAR, &mm), -ENOENT);
+	assert_int_equal(irqlink_vfu_client_ops.get_region_info(f->c, &ri), 0);
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 TESTDEV_MEM_BAR, &mm), 0);
 	/* The window is the new server's too: the device's DMA reaches it. */
 	assert_int_equal(irqlink_vfu_client_ops.region_write(f->c,
 			 VFIO_PCI_CONFIG_REGION_INDEX, 4, &cmd, 2), 0);
@@ -471,6 +483,48 @@ static void test_reconnect(void **state)
 	memcpy(&v, w.mem + 0x10, 4);
 	assert_int_equal(v, 0x5eed5eed);
 	assert_int_equal(w.writes, 1);
+}
+
+/* A region the server lets be mapped: its fd and sparse areas through the
+ * glue's get_region_mmap; our mapping is the device's memory. */
+static void test_region_mmap(void **state)
+{
+	struct fx *f = *state;
+	struct vfio_region_info ri = { .argsz = sizeof(ri),
+				       .index = TESTDEV_MEM_BAR };
+	struct irqlink_pci_region_mmap mm;
+	uint32_t v = 0x7e57da7a;
+	uint8_t *map;
+
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 TESTDEV_MEM_BAR, &mm), -ENOENT);      /* not asked */
+	assert_int_equal(irqlink_vfu_client_ops.get_region_info(f->c, &ri), 0);
+	assert_int_equal(ri.size, TESTDEV_MEM_SIZE);
+	assert_int_equal(ri.flags, VFIO_REGION_INFO_FLAG_READ |
+			 VFIO_REGION_INFO_FLAG_WRITE | VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 TESTDEV_MEM_BAR, &mm), 0);
+	assert_int_equal(mm.nareas, 1);
+	assert_int_equal(mm.areas[0].offset, TESTDEV_MEM_TRAP);
+	assert_int_equal(mm.areas[0].size, TESTDEV_MEM_SIZE - TESTDEV_MEM_TRAP);
+	map = mmap(NULL, TESTDEV_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   mm.fd, (off_t)mm.fd_offset);
+	assert_true(map != MAP_FAILED);
+	memcpy(map + 0x4000, &v, 4);
+	v = 0;
+	assert_int_equal(irqlink_vfu_client_ops.region_read(f->c,
+			 TESTDEV_MEM_BAR, 0x4000, &v, 4), 0);
+	assert_int_equal(v, 0x7e57da7a);
+	/* The device's own access sees it too. */
+	bar0_write(f, TESTDEV_REG_MEM_OFF, 0x4000);
+	assert_int_equal(bar0(f, TESTDEV_REG_MEM_DATA), 0x7e57da7a);
+	munmap(map, TESTDEV_MEM_SIZE);
+
+	ri.index = VFIO_PCI_BAR0_REGION_INDEX;
+	assert_int_equal(irqlink_vfu_client_ops.get_region_info(f->c, &ri), 0);
+	assert_false(ri.flags & VFIO_REGION_INFO_FLAG_MMAP);
+	assert_int_equal(irqlink_vfu_client_ops.get_region_mmap(f->c,
+			 VFIO_PCI_BAR0_REGION_INDEX, &mm), -ENOENT);
 }
 
 static void test_timeout_and_bad_config(void **state)
@@ -515,6 +569,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_requests, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_region_mmap, setup,
 						teardown),
 		cmocka_unit_test(test_timeout_and_bad_config),
 	};

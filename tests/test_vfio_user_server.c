@@ -214,7 +214,7 @@ static void fx_open_max(struct fx *f, uint32_t flags, uid_t uid,
 	struct testdev_config dc = { .intx = true, .msi_vectors = 4,
 				     .msix_vectors = 64,
 				     .dma_write = device_dma,
-				     .dma_opaque = &f->s };
+				     .dma_opaque = &f->s, .mem_bar = true };
 	struct irqlink_vfu_server_config sc = {
 		.ops = &testdev_pci_ops,
 		.flags = flags,
@@ -1038,11 +1038,94 @@ static void test_region_io_fds(void **state)
 	fx_close(&f);
 }
 
+/* GET_REGION_INFO of a region the device lets be mapped: the MMAP and CAPS
+ * flags, the sparse mmap capability (all but the first page of the test
+ * device's memory BAR) and its memfd, through which our write is the
+ * device's memory. A reply that would not fit says the size it needs,
+ * without capability or fd. */
+static void test_region_mmap(void **state)
+{
+	struct fx f;
+	struct wire_hdr h;
+	uint32_t req[8] = { 32, 0, TESTDEV_MEM_BAR, 0 }, out[16];
+	struct vfio_region_info ri;
+	struct vfio_region_info_cap_sparse_mmap cap;
+	struct vfio_region_sparse_mmap_area area;
+	uint8_t rw[20] = { 0 };
+	uint64_t off;
+	uint32_t v, err;
+	int fds[16], n0;
+	size_t nfds;
+	uint8_t *map;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	n0 = tu_open_fds();
+	(void)request(&f, C_REGION_INFO, 0, req, 32, NULL, 0);
+	pump(&f, 2000);
+	nfds = recv_fds(f.c, &h, sizeof(h), fds, 16);
+	assert_int_equal(nfds, 0);
+	assert_int_equal(h.size, 16 + 32);
+	read_full(f.c, &ri, 32);
+	assert_int_equal(ri.argsz, 32 + 16 + 16);
+	assert_int_equal(ri.flags, VFIO_REGION_INFO_FLAG_READ |
+			 VFIO_REGION_INFO_FLAG_WRITE |
+			 VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS);
+	assert_int_equal(ri.cap_offset, 0);
+	assert_int_equal(ri.size, TESTDEV_MEM_SIZE);
+
+	req[0] = 64;
+	(void)request(&f, C_REGION_INFO, 0, req, 32, NULL, 0);
+	pump(&f, 2000);
+	nfds = recv_fds(f.c, &h, sizeof(h), fds, 16);
+	assert_int_equal(nfds, 1);
+	assert_int_equal(h.size, 16 + 64);
+	read_full(f.c, out, 64);
+	memcpy(&ri, out, 32);
+	memcpy(&cap, (uint8_t *)out + 32, sizeof(cap));
+	memcpy(&area, (uint8_t *)out + 48, sizeof(area));
+	assert_int_equal(ri.cap_offset, 32);
+	assert_int_equal(cap.header.id, VFIO_REGION_INFO_CAP_SPARSE_MMAP);
+	assert_int_equal(cap.header.version, 1);
+	assert_int_equal(cap.header.next, 0);
+	assert_int_equal(cap.nr_areas, 1);
+	assert_int_equal(area.offset, TESTDEV_MEM_TRAP);
+	assert_int_equal(area.size, TESTDEV_MEM_SIZE - TESTDEV_MEM_TRAP);
+	map = mmap(NULL, TESTDEV_MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		   fds[0], (off_t)ri.offset);
+	assert_true(map != MAP_FAILED);
+	close(fds[0]);
+	v = 0xbeef0001;
+	memcpy(map + 0x3000, &v, 4);
+	/* REGION_READ of the same word: the device's memory is ours. */
+	off = 0x3000;
+	memcpy(rw, &off, 8);
+	v = TESTDEV_MEM_BAR;
+	memcpy(rw + 8, &v, 4);
+	v = 4;
+	memcpy(rw + 12, &v, 4);
+	assert_int_equal(rt(&f, C_READ, rw, 16, out, sizeof(out)), 0);
+	assert_int_equal(out[4], 0xbeef0001);
+	munmap(map, TESTDEV_MEM_SIZE);
+
+	/* A region the device does not let be mapped: neither flag. */
+	req[2] = VFIO_PCI_BAR0_REGION_INDEX;
+	(void)reply(&f, request(&f, C_REGION_INFO, 0, req, 32, NULL, 0),
+		    C_REGION_INFO, out, sizeof(out), &err);
+	assert_int_equal(err, 0);
+	assert_int_equal(out[1], VFIO_REGION_INFO_FLAG_READ |
+			 VFIO_REGION_INFO_FLAG_WRITE);
+	assert_int_equal(tu_open_fds(), n0);
+	fx_close(&f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_region_mmap),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_too_many_fds),
 		cmocka_unit_test(test_split_and_framing),

@@ -32,6 +32,12 @@
  * more message and returns the first error: the device is never left
  * with half a range.
  *
+ * Mappable memory. A REGION_INFO reply with the MMAP flag carries the
+ * region's fd and, for a region only partly mappable, the sparse mmap
+ * capability; the client keeps both (the fd is its own) and hands them
+ * out through ops.get_region_mmap, valid until the region is asked about
+ * again, a reconnect, or destroy. Everything else is a message.
+ *
  * Doorbells. At connect the client asks DEVICE_GET_REGION_IO_FDS for each
  * BAR and keeps the eventfds the server sent: ops.get_ioeventfds hands them
  * to the glue, which registers them with KVM_IOEVENTFD, so a guest's

@@ -20,6 +20,14 @@
  * signals it on unmask); QEMU's client relies on the kernel's meaning, and so
  * do we (docs/SEMANTICS.md).
  *
+ * Mappable memory. For a region the device lets be mapped
+ * (ops.get_region_mmap), DEVICE_GET_REGION_INFO answers with the MMAP and
+ * CAPS flags, the region's offset in the device's fd, the sparse mmap
+ * capability listing the areas that may be mapped, and the fd itself; a
+ * client whose argsz is too small for that gets the size it needs, and no
+ * capability or fd, as the kernel answers. REGION_READ/WRITE still reach
+ * all of the region through the device's ops.
+ *
  * Connections. The server listens on a socket it creates with mode 0600
  * (the path must not exist). One client is served at a time; a second one
  * is accepted only to be told so (an error reply with EBUSY, at once) and
