@@ -82,7 +82,7 @@ static int bar_init(struct irqlink_pci *p, uint32_t i)
 			       (uint32_t)(wmask >> 32));
 		il_cfg_set(p, off + 4, 4, 0);
 	}
-	return 0;
+	return il_pci_bar_map_init(p, i);
 }
 
 /* Take the device's doorbell list, checking every entry against the BARs:
@@ -213,6 +213,7 @@ void il_pci_bars_fini(struct irqlink_pci *p)
 	free(p->db);
 	p->db = NULL;
 	p->ndb = 0;
+	il_pci_bar_map_fini(p);
 }
 
 int il_pci_bars_update(struct irqlink_pci *p)
@@ -240,10 +241,12 @@ int il_pci_bars_update(struct irqlink_pci *p)
 		for (j = 0; j < p->ndb; j++)
 			if (p->db[j].d.region == i)
 				doorbell_off(p, &p->db[j]);
+		il_pci_bar_map_off(p, i);
 		b->mapped = on;
 		b->addr = on ? addr : 0;
 		if (!on || p->db_suspended)
 			continue;
+		first = il_first(first, il_pci_bar_map_on(p, i));
 		for (j = 0; j < p->ndb; j++)
 			if (p->db[j].d.region == i)
 				first = il_pci_err(p, first,
@@ -280,6 +283,9 @@ void il_pci_doorbells_suspend(struct irqlink_pci *p)
 {
 	for (size_t j = 0; j < p->ndb; j++)
 		doorbell_off(p, &p->db[j]);
+	/* And the directly mapped areas: every access must trap. */
+	for (uint32_t i = 0; i < IL_PCI_BARS; i++)
+		il_pci_bar_map_off(p, i);
 	p->db_suspended = true;
 }
 
@@ -297,6 +303,8 @@ int il_pci_doorbells_resume(struct irqlink_pci *p)
 			first = il_first(first, doorbell_on(p, &p->db[j],
 							    b->addr));
 	}
+	for (uint32_t i = 0; i < IL_PCI_BARS; i++)
+		first = il_first(first, il_pci_bar_map_on(p, i));
 	return first;
 }
 

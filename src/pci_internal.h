@@ -43,6 +43,15 @@ struct il_pci_bar {
 	bool upper;             /* the upper half of BAR n-1 */
 	bool mapped;
 	uint64_t addr;          /* where it decodes, when mapped */
+	/* Areas the guest reaches with no exit (pci_bar_map.c): the region
+	 * mapped here once, and a memslot per area while the BAR decodes. */
+	uint8_t *map;           /* NULL: nothing mappable */
+	size_t map_len;
+	uint32_t nareas;
+	struct {
+		uint64_t offset, size;
+		int slot;       /* -1 while trapped */
+	} area[IRQLINK_PCI_MMAP_AREAS];
 };
 
 /* A doorbell the device asked for, and where it is registered now. */
@@ -187,6 +196,18 @@ int il_pci_bars_update(struct irqlink_pci *p);
 /* Remove every doorbell from KVM so that each guest write traps, and put
  * them back. Resume returns 0 or the first -errno. */
 void il_pci_doorbells_suspend(struct irqlink_pci *p);
+/* pci_bar_map.c: BAR areas the device lets be mapped, given to the guest
+ * as memslots while the BAR decodes and nothing wants its accesses to
+ * trap. init maps the region (no-op without a VM or ops.get_region_mmap);
+ * on places BAR @i's areas at its address, off takes them away (accesses
+ * trap again and reach the device through region_read/write); retake is
+ * for a replaced device: off, let go, ask the device again, on. */
+int il_pci_bar_map_init(struct irqlink_pci *p, uint32_t i);
+int il_pci_bar_map_on(struct irqlink_pci *p, uint32_t i);
+void il_pci_bar_map_off(struct irqlink_pci *p, uint32_t i);
+void il_pci_bar_map_fini(struct irqlink_pci *p);
+int il_pci_bar_map_retake(struct irqlink_pci *p);
+
 /* A replaced device: let go of its doorbells (ioeventfds and our dups),
  * take the new device's list, register each where its BAR is. */
 int il_pci_doorbells_retake(struct irqlink_pci *p);

@@ -39,6 +39,7 @@ int irqlink_pci_device_replaced(struct irqlink_pci *pci)
 	p->stats.device_replays++;
 	err = il_pci_err(p, 0, il_pci_config_replay(p));
 	err = il_first(err, il_pci_doorbells_retake(p));
+	err = il_first(err, il_pci_bar_map_retake(p));
 	err = il_first(err, il_pci_errreq_replay(p));
 
 	p->intx.dev_on = false;

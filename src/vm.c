@@ -97,8 +97,13 @@ static int vm_setup(struct irqlink_vm *vm)
 	r = il_routes_init(vm);
 	if (r)
 		goto fail_routes;
+	r = il_memslots_init(vm);
+	if (r)
+		goto fail_memslots;
 	return 0;
 
+fail_memslots:
+	il_routes_teardown(vm);
 fail_routes:
 	il_ioeventfds_teardown(vm);
 fail_ioeventfds:
@@ -240,6 +245,7 @@ void irqlink_vm_destroy(struct irqlink_vm *vm)
 	il_irqfds_teardown(vm);
 	il_ioeventfds_teardown(vm);
 	il_routes_teardown(vm);
+	il_memslots_teardown(vm);
 	vm_free(vm);
 }
 

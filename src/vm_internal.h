@@ -22,6 +22,7 @@
 struct il_irqfds;
 struct il_routes;
 struct il_ioeventfds;
+struct il_memslots;
 
 struct irqlink_vm {
 	/* Serializes every call on this VM; KVM ioctls are made under it. */
@@ -34,6 +35,7 @@ struct irqlink_vm {
 	struct il_irqfds *irqfds;
 	struct il_routes *routes;
 	struct il_ioeventfds *ioeventfds;
+	struct il_memslots *memslots;
 	/* Eventfds a consumer delivers from, so a second consumer of one
 	 * eventfd in this VM is refused (-EBUSY) instead of splitting its
 	 * interrupts with the first (relay threads would race to read it).
@@ -62,7 +64,8 @@ int il_vm_wrap_hooked(int vm_fd, enum irqlink_irqchip kind,
  * Concept lifecycles, called by vm.c with vm->lock NOT needed (the VM is
  * not shared yet, or no longer shared). init returns 0 or -ENOMEM; teardown
  * undoes everything registered through the VM and frees the state.
- * Teardown order, set by irqlink_vm_destroy(): irqfds, ioeventfds, routes.
+ * Teardown order, set by irqlink_vm_destroy(): irqfds, ioeventfds, routes,
+ * memslots.
  */
 int il_irqfds_init(struct irqlink_vm *vm);
 void il_irqfds_teardown(struct irqlink_vm *vm);
@@ -70,5 +73,7 @@ int il_ioeventfds_init(struct irqlink_vm *vm);
 void il_ioeventfds_teardown(struct irqlink_vm *vm);
 int il_routes_init(struct irqlink_vm *vm);
 void il_routes_teardown(struct irqlink_vm *vm);
+int il_memslots_init(struct irqlink_vm *vm);
+void il_memslots_teardown(struct irqlink_vm *vm);
 
 #endif

@@ -392,6 +392,13 @@ static void test_msix(void **state)
 
 /* ---- 5. the doorbell is an ioeventfd ------------------------------------------ */
 
+/* The device's memory BAR, mapped straight into the guest (sparse: its
+ * first page traps). */
+static void test_mem_bar_direct(void **state)
+{
+	mem_bar_direct(((struct vm_fx *)*state)->m);
+}
+
 /* A guest write to DOORBELL reaches the device with no exit to user space;
  * a write to any other register exits. Counted by KVM_RUN exit reason. */
 static void test_doorbell_no_exit(void **state)
@@ -681,6 +688,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msi_mask, setup, vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_msix, setup, vm_fx_teardown),
 		cmocka_unit_test_setup_teardown(test_doorbell_no_exit, setup,
+						vm_fx_teardown),
+		cmocka_unit_test_setup_teardown(test_mem_bar_direct, setup,
 						vm_fx_teardown),
 		cmocka_unit_test(test_two_vcpus),
 		cmocka_unit_test_setup_teardown(test_guest_exception, setup,

@@ -293,6 +293,30 @@ static void test_remote_restart(void **state)
 	reg_w(m, TESTDEV_REG_DMA_DATA, 0xc0ffee11);
 	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_DMAS), 1);
 	assert_int_equal(*word, 0xc0ffee11);
+
+	/* The memory BAR is the new server's memory, mapped anew. */
+	assert_int_equal(pstats(m).mapped_areas, 1);
+	assert_int_equal(kg_guest_write(m->g, kg_ext(m->g)->fn[fn].bar[
+			 TESTDEV_MEM_BAR].addr + 0x2000, 0xf00dcafe, 4), 0);
+	reg_w(m, TESTDEV_REG_MEM_OFF, 0x2000);
+	assert_int_equal(vm_dev_reg(m->dev, TESTDEV_REG_MEM_DATA), 0xf00dcafe);
+	vm_fx_close_static(&f);
+	devd_stop(&d);
+}
+
+/* A remote device's memory BAR: the server's memfd, mapped here and given
+ * to the guest, so its accesses reach the other process's memory with no
+ * exit, hence no message. */
+static void test_remote_mem_bar(void **state)
+{
+	struct devd d;
+	struct vm_fx f;
+	struct vm_machine *m;
+
+	(void)state;
+	devd_start(&d, NULL);
+	m = boot_remote(&f, &d, 0);
+	mem_bar_direct(m);
 	vm_fx_close_static(&f);
 	devd_stop(&d);
 }
@@ -512,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_remote_msix_2048),
 		cmocka_unit_test(test_remote_server_gone),
 		cmocka_unit_test(test_remote_dma),
+		cmocka_unit_test(test_remote_mem_bar),
 		cmocka_unit_test(test_remote_restart),
 		cmocka_unit_test(test_remote_restart_intx),
 		cmocka_unit_test(test_remote_cli),

@@ -63,6 +63,12 @@ uint64_t relay_injections(struct vm_machine *m);
  * back to acknowledge. */
 void intx_on(struct vm_machine *m, bool ack);
 
+/* The test device's memory BAR (BAR4) as the guest reaches it: stores and
+ * loads in its mappable area with no exit, the same bytes as the device's
+ * (MEM_OFF/MEM_DATA), its first page trapping, the area following the BAR
+ * when the guest moves it and gone while memory decoding is off. */
+void mem_bar_direct(struct vm_machine *m);
+
 /* Finds the demo's table row for @path (its title: "INTx", "MSI-X DMA")
  * in @out and checks sent == received == @n, lost 0. */
 void demo_row(const char *out, const char *path, unsigned int n);

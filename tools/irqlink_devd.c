@@ -112,7 +112,7 @@ int main(int argc, char **argv)
 	struct irqlink_vfu_server *s = NULL;
 	struct testdev_config dc = { .intx = true, .msi_vectors = 32,
 				     .msix_vectors = 64, .dma_write = dma_write,
-				     .dma_opaque = &s };
+				     .dma_opaque = &s, .mem_bar = true };
 	struct irqlink_vfu_server_config sc = { .ops = &testdev_pci_ops };
 	struct irqlink_vfu_server_stats st;
 	struct testdev *td;

@@ -596,6 +596,7 @@ static int add_device(struct vm_machine *m, struct vm_dev *d,
 		.msix_vectors = m->msix_vectors,
 		.dma_write = local_dma_write,
 		.dma_opaque = d,
+		.mem_bar = true,
 	};
 	struct irqlink_pci_config pc = {
 		.vm = m->vm,

@@ -14,6 +14,8 @@
  *                        signals
  *   <irqlink/irqfd.h>    KVM irqfds: edge and level (resampling) injection
  *                        from an eventfd
+ *   <irqlink/memslot.h>  guest memory slots for directly mapped device
+ *                        memory (taken from the top of KVM's range)
  *   <irqlink/msi_doorbell.h> MSI as a device's DMA write into an IOVA
  *                        window (the ARM shape): KVM_SIGNAL_MSI of the
  *                        guest's message for the vector the data names
@@ -48,6 +50,7 @@
 #include <irqlink/eoi.h>
 #include <irqlink/ioeventfd.h>
 #include <irqlink/irqfd.h>
+#include <irqlink/memslot.h>
 #include <irqlink/msi_doorbell.h>
 #include <irqlink/pci.h>
 #include <irqlink/relay.h>

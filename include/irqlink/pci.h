@@ -28,6 +28,15 @@
  *     MSI Pending Bits register and the MSI-X PBA: the device model keeps
  *     the pending bits (irqlink_dev_read_pending()).
  *
+ * Directly mapped memory. A BAR whose region the device lets be mapped
+ * (ops.get_region_mmap: vfio's MMAP flag with its sparse areas) has the
+ * region mapped in this process once, and each mappable area given to the
+ * guest as a KVM memslot at the BAR's address while the BAR decodes
+ * (<irqlink/memslot.h>): the guest's loads and stores there never exit.
+ * The rest of the BAR traps as before, and so do the areas while the BAR
+ * is off, while BAR_ACCESS waits for an acknowledgement (every access must
+ * trap then), or if KVM refused a slot. stats.mapped_areas counts them.
+ *
  * Interrupts. Each interrupt the guest uses (an MSI/MSI-X vector, INTx)
  * gets a trigger eventfd owned by the glue, handed to the device with
  * SET_IRQS, and an irqlink_consumer (<irqlink/consumer.h>) on the same
@@ -531,6 +540,8 @@ int irqlink_pci_bar_info(struct irqlink_pci *pci, unsigned int bar,
  * @err_signals, @req_signals: ERR / REQ signals taken with
  *                   irqlink_pci_errreq_take().
  * @device_replays:  irqlink_pci_device_replaced() calls.
+ * @mapped_areas:    BAR areas the guest reaches with no exit now (the
+ *                   device's mappable memory, as KVM memslots).
  */
 struct irqlink_pci_stats {
 	uint64_t config_reads, config_writes;
@@ -550,6 +561,7 @@ struct irqlink_pci_stats {
 	uint64_t doorbell_traps;
 	uint64_t err_signals, req_signals;
 	uint64_t device_replays;
+	uint64_t mapped_areas;
 };
 void irqlink_pci_get_stats(struct irqlink_pci *pci,
 			   struct irqlink_pci_stats *stats);
