@@ -775,7 +775,7 @@ static int demo(struct vm_machine *m, const struct opts *o)
 	for (unsigned int k = 0; k < m->ndev; k++) {
 		struct vm_dev *d = &m->dev[k];
 
-		char who[8] = "";
+		char who[16] = "";
 
 		if (m->ndev > 1)
 			snprintf(who, sizeof(who), "%u: ", k);
