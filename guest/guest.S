@@ -131,6 +131,8 @@ mailbox:
 	je	cmd_eoi
 	cmpl	$KG_CMD_UD2, %ecx
 	je	cmd_ud2
+	cmpl	$KG_CMD_SPIN, %ecx
+	je	cmd_spin
 	cmpl	$KG_CMD_NOP, %ecx
 	je	mb_done
 	/* The C extension (guest_pci.c) takes the rest, unknown ones included:
@@ -205,6 +207,35 @@ cmd_eoi:
 cmd_ud2:
 	ud2
 
+/* Ack first (the host's kg_spin_start() returns), then iretq to ring 3
+ * with IF set. The ring-0 frames on this stack are abandoned: ring 3
+ * comes back only through spin_exit's #UD, which restarts the idle loop
+ * on a fresh stack. Interrupts taken in ring 3 enter on TSS.rsp0, the
+ * same stack top, and return to the spin. */
+cmd_spin:
+	movl	$1, SH(KG_SH_SPINNING)
+	movl	%ebx, SH(KG_SH_MB_ACK)
+	movl	$0x1b, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	pushq	$0x1b			/* SS: ring-3 data */
+	pushq	$KG_USER_STACK_TOP
+	pushq	$0x202			/* RFLAGS: IF */
+	pushq	$0x23			/* CS: ring-3 code */
+	leaq	user_spin(%rip), %rax
+	pushq	%rax
+	iretq
+
+/* Ring 3: native speed on kvm_pvm. `ud2` is the only way back (in/out
+ * and `int n` fault differently from ring 3), recognised by its RIP. */
+user_spin:
+	incq	SH(KG_SH_SPIN_LOOPS)
+	pause
+	cmpl	$0, SH(KG_SH_SPIN_STOP)
+	je	user_spin
+spin_exit:
+	ud2
+
 /* vCPUs 1..: the BSP built the IDT before the host started us. Enable our
  * own LAPIC as the BSP did, report in, then only take interrupts. */
 ap_start:
@@ -224,7 +255,21 @@ ap_idle:
 
 /* Stack on entry: vector, error code, RIP, CS, RFLAGS, RSP, SS. */
 exc_common:
-	movq	(%rsp), %rax
+	cmpq	$6, (%rsp)
+	jne	1f
+	leaq	spin_exit(%rip), %rax
+	cmpq	%rax, 16(%rsp)
+	jne	1f
+	/* The ring-3 spin asked to come home: back to the idle loop, on a
+	 * fresh ring-0 stack with our own data segments. */
+	movl	$0x10, %eax
+	movl	%eax, %ds
+	movl	%eax, %es
+	movl	%eax, %ss
+	movq	$KG_STACK_TOP, %rsp
+	movl	$0, SH(KG_SH_SPINNING)
+	jmp	idle
+1:	movq	(%rsp), %rax
 	movq	%rax, SH(KG_SH_EXC_VECTOR)
 	movq	8(%rsp), %rax
 	movq	%rax, SH(KG_SH_EXC_ERROR)
@@ -235,9 +280,9 @@ exc_common:
 	movl	$1, SH(KG_SH_EXC_VALID)
 	movw	$KG_PORT_EXCEPTION, %dx
 	outb	%al, %dx
-1:	cli
+2:	cli
 	hlt
-	jmp	1b
+	jmp	2b
 
 /* Vectors that push an error code themselves; the others push a 0 so the
  * frame has one layout. */

@@ -23,6 +23,7 @@
 #define KG_IMAGE_GPA       0x10000   /* guest image load address and entry */
 #define KG_IMAGE_MAX       0x50000   /* image must end below 0x60000 */
 #define KG_STACK_TOP       0x80000   /* ring-0 stack grows down from here */
+#define KG_USER_STACK_TOP  0x62000   /* ring-3 stack (below the APs' stacks) */
 #define KG_FREE_GPA        0x100000  /* 0x100000-0x1fffff: free for tests */
 
 /* vCPUs 1.. (APs, kg_create_opts()) each get an 8 KiB stack below the
@@ -44,6 +45,9 @@
 #define KG_SH_EXC_ERROR    0x1118    /* u64 error code (0 if none) */
 #define KG_SH_EXC_RIP      0x1120    /* u64 */
 #define KG_SH_EXC_CR2      0x1128    /* u64 */
+#define KG_SH_SPIN_STOP    0x1130    /* u32 host: nonzero = leave the ring-3 spin */
+#define KG_SH_SPINNING     0x1134    /* u32 guest: 1 while in the ring-3 spin */
+#define KG_SH_SPIN_LOOPS   0x1138    /* u64 guest: ring-3 spin iterations */
 #define KG_SH_MB_SEQ       0x1140    /* u32 host: bumped to post a command */
 #define KG_SH_MB_ACK       0x1144    /* u32 guest: = seq once it is done */
 #define KG_SH_MB_CMD       0x1148    /* u32 */
@@ -64,6 +68,11 @@
 #define KG_CMD_READ        3  /* arg0 address, arg2 size 1/2/4/8 -> result */
 #define KG_CMD_EOI         4  /* write the LAPIC EOI register once */
 #define KG_CMD_UD2         5  /* execute ud2 (raises #UD, never acks) */
+/* Ack, then spin in ring 3 with interrupts on until the host sets
+ * spin_stop; the guest then returns to its ring-0 idle loop and mailbox.
+ * Ring 3 runs natively on kvm_pvm, so a vCPU spinning there takes an
+ * interrupt without the wake-up of a halted one. */
+#define KG_CMD_SPIN        6
 /* Commands from KG_CMD_EXT_FIRST on are run by the guest's C extension
  * (guest/kg_ext.h lists them); unknown ones still answer -1. */
 #define KG_CMD_EXT_FIRST   16

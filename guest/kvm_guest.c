@@ -59,6 +59,9 @@ _Static_assert(offsetof(struct kg_shared, exc_vector) == KG_SH_EXC_VECTOR, "abi"
 _Static_assert(offsetof(struct kg_shared, exc_error) == KG_SH_EXC_ERROR, "abi");
 _Static_assert(offsetof(struct kg_shared, exc_rip) == KG_SH_EXC_RIP, "abi");
 _Static_assert(offsetof(struct kg_shared, exc_cr2) == KG_SH_EXC_CR2, "abi");
+_Static_assert(offsetof(struct kg_shared, spin_stop) == KG_SH_SPIN_STOP, "abi");
+_Static_assert(offsetof(struct kg_shared, spinning) == KG_SH_SPINNING, "abi");
+_Static_assert(offsetof(struct kg_shared, spin_loops) == KG_SH_SPIN_LOOPS, "abi");
 _Static_assert(offsetof(struct kg_shared, mb_seq) == KG_SH_MB_SEQ, "abi");
 _Static_assert(offsetof(struct kg_shared, mb_ack) == KG_SH_MB_ACK, "abi");
 _Static_assert(offsetof(struct kg_shared, mb_cmd) == KG_SH_MB_CMD, "abi");
@@ -109,6 +112,7 @@ struct kg_guest {
 
 	pthread_mutex_t mb_lock;
 	uint32_t mb_seq;
+	bool spinning;     /* under mb_lock: kg_spin_start() succeeded */
 
 	kg_mmio_fn mmio_fn;
 	void *mmio_opaque;
@@ -823,9 +827,10 @@ static int wake(struct kg_guest *g)
 }
 
 /* With @progress, the deadline moves out whenever that guest word changes. */
-static int mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
-		   uint64_t arg1, uint64_t arg2, uint64_t *result,
-		   int timeout_ms, const volatile uint32_t *progress)
+/* One command, with g->mb_lock held. */
+static int mailbox_locked(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
+			  uint64_t arg1, uint64_t arg2, uint64_t *result,
+			  int timeout_ms, const volatile uint32_t *progress)
 {
 	volatile struct kg_shared *sh = g->sh;
 	unsigned int spins = 0;
@@ -838,7 +843,6 @@ static int mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
 	if (kg_state(g) != KG_RUNNING)
 		return -ESRCH;
 
-	pthread_mutex_lock(&g->mb_lock);
 	sh->mb_cmd = cmd;
 	sh->mb_arg0 = arg0;
 	sh->mb_arg1 = arg1;
@@ -848,32 +852,83 @@ static int mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
 	__atomic_store_n(&sh->mb_seq, seq, __ATOMIC_RELEASE);
 	err = wake(g);
 	if (err)
-		goto out;
+		return err;
 
 	deadline = now_ms() + wait;
 	if (progress)
 		seen = *progress;
 	while (__atomic_load_n(&sh->mb_ack, __ATOMIC_ACQUIRE) != seq) {
-		if (dead(g)) {
-			err = -EIO;
-			goto out;
-		}
+		if (dead(g))
+			return -EIO;
 		if (progress && *progress != seen) {
 			seen = *progress;
 			deadline = now_ms() + wait;
 		}
-		if (now_ms() >= deadline) {
-			err = -ETIMEDOUT;
-			goto out;
-		}
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
 		poll_pause(&spins);
 	}
 	sync_vcpu(g);
 	if (result)
 		*result = sh->mb_result;
-out:
+	return 0;
+}
+
+static int mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0,
+		   uint64_t arg1, uint64_t arg2, uint64_t *result,
+		   int timeout_ms, const volatile uint32_t *progress)
+{
+	int err = -EBUSY;
+
+	pthread_mutex_lock(&g->mb_lock);
+	/* A spinning guest reads no mailbox: the command would only time
+	 * out. */
+	if (!g->spinning)
+		err = mailbox_locked(g, cmd, arg0, arg1, arg2, result,
+				     timeout_ms, progress);
 	pthread_mutex_unlock(&g->mb_lock);
 	return err;
+}
+
+int kg_spin_start(struct kg_guest *g)
+{
+	int err = -EBUSY;
+
+	pthread_mutex_lock(&g->mb_lock);
+	if (!g->spinning) {
+		__atomic_store_n(&g->sh->spin_stop, 0, __ATOMIC_RELEASE);
+		err = mailbox_locked(g, KG_CMD_SPIN, 0, 0, 0, NULL,
+				     KG_TIMEOUT_MS, NULL);
+		g->spinning = !err;
+	}
+	pthread_mutex_unlock(&g->mb_lock);
+	return err;
+}
+
+int kg_spin_stop(struct kg_guest *g)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&g->mb_lock);
+	if (g->spinning) {
+		__atomic_store_n(&g->sh->spin_stop, 1, __ATOMIC_RELEASE);
+		/* Acked only once the guest is back in its ring-0 loop. */
+		err = mailbox_locked(g, KG_CMD_NOP, 0, 0, 0, NULL,
+				     KG_TIMEOUT_MS, NULL);
+		g->spinning = err != 0;
+	}
+	pthread_mutex_unlock(&g->mb_lock);
+	return err;
+}
+
+bool kg_spinning(struct kg_guest *g)
+{
+	bool on;
+
+	pthread_mutex_lock(&g->mb_lock);
+	on = g->spinning;
+	pthread_mutex_unlock(&g->mb_lock);
+	return on;
 }
 
 int kg_mailbox(struct kg_guest *g, uint32_t cmd, uint64_t arg0, uint64_t arg1,

@@ -64,7 +64,9 @@ struct kg_shared {
 	uint64_t exc_error;
 	uint64_t exc_rip;
 	uint64_t exc_cr2;
-	uint8_t pad1[KG_SH_MB_SEQ - KG_SH_EXC_CR2 - 8];
+	uint32_t spin_stop;       /* host-set: leave the ring-3 spin */
+	uint32_t spinning;        /* 1 while the guest spins in ring 3 */
+	uint64_t spin_loops;      /* ring-3 spin iterations */
 	uint32_t mb_seq;          /* host bumps to post a command */
 	uint32_t mb_ack;          /* guest copies seq when done */
 	uint32_t mb_cmd;
@@ -227,6 +229,19 @@ int kg_guest_read(struct kg_guest *g, uint64_t gpa, unsigned int size,
  * resample included (test_eoi_model) -- stop the vCPU (kg_stop()) to keep
  * the guest from acknowledging interrupts instead. */
 void kg_hold_eoi(struct kg_guest *g, unsigned int vector, bool hold);
+
+/* Regimes. By default the guest idles in `sti; hlt`, so an interrupt
+ * first wakes a halted vCPU (~20 us on kvm_pvm, far more than the
+ * interrupt path itself). kg_spin_start() has it spin in ring 3 with
+ * interrupts enabled instead (ring 3 runs natively there): an interrupt
+ * then finds the vCPU running. While it spins the guest reads no mailbox,
+ * so every other command returns -EBUSY until kg_spin_stop(), which
+ * returns once the guest is back in its ring-0 idle loop. ISRs run as
+ * usual in either regime. Both return as kg_mailbox(); kg_spin_start()
+ * returns -EBUSY if already spinning, kg_spin_stop() 0 if not. */
+int kg_spin_start(struct kg_guest *g);
+int kg_spin_stop(struct kg_guest *g);
+bool kg_spinning(struct kg_guest *g);
 
 /* Have the guest write its LAPIC EOI register once: retires the highest
  * vector in service, if any. */

@@ -206,6 +206,45 @@ static void test_signal_msi(void **state)
 	assert_settled(f->g, VEC_MSI, N_IRQS);
 }
 
+/* The running regime: the guest spins in ring 3 with interrupts on, takes
+ * every interrupt there and returns to the spin; its mailbox is closed
+ * (-EBUSY) until kg_spin_stop() brings it back to ring 0, and it can spin
+ * again after that. */
+static void test_spin_regime(void **state)
+{
+	struct fx *f = *state;
+	volatile struct kg_shared *sh = kg_shared(f->g);
+	uint64_t v, loops, base = kg_count(f->g, VEC_MSI);
+
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(kg_spin_start(f->g), 0);
+		assert_true(kg_spinning(f->g));
+		assert_int_equal(kg_spin_start(f->g), -EBUSY);
+		assert_int_equal(kg_guest_read(f->g, KG_SHARED_GPA, 4, &v),
+				 -EBUSY);
+		loops = sh->spin_loops;
+		for (uint64_t i = 1; i <= N_IRQS; i++) {
+			assert_int_equal(signal_msi(f->vm, VEC_MSI), 1);
+			assert_int_equal(kg_wait_count(f->g, VEC_MSI,
+						       base + i, WAIT_MS), 0);
+		}
+		base += N_IRQS;
+		assert_settled(f->g, VEC_MSI, base);
+		/* Still in ring 3, still looping, nothing faulted. */
+		assert_int_equal(sh->spinning, 1);
+		assert_true(sh->spin_loops > loops);
+		assert_int_equal(sh->exc_valid, 0);
+		assert_int_equal(kg_spin_stop(f->g), 0);
+		assert_false(kg_spinning(f->g));
+		assert_int_equal(sh->spinning, 0);
+		assert_int_equal(kg_spin_stop(f->g), 0);
+		assert_int_equal(kg_guest_read(f->g, KG_SHARED_GPA + KG_SH_READY,
+					       4, &v), 0);
+		assert_int_equal(v, 1);
+	}
+	assert_int_equal(kg_state(f->g), KG_RUNNING);
+}
+
 /* A routing table with the default irqchip routes (IOAPIC pins 0-23 on GSI
  * 0-23, PIC pins on GSI 0-15) plus one MSI route: KVM_SET_GSI_ROUTING
  * replaces the whole table, so dropping the pins would kill pin routes. */
@@ -548,6 +587,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irq_line_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irqfd_edge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_signal_msi, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_spin_regime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msi_route_irqfd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_resample, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eoi_model, setup, teardown),
