@@ -314,6 +314,12 @@ static void *relay_main(void *arg)
 		bool control = false;
 		int i, n = epoll_wait(r->epfd, ev, BATCH, timeout);
 
+		/* Idle while busy polling: let whatever else is runnable on
+		 * this CPU go first (one cheap syscall when nothing is). A
+		 * poller that never yields holds off, for a whole time slice,
+		 * the very thread whose signal it waits for. */
+		if (n == 0)
+			sched_yield();
 		for (i = 0; i < n; i++) {
 			if (ev[i].data.ptr)
 				relay_one(r, ev[i].data.ptr);

@@ -60,7 +60,10 @@
  *   - IRQLINK_RELAY_BUSY_POLL makes the thread spin (epoll_wait timeout 0)
  *     instead of sleeping: it saves the ~10 us wakeup of an idle CPU on
  *     latency-critical vectors, at the price of one CPU at 100%. Use it only
- *     together with pinning, on a CPU you can give away.
+ *     together with pinning, on a CPU you can give away. When a poll finds
+ *     nothing the thread calls sched_yield(), so a thread that shares its
+ *     CPU (the device's, on a small host) still runs at once; on a CPU of
+ *     its own that is one cheap syscall.
  * The thread blocks every signal, so process-directed signals never land on
  * it.
  *
