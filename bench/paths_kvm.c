@@ -1,0 +1,330 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The baselines: interrupt paths made of raw KVM ioctls, with no irqlink
+ * code, and a naive user-space relay written here, beside which irqlink's
+ * relay is judged.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static int raw_irqfd(struct run *r, int fd, uint32_t gsi, uint32_t flags,
+		     int rfd)
+{
+	struct kvm_irqfd req;
+
+	memset(&req, 0, sizeof(req));
+	req.fd = (uint32_t)fd;
+	req.gsi = gsi;
+	req.flags = flags;
+	req.resamplefd = (uint32_t)rfd;
+	if (ioctl(r->vm_fd, KVM_IRQFD, &req))
+		return bench_why(r, -errno, "KVM_IRQFD: %s", strerror(errno));
+	return 0;
+}
+
+/* KVM_IRQFD, edge, on IOAPIC pin 16. */
+static int setup_irqfd_ioapic(struct run *r)
+{
+	int err;
+
+	if ((err = bench_raw_vm(r)) ||
+	    (err = bench_program_pin(r, 16, 0x40, KG_EDGE)))
+		return err;
+	if ((r->efd = bench_eventfd()) < 0)
+		return bench_why(r, r->efd, "eventfd: %s", strerror(-r->efd));
+	return raw_irqfd(r, r->efd, 16, 0, 0);
+}
+
+/* KVM_IRQ_LINE assert then deassert on IOAPIC pin 18 (edge). */
+static int setup_irq_line(struct run *r)
+{
+	int err;
+
+	if ((err = bench_raw_vm(r)) ||
+	    (err = bench_program_pin(r, 18, 0x41, KG_EDGE)))
+		return err;
+	return 0;
+}
+
+static int sample_irq_line(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	struct kvm_irq_level up = { .irq = r->pin, .level = 1 };
+	struct kvm_irq_level down = { .irq = r->pin, .level = 0 };
+	uint64_t t0;
+	int err;
+
+	(void)isr;
+	r->expected++;
+	t0 = bench_tsc();
+	if (ioctl(r->vm_fd, KVM_IRQ_LINE, &up) ||
+	    ioctl(r->vm_fd, KVM_IRQ_LINE, &down))
+		return bench_why(r, -errno, "KVM_IRQ_LINE: %s",
+				 strerror(errno));
+	if ((err = bench_wait_isr(r)))
+		return err;
+	return bench_isr_latency(r, t0, lat);
+}
+
+/* MSI route on GSI 24 + KVM_IRQFD. KVM_SET_GSI_ROUTING replaces the whole
+ * table, so the irqchip pins (IOAPIC 0-23, PIC 0-15) go in with it. */
+static int setup_msi_irqfd(struct run *r)
+{
+	const unsigned int n = 24 + 16 + 1;
+	struct kvm_irq_routing *t;
+	unsigned int k = 0;
+	int err;
+
+	if ((err = bench_raw_vm(r)))
+		return err;
+	r->vector = 0x42;
+	t = calloc(1, sizeof(*t) + n * sizeof(t->entries[0]));
+	if (!t)
+		return bench_why(r, -ENOMEM, "out of memory");
+	for (uint32_t gsi = 0; gsi < 24; gsi++, k++) {
+		t->entries[k].gsi = gsi;
+		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t->entries[k].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		t->entries[k].u.irqchip.pin = gsi;
+	}
+	for (uint32_t gsi = 0; gsi < 16; gsi++, k++) {
+		t->entries[k].gsi = gsi;
+		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t->entries[k].u.irqchip.irqchip =
+			gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		t->entries[k].u.irqchip.pin = gsi % 8;
+	}
+	t->entries[k].gsi = 24;
+	t->entries[k].type = KVM_IRQ_ROUTING_MSI;
+	t->entries[k].u.msi.address_lo = KG_LAPIC_GPA;
+	t->entries[k].u.msi.data = r->vector;
+	t->nr = k + 1;
+	err = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) ? -errno : 0;
+	free(t);
+	if (err)
+		return bench_why(r, err, "KVM_SET_GSI_ROUTING: %s",
+				 strerror(-err));
+	if ((r->efd = bench_eventfd()) < 0)
+		return bench_why(r, r->efd, "eventfd: %s", strerror(-r->efd));
+	return raw_irqfd(r, r->efd, 24, 0, 0);
+}
+
+static int setup_signal_msi(struct run *r)
+{
+	int err;
+
+	if ((err = bench_raw_vm(r)))
+		return err;
+	r->vector = 0x43;
+	return 0;
+}
+
+static int sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	struct kvm_msi m = bench_msi_to(r->vector);
+	uint64_t t0;
+	int n, err;
+
+	(void)isr;
+	r->expected++;
+	t0 = bench_tsc();
+	n = ioctl(r->vm_fd, KVM_SIGNAL_MSI, &m);
+	if (n != 1)
+		return bench_why(r, n < 0 ? -errno : -EIO,
+				 "KVM_SIGNAL_MSI returned %d", n);
+	if ((err = bench_wait_isr(r)))
+		return err;
+	return bench_isr_latency(r, t0, lat);
+}
+
+/* Level irqfd with resamplefd on IOAPIC pin 17; the sample ends when the
+ * EOI's resample reaches the host (the full INTx cycle). */
+static int setup_level_resample(struct run *r)
+{
+	int err;
+
+	if ((err = bench_raw_vm(r)) ||
+	    (err = bench_program_pin(r, 17, 0x44, KG_LEVEL)))
+		return err;
+	if ((r->efd = bench_eventfd()) < 0)
+		return bench_why(r, r->efd, "eventfd: %s", strerror(-r->efd));
+	if ((r->rfd = bench_eventfd()) < 0)
+		return bench_why(r, r->rfd, "eventfd: %s", strerror(-r->rfd));
+	return raw_irqfd(r, r->efd, 17, KVM_IRQFD_FLAG_RESAMPLE, r->rfd);
+}
+
+static int resamplefd_read(struct run *r)
+{
+	uint64_t v;
+
+	if (read(r->rfd, &v, sizeof(v)) == sizeof(v))
+		return 1;
+	if (errno == EAGAIN)
+		return 0;
+	return bench_why(r, -errno, "read resamplefd: %s", strerror(errno));
+}
+
+static int sample_level_resample(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	uint64_t t0, t1 = 0;
+	int err;
+
+	r->expected++;
+	t0 = bench_tsc();
+	if ((err = bench_signal(r->efd)))
+		return bench_why(r, err, "eventfd write: %s", strerror(-err));
+	if ((err = bench_wait_intx_cycle(r, resamplefd_read, &t1)))
+		return err;
+	*lat = t1 - t0;
+	return bench_isr_latency(r, t0, isr);
+}
+
+/* ---- The naive relay ------------------------------------------------------ */
+
+/*
+ * What a VMM writes first when it must relay an eventfd itself: one thread,
+ * epoll_wait on the source, read it, KVM_SIGNAL_MSI. No batching, no busy
+ * polling, nothing clever. Pinned where irqlink's relay is pinned (the
+ * trigger CPU), so the two differ only in the relay's own code.
+ */
+struct bench_naive_relay {
+	pthread_t t;
+	int ep, src, stop, vm_fd;
+	struct kvm_msi msi;
+	uint64_t errors;   /* atomic */
+};
+
+static void *naive_loop(void *arg)
+{
+	struct bench_naive_relay *n = arg;
+	struct epoll_event ev;
+	uint64_t v;
+
+	for (;;) {
+		if (epoll_wait(n->ep, &ev, 1, -1) != 1)
+			continue;
+		if (ev.data.fd == n->stop)
+			return NULL;
+		if (read(n->src, &v, sizeof(v)) != sizeof(v))
+			continue;
+		if (ioctl(n->vm_fd, KVM_SIGNAL_MSI, &n->msi) != 1)
+			__atomic_fetch_add(&n->errors, 1, __ATOMIC_RELAXED);
+	}
+}
+
+void bench_naive_relay_destroy(struct bench_naive_relay *n)
+{
+	if (!n)
+		return;
+	bench_signal(n->stop);
+	pthread_join(n->t, NULL);
+	close(n->ep);
+	close(n->stop);
+	free(n);
+}
+
+static int naive_add(struct bench_naive_relay *n, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
+
+	return epoll_ctl(n->ep, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int setup_naive_relay(struct run *r)
+{
+	struct irqlink_dev_shape shape = { .msix_vectors = 1 };
+	struct bench_naive_relay *n;
+	int32_t fd32;
+	int err;
+
+	if ((err = bench_raw_vm(r)))
+		return err;
+	r->vector = 0x49;
+	/* The device model is the source, as on irqlink's relay row. */
+	if ((err = irqlink_dev_create(&shape, &r->dev)))
+		return bench_why(r, err, "irqlink_dev_create: %s",
+				 strerror(-err));
+	if ((r->efd = bench_eventfd()) < 0)
+		return bench_why(r, r->efd, "eventfd: %s", strerror(-r->efd));
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = 0, .count = 1,
+	};
+	fd32 = r->efd;
+	if ((err = irqlink_dev_set_irqs_fds(r->dev, &set, &fd32, 1)))
+		return bench_why(r, err < 0 ? err : -EIO,
+				 "irqlink_dev_set_irqs_fds: %d", err);
+	if (!(n = calloc(1, sizeof(*n))))
+		return bench_why(r, -ENOMEM, "out of memory");
+	n->src = r->efd;
+	n->vm_fd = r->vm_fd;
+	n->msi = bench_msi_to(r->vector);
+	n->ep = epoll_create1(EPOLL_CLOEXEC);
+	n->stop = bench_eventfd();
+	if (n->ep < 0 || n->stop < 0 || naive_add(n, n->src) ||
+	    naive_add(n, n->stop)) {
+		err = -errno;
+		if (n->ep >= 0)
+			close(n->ep);
+		if (n->stop >= 0)
+			close(n->stop);
+		free(n);
+		return bench_why(r, err, "naive relay: %s", strerror(-err));
+	}
+	/* Created from the trigger CPU, the thread inherits its affinity. */
+	if ((err = -pthread_create(&n->t, NULL, naive_loop, n))) {
+		close(n->ep);
+		close(n->stop);
+		free(n);
+		return bench_why(r, err, "pthread_create: %s", strerror(-err));
+	}
+	r->naive = n;
+	return 0;
+}
+
+static int sample_naive_relay(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	int err = bench_sample_dev_msi(r, lat, isr);
+
+	if (!err && __atomic_load_n(&r->naive->errors, __ATOMIC_RELAXED))
+		return bench_why(r, -EIO, "naive relay: KVM_SIGNAL_MSI failed");
+	return err;
+}
+
+const struct bench_path bench_paths_kvm[] = {
+	{ "kvm-irqfd-ioapic", NULL,
+	  "KVM_IRQFD, edge, IOAPIC pin -> ISR entry",
+	  setup_irqfd_ioapic, bench_sample_efd_isr, false, BENCH_WAIT_SPIN, NULL, NULL },
+	{ "kvm-irq-line", NULL,
+	  "KVM_IRQ_LINE assert+deassert -> ISR entry",
+	  setup_irq_line, sample_irq_line, false, BENCH_WAIT_SPIN, NULL, NULL },
+	{ "kvm-msi-irqfd", NULL,
+	  "MSI route + KVM_IRQFD -> ISR entry",
+	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_SPIN, NULL, NULL },
+	{ "kvm-signal-msi", NULL,
+	  "KVM_SIGNAL_MSI -> ISR entry",
+	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL },
+	{ "kvm-level-resample", NULL,
+	  "level irqfd -> ISR -> EOI -> resamplefd read (full INTx cycle)",
+	  setup_level_resample, sample_level_resample, true,
+	  BENCH_WAIT_SPIN, NULL, NULL },
+	{ "kvm-msi-irqfd/yield", NULL,
+	  "kvm-msi-irqfd, the trigger thread yielding while it waits",
+	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL },
+	{ "kvm-signal-msi/yield", NULL,
+	  "kvm-signal-msi, the trigger thread yielding while it waits",
+	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_YIELD, NULL, NULL },
+	{ "naive-relay/yield", "kvm-signal-msi/yield",
+	  "device eventfd -> the bench's own epoll thread: read, "
+	  "KVM_SIGNAL_MSI -> ISR",
+	  setup_naive_relay, sample_naive_relay, false, BENCH_WAIT_YIELD, NULL, NULL },
+};
+const size_t bench_paths_kvm_n =
+	sizeof(bench_paths_kvm) / sizeof(bench_paths_kvm[0]);
