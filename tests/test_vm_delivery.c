@@ -646,10 +646,7 @@ static void test_switch_msix(void **state)
 
 static void test_switch_intx(void **state)
 {
-	/* A fifth of the MSI-X storm: an INTx cycle costs ~130 us here (two
-	 * exits and a workqueue hop), and the switches, not the triggers,
-	 * are what this test counts on. */
-	const uint32_t n = STORM / 5 / STORM_SCALE, nswitch = 1000 / SCALE;
+	const uint32_t n = STORM / STORM_SCALE, nswitch = 1000 / SCALE;
 	volatile struct kg_ext *e;
 	struct vm_fx f;
 	struct vm_machine *m;
