@@ -29,6 +29,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+/* Parts a path may split its latency into (where the time goes). */
+#define BENCH_MAX_PARTS 4
+
 enum bench_regime {
 	BENCH_HALTED = 0,  /* guest in `sti; hlt` between interrupts */
 	BENCH_RUNNING,     /* guest spinning in ring 3, interrupts on */
@@ -76,6 +79,8 @@ struct bench_result {
 	struct bench_stat isr;   /* ISR entry, for paths that end later */
 	double rate;             /* interrupts/s, back to back */
 	uint64_t *lat_cyc, *isr_cyc; /* sorted once the run is over */
+	struct bench_stat part[BENCH_MAX_PARTS];
+	uint64_t *part_cyc[BENCH_MAX_PARTS];
 };
 
 struct bench_path;
@@ -102,6 +107,7 @@ struct run {
 	uint32_t gsi;
 	uint64_t expected;         /* guest count of `vector` after the sample */
 	uint64_t unmasks;          /* device intx_unmasks after the sample */
+	uint64_t part[BENCH_MAX_PARTS]; /* the sample's parts, if the path has */
 
 	volatile uint64_t *db_slot, *db_count;
 	uint64_t mmio_tsc, mmio_count; /* written on the vCPU thread (atomic) */
@@ -122,6 +128,10 @@ struct bench_path {
 	 * on the trigger CPU and would tax every other row's measurement. */
 	void (*park)(struct run *r);
 	int (*resume)(struct run *r);
+	/* Names of the parts the sample fills in r->part[] (up to a NULL),
+	 * each measured from where the one before ends unless its name
+	 * says otherwise. */
+	const char *parts[BENCH_MAX_PARTS];
 };
 
 /* ---- bench_clock.c ------------------------------------------------------ */

@@ -112,6 +112,9 @@ static int run_chunk(struct run *r, unsigned int count, enum chunk_mode mode)
 		if (mode == CHUNK_MEASURE) {
 			res->lat_cyc[res->kept] = lat;
 			res->isr_cyc[res->kept] = isr;
+			for (int k = 0; k < BENCH_MAX_PARTS &&
+			     r->p->parts[k]; k++)
+				res->part_cyc[k][res->kept] = r->part[k];
 			res->kept++;
 		}
 	}
@@ -180,6 +183,10 @@ void bench_latency_free(struct bench_result *res)
 		free(res[i].lat_cyc);
 		free(res[i].isr_cyc);
 		res[i].lat_cyc = res[i].isr_cyc = NULL;
+		for (int k = 0; k < BENCH_MAX_PARTS; k++) {
+			free(res[i].part_cyc[k]);
+			res[i].part_cyc[k] = NULL;
+		}
 	}
 }
 
@@ -224,6 +231,11 @@ int bench_latency_run(const struct bench_cfg *cfg, struct bench_result *res)
 			rows[g].isr_cyc = calloc(cfg->samples, 8);
 			if (!rows[g].lat_cyc || !rows[g].isr_cyc)
 				err = -ENOMEM;
+			for (int k = 0; k < BENCH_MAX_PARTS &&
+			     r->p->parts[k]; k++)
+				if (!(rows[g].part_cyc[k] =
+				      calloc(cfg->samples, 8)))
+					err = -ENOMEM;
 		}
 		err = err ? bench_why(r, err, "out of memory") : r->p->setup(r);
 		if (!err && r->p->park)
@@ -283,6 +295,10 @@ int bench_latency_run(const struct bench_cfg *cfg, struct bench_result *res)
 			bench_stat_fill(&o->lat, o->lat_cyc, o->kept);
 			if (bench_path_at(i)->has_isr)
 				bench_stat_fill(&o->isr, o->isr_cyc, o->kept);
+			for (int k = 0; k < BENCH_MAX_PARTS; k++)
+				if (o->part_cyc[k])
+					bench_stat_fill(&o->part[k],
+							o->part_cyc[k], o->kept);
 			if (o->b2b_cyc)
 				o->rate = (double)o->b2b_n * bench_clock.tsc_hz /
 					  (double)o->b2b_cyc;

@@ -87,6 +87,18 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 			fprintf(f, "\n");
 		}
 		for (size_t i = 0; i < bench_npaths(); i++) {
+			const struct bench_path *p = bench_path_at(i);
+			const struct bench_result *o = row(r, i, g);
+
+			if (!o->ran || o->err || !p->parts[0])
+				continue;
+			fprintf(f, "  %s, where the time goes (p50):", p->name);
+			for (int k = 0; k < BENCH_MAX_PARTS && p->parts[k]; k++)
+				fprintf(f, "%s %s %.2f", k ? "," : "",
+					p->parts[k], o->part[k].p50);
+			fprintf(f, "\n");
+		}
+		for (size_t i = 0; i < bench_npaths(); i++) {
 			const struct bench_result *o = row(r, i, g);
 
 			if (o->ran && !o->err && bench_path_at(i)->has_isr)
@@ -177,6 +189,19 @@ struct json_object *bench_report_json(const struct bench_report *r)
 			JADD(j, "latency", jstat(&o->lat));
 			if (p->has_isr)
 				JADD(j, "isr_entry", jstat(&o->isr));
+			if (p->parts[0]) {
+				struct json_object *pj = json_object_new_array();
+
+				for (int k = 0; k < BENCH_MAX_PARTS &&
+				     p->parts[k]; k++) {
+					struct json_object *x = jstat(&o->part[k]);
+
+					JADD(x, "name",
+					     json_object_new_string(p->parts[k]));
+					json_object_array_add(pj, x);
+				}
+				JADD(j, "parts", pj);
+			}
 			if (!o->err && (b = baseline(r, i, g))) {
 				JADD(j, "ratio_p50", json_object_new_double(
 					     o->lat.p50 / b->lat.p50));

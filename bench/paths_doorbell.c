@@ -248,15 +248,15 @@ static int sample_db_mmio_exit(struct run *r, uint64_t *lat, uint64_t *isr)
 const struct bench_path bench_paths_doorbell[] = {
 	{ "kvm-ioeventfd", NULL,
 	  "guest MMIO write -> KVM_IOEVENTFD eventfd read by a polling thread",
-	  setup_kvm_ioeventfd, sample_db_ioeventfd, false, BENCH_WAIT_SPIN, NULL, NULL },
+	  setup_kvm_ioeventfd, sample_db_ioeventfd, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-mmio-exit", "kvm-ioeventfd",
 	  "guest MMIO write -> user-space MMIO exit (vCPU thread)",
-	  setup_kvm_mmio_exit, sample_db_mmio_exit, false, BENCH_WAIT_SPIN, NULL, NULL },
+	  setup_kvm_mmio_exit, sample_db_mmio_exit, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-ioeventfd", "kvm-ioeventfd",
 	  "guest MMIO write -> irqlink_ioeventfd_register eventfd read by a "
 	  "polling thread",
 	  setup_irqlink_ioeventfd, sample_db_ioeventfd, false,
-	  BENCH_WAIT_SPIN, NULL, NULL },
+	  BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 };
 const size_t bench_paths_doorbell_n =
 	sizeof(bench_paths_doorbell) / sizeof(bench_paths_doorbell[0]);

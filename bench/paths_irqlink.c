@@ -247,25 +247,25 @@ const struct bench_path bench_paths_irqlink[] = {
 	{ "irqlink-msi", "kvm-msi-irqfd",
 	  "irqlink_dev_msi_fire -> consumer paired by the bypass manager "
 	  "(in-kernel irqfd on an irqlink MSI route) -> ISR",
-	  setup_msi_kernel, bench_sample_dev_msi, false, BENCH_WAIT_SPIN, NULL, NULL },
+	  setup_msi_kernel, bench_sample_dev_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-intx", "kvm-level-resample",
 	  "irqlink_dev_intx_assert -> consumer's level irqfd -> EOI -> "
 	  "resamplefd = device unmask (full INTx cycle)",
-	  setup_intx, sample_intx, true, BENCH_WAIT_SPIN, NULL, NULL },
+	  setup_intx, sample_intx, true, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-signal-msi", "kvm-signal-msi",
 	  "irqlink_vm_signal_msi -> ISR",
-	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL },
+	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-msi/yield", "kvm-msi-irqfd/yield",
 	  "irqlink-msi, the trigger thread yielding while it waits",
-	  setup_msi_kernel, bench_sample_dev_msi, false, BENCH_WAIT_YIELD, NULL, NULL },
+	  setup_msi_kernel, bench_sample_dev_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "irqlink-relay/yield", "naive-relay/yield",
 	  "irqlink_dev_msi_fire -> consumer forced to the relay (blocking, "
 	  "pinned to the trigger CPU) -> KVM_SIGNAL_MSI -> ISR",
-	  setup_msi_relay, bench_sample_dev_msi, false, BENCH_WAIT_YIELD, NULL, NULL },
+	  setup_msi_relay, bench_sample_dev_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "irqlink-relay-busy/yield", "naive-relay/yield",
 	  "irqlink-relay with IRQLINK_RELAY_BUSY_POLL",
 	  setup_msi_relay_busy, bench_sample_dev_msi, false, BENCH_WAIT_YIELD,
-	  park_relay, resume_relay_busy },
+	  park_relay, resume_relay_busy, { NULL } },
 };
 const size_t bench_paths_irqlink_n =
 	sizeof(bench_paths_irqlink) / sizeof(bench_paths_irqlink[0]);
