@@ -11,7 +11,8 @@
  *
  * Files: bench_clock.c (TSC, statistics), bench_run.c (a path's VM, guest
  * and waits), paths_kvm.c (raw KVM and the naive relay: the baselines),
- * paths_irqlink.c (irqlink's paths), paths_doorbell.c (guest -> host),
+ * paths_irqlink.c (irqlink's paths), paths_many.c (many vectors and
+ * devices), paths_doorbell.c (guest -> host),
  * bench_latency.c (the interleaved measurement), bench_scale.c (cost as
  * the work grows), bench_machine.c, bench_report.c (table, JSON, plots),
  * bench_cli.c (the command line) and irqlink_bench.c (main).
@@ -101,6 +102,7 @@ struct run {
 	struct irqlink_relay *relay;
 	struct irqlink_consumer *cons;
 	struct bench_naive_relay *naive;
+	struct bench_many *many;   /* paths_many.c */
 	int efd, rfd;              /* trigger eventfd, resamplefd/unmask */
 	unsigned int vector;
 	unsigned int pin;
@@ -156,6 +158,13 @@ int bench_pin_self(int cpu);
 int bench_eventfd(void);
 int bench_signal(int fd);
 struct kvm_msi bench_msi_to(unsigned int vector);
+/* A routing table with the irqchip pins (IOAPIC 0-23, PIC 0-15) and room
+ * for @extra more entries: KVM_SET_GSI_ROUTING replaces the whole table,
+ * so the pins must be in every table. NULL when out of memory. */
+struct kvm_irq_routing *bench_pin_routes(unsigned int extra);
+/* Append an MSI route to APIC 0, @vector, fixed, edge. */
+int bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
+		    unsigned int vector);
 int bench_raw_vm(struct run *r);
 int bench_lib_vm(struct run *r);
 int bench_guest_boot(struct run *r, int vm_fd);
@@ -191,6 +200,9 @@ extern const struct bench_path bench_paths_irqlink[];
 extern const size_t bench_paths_irqlink_n;
 extern const struct bench_path bench_paths_doorbell[];
 extern const size_t bench_paths_doorbell_n;
+extern const struct bench_path bench_paths_many[];
+extern const size_t bench_paths_many_n;
+void bench_many_destroy(struct bench_many *m);
 /* The naive relay (paths_kvm.c): torn down by bench_run_teardown(). */
 void bench_naive_relay_destroy(struct bench_naive_relay *n);
 

@@ -35,6 +35,7 @@ static const struct {
 } groups[] = {
 	{ bench_paths_kvm, &bench_paths_kvm_n },
 	{ bench_paths_irqlink, &bench_paths_irqlink_n },
+	{ bench_paths_many, &bench_paths_many_n },
 	{ bench_paths_doorbell, &bench_paths_doorbell_n },
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))

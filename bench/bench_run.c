@@ -14,6 +14,7 @@
 #include <inttypes.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -63,6 +64,43 @@ struct kvm_msi bench_msi_to(unsigned int vector)
 	m.address_lo = KG_LAPIC_GPA; /* destination APIC ID 0 */
 	m.data = vector;             /* fixed, edge */
 	return m;
+}
+
+struct kvm_irq_routing *bench_pin_routes(unsigned int extra)
+{
+	unsigned int n = 24 + 16 + extra, k = 0;
+	struct kvm_irq_routing *t;
+
+	t = calloc(1, sizeof(*t) + n * sizeof(t->entries[0]));
+	if (!t)
+		return NULL;
+	for (uint32_t gsi = 0; gsi < 24; gsi++, k++) {
+		t->entries[k].gsi = gsi;
+		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t->entries[k].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		t->entries[k].u.irqchip.pin = gsi;
+	}
+	for (uint32_t gsi = 0; gsi < 16; gsi++, k++) {
+		t->entries[k].gsi = gsi;
+		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
+		t->entries[k].u.irqchip.irqchip =
+			gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		t->entries[k].u.irqchip.pin = gsi % 8;
+	}
+	t->nr = k;
+	return t;
+}
+
+int bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
+		    unsigned int vector)
+{
+	struct kvm_irq_routing_entry *e = &t->entries[t->nr++];
+
+	e->gsi = gsi;
+	e->type = KVM_IRQ_ROUTING_MSI;
+	e->u.msi.address_lo = KG_LAPIC_GPA;
+	e->u.msi.data = vector;
+	return 0;
 }
 
 /* The harness creates the vCPU thread, which inherits the creating
@@ -267,6 +305,7 @@ void bench_run_teardown(struct run *r)
 	 * irqfds go; then the guest (it holds a dup of the VM fd), then the
 	 * VM. */
 	bench_naive_relay_destroy(r->naive);
+	bench_many_destroy(r->many);
 	irqlink_consumer_destroy(r->cons);
 	irqlink_relay_destroy(r->relay);
 	irqlink_dev_destroy(r->dev);
@@ -280,6 +319,7 @@ void bench_run_teardown(struct run *r)
 	if (r->rfd >= 0)
 		close(r->rfd);
 	r->naive = NULL;
+	r->many = NULL;
 	r->cons = NULL;
 	r->relay = NULL;
 	r->dev = NULL;

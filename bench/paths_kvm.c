@@ -72,39 +72,18 @@ static int sample_irq_line(struct run *r, uint64_t *lat, uint64_t *isr)
 	return bench_isr_latency(r, t0, lat);
 }
 
-/* MSI route on GSI 24 + KVM_IRQFD. KVM_SET_GSI_ROUTING replaces the whole
- * table, so the irqchip pins (IOAPIC 0-23, PIC 0-15) go in with it. */
+/* MSI route on GSI 24 + KVM_IRQFD. */
 static int setup_msi_irqfd(struct run *r)
 {
-	const unsigned int n = 24 + 16 + 1;
 	struct kvm_irq_routing *t;
-	unsigned int k = 0;
 	int err;
 
 	if ((err = bench_raw_vm(r)))
 		return err;
 	r->vector = 0x42;
-	t = calloc(1, sizeof(*t) + n * sizeof(t->entries[0]));
-	if (!t)
+	if (!(t = bench_pin_routes(1)))
 		return bench_why(r, -ENOMEM, "out of memory");
-	for (uint32_t gsi = 0; gsi < 24; gsi++, k++) {
-		t->entries[k].gsi = gsi;
-		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
-		t->entries[k].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		t->entries[k].u.irqchip.pin = gsi;
-	}
-	for (uint32_t gsi = 0; gsi < 16; gsi++, k++) {
-		t->entries[k].gsi = gsi;
-		t->entries[k].type = KVM_IRQ_ROUTING_IRQCHIP;
-		t->entries[k].u.irqchip.irqchip =
-			gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		t->entries[k].u.irqchip.pin = gsi % 8;
-	}
-	t->entries[k].gsi = 24;
-	t->entries[k].type = KVM_IRQ_ROUTING_MSI;
-	t->entries[k].u.msi.address_lo = KG_LAPIC_GPA;
-	t->entries[k].u.msi.data = r->vector;
-	t->nr = k + 1;
+	bench_msi_route(t, 24, r->vector);
 	err = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) ? -errno : 0;
 	free(t);
 	if (err)
