@@ -55,7 +55,8 @@ struct bench_cfg {
 	unsigned int gap_us;     /* idle time before each measured trigger */
 	int cpu_vcpu, cpu_trigger;
 	bool regime[BENCH_NREGIMES]; /* which regimes to measure */
-	const char *path;        /* a path name, "all", "latency" or "scale" */
+	const char *path;        /* a path name, "all", "latency", "scale" or
+				  * "vfio-user" */
 	const char *plots;       /* directory for gnuplot plots, or NULL */
 	bool json;
 	bool quick;
@@ -147,6 +148,12 @@ void bench_clock_init(void);
 uint64_t bench_tsc(void);
 uint64_t bench_now_ns(void);
 double bench_cyc_to_us(uint64_t c);
+/* Median of v[0..n) (sorts it); NAN if n is 0 or any value is NAN: a
+ * figure not seen in one repetition is unknown rather than biased. */
+double bench_median(double *v, unsigned int n);
+/* Write the message into why[len] (if len) and return err. */
+int bench_say(char *why, size_t len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Sort v[0..n) and fill *s (microseconds). */
 void bench_stat_fill(struct bench_stat *s, uint64_t *v, uint64_t n);
 
@@ -241,15 +248,20 @@ void bench_machine_read(struct bench_machine *m);
 /* ---- bench_report.c ------------------------------------------------------- */
 
 struct bench_scale_result;
+struct bench_vfu_result;
 struct bench_report {
 	const struct bench_cfg *cfg;
 	const struct bench_machine *m;
 	const struct bench_result *res;  /* NULL if no latency rows ran */
 	const struct bench_scale_result *scale; /* NULL if not run */
+	const struct bench_vfu_result *vfu;     /* NULL if not run */
 	double seconds;
 };
 void bench_report_text(FILE *f, const struct bench_report *r);
 struct json_object *bench_report_json(const struct bench_report *r);
+/* A JSON number, or NULL (JSON null) for NAN: a figure not measured.
+ * json-c would write NaN as a bare token, which is not JSON. */
+struct json_object *bench_json_num(double v);
 /* gnuplot data and scripts into cfg->plots, then gnuplot itself. Returns
  * 0 or -errno with why filled. */
 int bench_report_plots(const struct bench_report *r, char *why, size_t len);

@@ -5,6 +5,7 @@
  */
 #include "bench.h"
 #include "bench_scale.h"
+#include "bench_vfu.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,7 +29,8 @@ void bench_usage(FILE *f)
 		"entry (or the end of its cycle), one interrupt in flight, in two\n"
 		"regimes: the vCPU halted between interrupts and the vCPU running;\n"
 		"every irqlink path beside its raw-KVM baseline from the same run.\n"
-		"Then the cost of setting interrupts up as their number grows.\n"
+		"Then the cost of setting interrupts up as their number grows, and\n"
+		"vfio-user's messages beside a raw socket and in-process calls.\n"
 		"Defaults: --path all --regime both --samples 20000 --warmup 50\n"
 		"--rounds 40 --gap-us 50 --timeout-ms 1000; vCPU and trigger on\n"
 		"the first two CPUs this process may use. --quick: 400 samples in\n"
@@ -79,6 +81,8 @@ static void list_paths(void)
 		       bench_path_at(i)->what);
 	printf("%-25s %s\n", "scale", "MSI-X enable, mask/unmask and the "
 	       "bypass manager as their size grows");
+	printf("%-25s %s\n", "vfio-user", "REGION_READ/WRITE and SET_IRQS "
+	       "over vfio-user beside a raw socket and in-process");
 }
 
 /* Parse argv into *cfg. Returns 0, 1 when it printed help/list and the
@@ -148,7 +152,8 @@ int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 			break;
 		case OPT_PATH:
 			if (strcmp(a, "all") && strcmp(a, "latency") &&
-			    strcmp(a, "scale") && bench_path_index(a) < 0)
+			    strcmp(a, "scale") && strcmp(a, "vfio-user") &&
+			    bench_path_index(a) < 0)
 				return usage_error("unknown --path '%s' "
 						   "(irqlink-bench --list)", a);
 			cfg->path = a;
@@ -278,19 +283,22 @@ static int kvm_usable(void)
 	return -1;
 }
 
+/* Which parts a --path runs: "all" every one, a part's name that part,
+ * a path name (or "latency") the latency part. */
 static bool wants(const struct bench_cfg *cfg, const char *part)
 {
-	if (!strcmp(cfg->path, "all"))
+	if (!strcmp(cfg->path, "all") || !strcmp(cfg->path, part))
 		return true;
-	if (!strcmp(part, "scale"))
-		return !strcmp(cfg->path, "scale");
-	return strcmp(cfg->path, "scale") != 0;
+	return !strcmp(part, "latency") && strcmp(cfg->path, "scale") &&
+	       strcmp(cfg->path, "vfio-user");
 }
 
 int bench_main(int argc, char **argv)
 {
 	struct bench_scale_cfg scfg = { 0 };
 	struct bench_scale_result *scale = NULL;
+	struct bench_vfu_cfg vcfg = { 0 };
+	struct bench_vfu_result *vfu = NULL;
 	struct bench_result *res = NULL;
 	struct bench_machine m;
 	struct bench_report rep;
@@ -329,8 +337,20 @@ int bench_main(int argc, char **argv)
 			failed = 1;
 		}
 	}
+	/* Last: it forks the device's process, which is safe only while no
+	 * other thread of ours (relays, vCPUs) is alive. */
+	if (wants(&cfg, "vfio-user")) {
+		if (!cfg.quiet)
+			fprintf(stderr, "irqlink-bench: vfio-user%s\n",
+				cfg.quick ? " (quick)" : "");
+		vcfg.quick = cfg.quick;
+		if (bench_vfu_run(&vcfg, &vfu, why, sizeof(why))) {
+			fprintf(stderr, "irqlink-bench: vfio-user: %s\n", why);
+			failed = 1;
+		}
+	}
 	rep = (struct bench_report){ .cfg = &cfg, .m = &m, .res = res,
-				     .scale = scale,
+				     .scale = scale, .vfu = vfu,
 				     .seconds = (double)(bench_now_ns() - t0) /
 						1e9 };
 	if (cfg.json) {
@@ -350,5 +370,6 @@ int bench_main(int argc, char **argv)
 		bench_latency_free(res);
 	free(res);
 	bench_scale_free(scale);
+	bench_vfu_free(vfu);
 	return failed ? 1 : 0;
 }

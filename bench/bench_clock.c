@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Time for irqlink-bench: the TSC, calibrated once, and percentiles.
+ * Time for irqlink-bench: the TSC, calibrated once, percentiles and
+ * medians, and the one way its parts word an error.
  *
  * Samples are TSC differences. On these machines the guest's TSC is the
  * host's (offset 0), so a guest ISR's rdtsc and the host's rdtsc before the
@@ -8,6 +9,8 @@
  */
 #include "bench.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -78,4 +81,34 @@ void bench_stat_fill(struct bench_stat *s, uint64_t *v, uint64_t n)
 	s->p99 = bench_cyc_to_us(pct(v, n, 99));
 	s->min = bench_cyc_to_us(v[0]);
 	s->max = bench_cyc_to_us(v[n - 1]);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, unsigned int n)
+{
+	if (!n)
+		return NAN;
+	for (unsigned int i = 0; i < n; i++)
+		if (isnan(v[i]))
+			return NAN;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+int bench_say(char *why, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return err;
 }

@@ -7,9 +7,11 @@
  */
 #include "bench.h"
 #include "bench_scale.h"
+#include "bench_vfu.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,6 +121,15 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 		fprintf(f, "\n");
 		bench_scale_print(f, r->scale);
 	}
+	if (r->vfu) {
+		fprintf(f, "\n");
+		bench_vfu_print(f, r->vfu);
+	}
+}
+
+struct json_object *bench_json_num(double v)
+{
+	return isnan(v) ? NULL : json_object_new_double(v);
 }
 
 static struct json_object *jstat(const struct bench_stat *s)
@@ -218,6 +229,8 @@ struct json_object *bench_report_json(const struct bench_report *r)
 	JADD(top, "rows", rows);
 	if (r->scale)
 		JADD(top, "scale", bench_scale_json(r->scale));
+	if (r->vfu)
+		JADD(top, "vfio_user", bench_vfu_json(r->vfu));
 	return top;
 }
 

@@ -30,6 +30,7 @@
  * of one run.
  */
 #include "bench_scale.h"
+#include "bench.h"
 #include "bench_msix_dev.h"
 
 #include <irqlink/irqlink.h>
@@ -73,52 +74,9 @@ static const unsigned int bypass_quick[] = { 1000, 10000 };
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static double ms_of(uint64_t ns)
 {
 	return (double)ns / 1e6;
-}
-
-__attribute__((format(printf, 4, 5)))
-static int say(char *why, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Median of @n values, NAN if any is NAN (a phase not seen in one
- * repetition makes the figure unknown rather than biased). Sorts @v. */
-static double median(double *v, unsigned int n)
-{
-	unsigned int i;
-
-	if (!n)
-		return NAN;
-	for (i = 0; i < n; i++)
-		if (isnan(v[i]))
-			return NAN;
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static uint64_t routes_commits(struct irqlink_vm *vm)
@@ -152,13 +110,13 @@ static int fd_budget(unsigned int vectors, char *why, size_t len)
 	if (rl.rlim_cur >= need)
 		return 0;
 	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-		return say(why, len, -EMFILE, "an MSI-X table of %u vectors needs "
+		return bench_say(why, len, -EMFILE, "an MSI-X table of %u vectors needs "
 			   "about %llu file descriptors and the hard limit is %llu "
 			   "(ulimit -Hn)", vectors, (unsigned long long)need,
 			   (unsigned long long)rl.rlim_max);
 	rl.rlim_cur = need;
 	if (setrlimit(RLIMIT_NOFILE, &rl))
-		return say(why, len, -errno, "cannot raise the open file limit "
+		return bench_say(why, len, -errno, "cannot raise the open file limit "
 			   "to %llu: %s", (unsigned long long)need,
 			   strerror(errno));
 	return 0;
@@ -199,7 +157,7 @@ static int rig_open(struct rig *g, unsigned int nvec, bool glue, char *why,
 	memset(g, 0, sizeof(*g));
 	r = irqlink_vm_create(NULL, &g->vm);
 	if (r)
-		return say(why, len, r, "cannot create a KVM VM (/dev/kvm): %s",
+		return bench_say(why, len, r, "cannot create a KVM VM (/dev/kvm): %s",
 			   strerror(-r));
 	r = irqlink_relay_create(g->vm, NULL, &g->relay);
 	if (!r)
@@ -210,7 +168,7 @@ static int rig_open(struct rig *g, unsigned int nvec, bool glue, char *why,
 		r = irqlink_dev_attach_bypass(g->dev->irq, g->bypass);
 	if (r) {
 		rig_close(g);
-		return say(why, len, r, "cannot set up a device with %u MSI-X "
+		return bench_say(why, len, r, "cannot set up a device with %u MSI-X "
 			   "vectors: %s", nvec, strerror(-r));
 	}
 	if (!glue)
@@ -226,7 +184,7 @@ static int rig_open(struct rig *g, unsigned int nvec, bool glue, char *why,
 		r = irqlink_pci_config_write(g->pci, 0x04, 2, 0x0002);
 	if (r) {
 		rig_close(g);
-		return say(why, len, r, "the PCI glue refused the bench's %u-vector "
+		return bench_say(why, len, r, "the PCI glue refused the bench's %u-vector "
 			   "device: %s", nvec, strerror(-r));
 	}
 	return 0;
@@ -238,7 +196,7 @@ static int cfgw(struct rig *g, uint32_t off, uint32_t size, uint32_t v,
 	int r = irqlink_pci_config_write(g->pci, off, size, v);
 
 	if (r)
-		return say(why, len, r, "the glue could not follow a guest "
+		return bench_say(why, len, r, "the glue could not follow a guest "
 			   "config write (0x%x = 0x%x): %s", off, v,
 			   strerror(-r));
 	return 0;
@@ -254,7 +212,7 @@ static int tablew(struct rig *g, unsigned int vec, uint32_t field, uint32_t v,
 	if (r == 1)
 		return 0;
 	r = r ? r : -ENXIO;
-	return say(why, len, r, "a guest write to MSI-X table entry %u failed: "
+	return bench_say(why, len, r, "a guest write to MSI-X table entry %u failed: "
 		   "%s", vec, strerror(-r));
 }
 
@@ -297,7 +255,7 @@ static int guest_enable(struct rig *g, unsigned int nvec, uint64_t *t_last,
 		return r;
 	memset(&g->dev->marks, 0, sizeof(g->dev->marks));
 	g->dev->marks.armed = true;
-	*t_last = now_ns();
+	*t_last = bench_now_ns();
 	r = cfgw(g, SD_MSIX_CTRL, 2, MSIX_ENABLE, why, len);
 	g->dev->marks.armed = false;
 	return r;
@@ -317,9 +275,9 @@ static int glue_enable(unsigned int nvec, struct glue_sample *s, char *why,
 		return r;
 	irqlink_pci_get_stats(g.pci, &a);
 	c0 = routes_commits(g.vm);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	r = guest_enable(&g, nvec, &t_last, why, len);
-	t_end = now_ns();
+	t_end = bench_now_ns();
 	if (r) {
 		rig_close(&g);
 		return r;
@@ -362,10 +320,10 @@ static void consumers_destroy(struct irqlink_vm *vm,
 
 static int timed_commit(struct irqlink_vm *vm, uint64_t *commit_ns)
 {
-	uint64_t t = now_ns();
+	uint64_t t = bench_now_ns();
 	int r = irqlink_routes_commit(vm);
 
-	*commit_ns += now_ns() - t;
+	*commit_ns += bench_now_ns() - t;
 	return r;
 }
 
@@ -397,7 +355,7 @@ static int consumers_enable(unsigned int nvec, bool per_vector,
 	if (!efd || !c) {
 		free(efd);
 		free(c);
-		return say(why, len, -ENOMEM, "out of memory");
+		return bench_say(why, len, -ENOMEM, "out of memory");
 	}
 	for (i = 0; i < nvec; i++)
 		efd[i] = -1;
@@ -406,7 +364,7 @@ static int consumers_enable(unsigned int nvec, bool per_vector,
 		goto out;
 
 	c0 = routes_commits(g.vm);
-	t0 = now_ns();
+	t0 = bench_now_ns();
 	for (i = 0; i < nvec && !r; i++) {
 		efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (efd[i] < 0)
@@ -453,10 +411,10 @@ static int consumers_enable(unsigned int nvec, bool per_vector,
 		for (i = 0; i < nvec && !r; i++)
 			r = irqlink_consumer_refresh(c[i]);
 	}
-	t_end = now_ns();
+	t_end = bench_now_ns();
 	if (r) {
 		irqlink_routes_abort(g.vm);
-		say(why, len, r, "%s enable of %u vectors, %s: %s",
+		bench_say(why, len, r, "%s enable of %u vectors, %s: %s",
 		    per_vector ? "per-vector" : "batched", nvec, step,
 		    strerror(-r));
 	} else {
@@ -487,13 +445,13 @@ static void way_fold(struct bench_scale_way_result *w,
 
 	for (i = 0; i < reps; i++)
 		scratch[i] = s[i].total_ms;
-	w->total_ms = median(scratch, reps);
+	w->total_ms = bench_median(scratch, reps);
 	for (i = 0; i < reps; i++)
 		scratch[i] = s[i].commit_ms;
-	w->commit_ms = median(scratch, reps);
+	w->commit_ms = bench_median(scratch, reps);
 	for (i = 0; i < reps; i++)
 		scratch[i] = s[i].total_ms - s[i].commit_ms;
-	w->rest_ms = median(scratch, reps);
+	w->rest_ms = bench_median(scratch, reps);
 	w->commits_min = w->commits_max = s[0].commits;
 	w->in_kernel_min = s[0].in_kernel;
 	for (i = 1; i < reps; i++) {
@@ -542,7 +500,7 @@ static int measure_enable(unsigned int nvec, unsigned int reps,
 #define SPLIT(field) do {                                              \
 		for (i = 0; i < reps; i++)                             \
 			v[i] = gs[i].field;                            \
-		sp->field = median(v, reps);                           \
+		sp->field = bench_median(v, reps);                           \
 	} while (0)
 	SPLIT(program_ms);
 	SPLIT(sinks_ms);
@@ -572,18 +530,18 @@ static int measure_identity(unsigned int reps, double *us, char *why,
 
 	fd = eventfd(0, EFD_CLOEXEC);
 	if (fd < 0)
-		return say(why, len, -errno, "eventfd: %s", strerror(errno));
+		return bench_say(why, len, -errno, "eventfd: %s", strerror(errno));
 	for (k = 0; k < reps && !r; k++) {
-		t = now_ns();
+		t = bench_now_ns();
 		for (i = 0; i < IDENTITY_READS && !r; i++)
 			r = irqlink_bypass_token_from_fd(fd, &tok);
-		v[k] = (double)(now_ns() - t) / 1e3 / IDENTITY_READS;
+		v[k] = (double)(bench_now_ns() - t) / 1e3 / IDENTITY_READS;
 	}
 	close(fd);
 	if (r)
-		return say(why, len, r, "eventfd identities are not readable "
+		return bench_say(why, len, r, "eventfd identities are not readable "
 			   "from /proc: %s", strerror(-r));
-	*us = median(v, reps);
+	*us = bench_median(v, reps);
 	return 0;
 }
 
@@ -613,13 +571,13 @@ static int mask_once(unsigned int pairs, unsigned int changes,
 
 	irqlink_pci_get_stats(g.pci, &a);
 	c0 = routes_commits(g.vm);
-	t = now_ns();
+	t = bench_now_ns();
 	for (i = 0; i < pairs && !r; i++) {
 		r = tablew(&g, v, 12, 1, why, len);
 		if (!r)
 			r = tablew(&g, v, 12, 0, why, len);
 	}
-	s->pair_us = (double)(now_ns() - t) / 1e3 / pairs;
+	s->pair_us = (double)(bench_now_ns() - t) / 1e3 / pairs;
 	irqlink_pci_get_stats(g.pci, &b);
 	s->pair_commits = routes_commits(g.vm) - c0;
 	s->pair_calls = b.mask_calls - a.mask_calls;
@@ -628,10 +586,10 @@ static int mask_once(unsigned int pairs, unsigned int changes,
 
 	/* Every change differs from the message before it. */
 	c0 = routes_commits(g.vm);
-	t = now_ns();
+	t = bench_now_ns();
 	for (i = 0; i < changes && !r; i++)
 		r = tablew(&g, v, 8, m.data ^ (i % 2 ? 0 : 0x1), why, len);
-	s->data_us = (double)(now_ns() - t) / 1e3 / changes;
+	s->data_us = (double)(bench_now_ns() - t) / 1e3 / changes;
 	s->data_commits = routes_commits(g.vm) - c0;
 	if (r)
 		goto out;
@@ -639,7 +597,7 @@ static int mask_once(unsigned int pairs, unsigned int changes,
 	/* The driver's way: mask, rewrite the entry (the destination APIC
 	 * id in the address and the data), unmask. */
 	c0 = routes_commits(g.vm);
-	t = now_ns();
+	t = bench_now_ns();
 	for (i = 0; i < changes && !r; i++) {
 		r = tablew(&g, v, 12, 1, why, len);
 		if (!r)
@@ -652,7 +610,7 @@ static int mask_once(unsigned int pairs, unsigned int changes,
 		if (!r)
 			r = tablew(&g, v, 12, 0, why, len);
 	}
-	s->masked_us = (double)(now_ns() - t) / 1e3 / changes;
+	s->masked_us = (double)(bench_now_ns() - t) / 1e3 / changes;
 	s->masked_commits = routes_commits(g.vm) - c0;
 out:
 	rig_close(&g);
@@ -679,13 +637,13 @@ static int measure_mask(bool quick, unsigned int reps,
 	}
 	for (i = 0; i < reps; i++)
 		v[i] = s[i].pair_us;
-	mk->pair_us = median(v, reps);
+	mk->pair_us = bench_median(v, reps);
 	for (i = 0; i < reps; i++)
 		v[i] = s[i].data_us;
-	mk->data_us = median(v, reps);
+	mk->data_us = bench_median(v, reps);
 	for (i = 0; i < reps; i++)
 		v[i] = s[i].masked_us;
-	mk->masked_us = median(v, reps);
+	mk->masked_us = bench_median(v, reps);
 	/* Counts are not noise: report the worst repetition. */
 	for (i = 0; i < reps; i++) {
 		if (s[i].pair_commits > mk->pair_commits)
@@ -739,7 +697,7 @@ enum bp_op { BP_REG_PROD, BP_REG_CONS, BP_UNREG_CONS, BP_UNREG_PROD };
 static int bp_batch(struct irqlink_bypass *b, struct bp_pair *x,
 		    unsigned int n, enum bp_op op, double *ns)
 {
-	uint64_t t = now_ns();
+	uint64_t t = bench_now_ns();
 	unsigned int i;
 	int r = 0;
 
@@ -759,7 +717,7 @@ static int bp_batch(struct irqlink_bypass *b, struct bp_pair *x,
 			break;
 		}
 	}
-	*ns = (double)(now_ns() - t) / n;
+	*ns = (double)(bench_now_ns() - t) / n;
 	return r;
 }
 
@@ -776,12 +734,12 @@ static int measure_bypass(unsigned int pairs, unsigned int reps,
 
 	x = malloc(((size_t)pairs + BYPASS_OPS) * sizeof(*x));
 	if (!x)
-		return say(why, len, -ENOMEM, "out of memory for %u bypass "
+		return bench_say(why, len, -ENOMEM, "out of memory for %u bypass "
 			   "pairs", pairs);
 	r = irqlink_bypass_create(&b);
 	if (r) {
 		free(x);
-		return say(why, len, r, "irqlink_bypass_create: %s",
+		return bench_say(why, len, r, "irqlink_bypass_create: %s",
 			   strerror(-r));
 	}
 	for (i = 0; i < pairs + BYPASS_OPS; i++)
@@ -802,13 +760,13 @@ static int measure_bypass(unsigned int pairs, unsigned int reps,
 	irqlink_bypass_destroy(b);
 	free(x);
 	if (r)
-		return say(why, len, r, "the bypass manager with %u pairs: %s",
+		return bench_say(why, len, r, "the bypass manager with %u pairs: %s",
 			   pairs, strerror(-r));
 	out->pairs = pairs;
-	out->reg_producer_ns = median(v[BP_REG_PROD], reps);
-	out->reg_consumer_ns = median(v[BP_REG_CONS], reps);
-	out->unreg_consumer_ns = median(v[BP_UNREG_CONS], reps);
-	out->unreg_producer_ns = median(v[BP_UNREG_PROD], reps);
+	out->reg_producer_ns = bench_median(v[BP_REG_PROD], reps);
+	out->reg_consumer_ns = bench_median(v[BP_REG_CONS], reps);
+	out->unreg_consumer_ns = bench_median(v[BP_UNREG_CONS], reps);
+	out->unreg_producer_ns = bench_median(v[BP_UNREG_PROD], reps);
 	return 0;
 }
 
@@ -825,10 +783,10 @@ int bench_scale_run(const struct bench_scale_cfg *cfg,
 	if (why && whylen)
 		why[0] = '\0';
 	if (!out)
-		return say(why, whylen, -EINVAL, "no place for the results");
+		return bench_say(why, whylen, -EINVAL, "no place for the results");
 	*out = NULL;
 	if (!cfg)
-		return say(why, whylen, -EINVAL, "no configuration");
+		return bench_say(why, whylen, -EINVAL, "no configuration");
 	en = cfg->quick ? enable_quick : enable_full;
 	nen = cfg->quick ? sizeof(enable_quick) / sizeof(*en) :
 		sizeof(enable_full) / sizeof(*en);
@@ -838,7 +796,7 @@ int bench_scale_run(const struct bench_scale_cfg *cfg,
 
 	res = calloc(1, sizeof(*res));
 	if (!res)
-		return say(why, whylen, -ENOMEM, "out of memory");
+		return bench_say(why, whylen, -ENOMEM, "out of memory");
 	res->quick = cfg->quick;
 	res->reps = cfg->quick ? REPS_QUICK : REPS_FULL;
 	res->bypass_ops = BYPASS_OPS;
@@ -1021,30 +979,19 @@ void bench_scale_print(FILE *f, const struct bench_scale_result *r)
 	print_bypass(f, r);
 }
 
-/* json-c writes NaN as a bare token, which is not JSON: null instead. */
-static struct json_object *jnum(double v)
-{
-	return isnan(v) ? NULL : json_object_new_double(v);
-}
-
-static void jadd(struct json_object *o, const char *k, struct json_object *v)
-{
-	json_object_object_add(o, k, v);
-}
-
 static struct json_object *json_way(const struct bench_scale_way_result *w)
 {
 	struct json_object *o = json_object_new_object();
 
 	if (!o)
 		return NULL;
-	jadd(o, "total_ms", jnum(w->total_ms));
-	jadd(o, "commit_ms", jnum(w->commit_ms));
-	jadd(o, "commit_ms_estimated", json_object_new_boolean(w->commit_estimated));
-	jadd(o, "rest_ms", jnum(w->rest_ms));
-	jadd(o, "commits_min", json_object_new_int64((int64_t)w->commits_min));
-	jadd(o, "commits_max", json_object_new_int64((int64_t)w->commits_max));
-	jadd(o, "in_kernel_min", json_object_new_int64((int64_t)w->in_kernel_min));
+	json_object_object_add(o, "total_ms", bench_json_num(w->total_ms));
+	json_object_object_add(o, "commit_ms", bench_json_num(w->commit_ms));
+	json_object_object_add(o, "commit_ms_estimated", json_object_new_boolean(w->commit_estimated));
+	json_object_object_add(o, "rest_ms", bench_json_num(w->rest_ms));
+	json_object_object_add(o, "commits_min", json_object_new_int64((int64_t)w->commits_min));
+	json_object_object_add(o, "commits_max", json_object_new_int64((int64_t)w->commits_max));
+	json_object_object_add(o, "in_kernel_min", json_object_new_int64((int64_t)w->in_kernel_min));
 	return o;
 }
 
@@ -1061,21 +1008,21 @@ static struct json_object *json_enable(const struct bench_scale_enable *e)
 		json_object_put(sp);
 		return NULL;
 	}
-	jadd(o, "vectors", json_object_new_int64(e->vectors));
+	json_object_object_add(o, "vectors", json_object_new_int64(e->vectors));
 	for (w = 0; w < BENCH_SCALE_WAYS; w++)
-		jadd(ways, way_key[w], json_way(&e->way[w]));
-	jadd(o, "ways", ways);
-	jadd(o, "speedup", jnum(e->speedup));
-	jadd(sp, "program_ms", jnum(e->glue.program_ms));
-	jadd(sp, "eventfds_consumers_ms", jnum(e->glue.sinks_ms));
-	jadd(sp, "set_irqs_ms", jnum(e->glue.triggers_ms));
-	jadd(sp, "commit_irqfds_ms", jnum(e->glue.commit_irqfds_ms));
-	jadd(sp, "unmask_ms", jnum(e->glue.unmask_ms));
-	jadd(sp, "route_batches_min",
+		json_object_object_add(ways, way_key[w], json_way(&e->way[w]));
+	json_object_object_add(o, "ways", ways);
+	json_object_object_add(o, "speedup", bench_json_num(e->speedup));
+	json_object_object_add(sp, "program_ms", bench_json_num(e->glue.program_ms));
+	json_object_object_add(sp, "eventfds_consumers_ms", bench_json_num(e->glue.sinks_ms));
+	json_object_object_add(sp, "set_irqs_ms", bench_json_num(e->glue.triggers_ms));
+	json_object_object_add(sp, "commit_irqfds_ms", bench_json_num(e->glue.commit_irqfds_ms));
+	json_object_object_add(sp, "unmask_ms", bench_json_num(e->glue.unmask_ms));
+	json_object_object_add(sp, "route_batches_min",
 	     json_object_new_int64((int64_t)e->glue.route_batches_min));
-	jadd(sp, "route_batches_max",
+	json_object_object_add(sp, "route_batches_max",
 	     json_object_new_int64((int64_t)e->glue.route_batches_max));
-	jadd(o, "glue_split", sp);
+	json_object_object_add(o, "glue_split", sp);
 	return o;
 }
 
@@ -1099,40 +1046,40 @@ struct json_object *bench_scale_json(const struct bench_scale_result *r)
 		json_object_put(sizes);
 		return NULL;
 	}
-	jadd(o, "quick", json_object_new_boolean(r->quick));
-	jadd(o, "reps", json_object_new_int64(r->reps));
+	json_object_object_add(o, "quick", json_object_new_boolean(r->quick));
+	json_object_object_add(o, "reps", json_object_new_int64(r->reps));
 	for (i = 0; i < r->nenable; i++)
 		json_object_array_add(en, json_enable(&r->enable[i]));
-	jadd(o, "msix_enable", en);
-	jadd(o, "identity_read_us", jnum(r->identity_us));
+	json_object_object_add(o, "msix_enable", en);
+	json_object_object_add(o, "identity_read_us", bench_json_num(r->identity_us));
 
-	jadd(mk, "vectors", json_object_new_int64(r->mask.vectors));
-	jadd(mk, "pairs", json_object_new_int64(r->mask.pairs));
-	jadd(mk, "pair_us", jnum(r->mask.pair_us));
-	jadd(mk, "pair_commits", json_object_new_int64((int64_t)r->mask.pair_commits));
-	jadd(mk, "pair_set_irqs", jnum(r->mask.pair_set_irqs));
-	jadd(mk, "changes", json_object_new_int64(r->mask.changes));
-	jadd(mk, "data_change_us", jnum(r->mask.data_us));
-	jadd(mk, "data_change_commits", jnum(r->mask.data_commits));
-	jadd(mk, "masked_change_us", jnum(r->mask.masked_us));
-	jadd(mk, "masked_change_commits", jnum(r->mask.masked_commits));
-	jadd(o, "mask", mk);
+	json_object_object_add(mk, "vectors", json_object_new_int64(r->mask.vectors));
+	json_object_object_add(mk, "pairs", json_object_new_int64(r->mask.pairs));
+	json_object_object_add(mk, "pair_us", bench_json_num(r->mask.pair_us));
+	json_object_object_add(mk, "pair_commits", json_object_new_int64((int64_t)r->mask.pair_commits));
+	json_object_object_add(mk, "pair_set_irqs", bench_json_num(r->mask.pair_set_irqs));
+	json_object_object_add(mk, "changes", json_object_new_int64(r->mask.changes));
+	json_object_object_add(mk, "data_change_us", bench_json_num(r->mask.data_us));
+	json_object_object_add(mk, "data_change_commits", bench_json_num(r->mask.data_commits));
+	json_object_object_add(mk, "masked_change_us", bench_json_num(r->mask.masked_us));
+	json_object_object_add(mk, "masked_change_commits", bench_json_num(r->mask.masked_commits));
+	json_object_object_add(o, "mask", mk);
 
-	jadd(bp, "ops_per_batch", json_object_new_int64(r->bypass_ops));
+	json_object_object_add(bp, "ops_per_batch", json_object_new_int64(r->bypass_ops));
 	for (i = 0; i < r->nbypass; i++) {
 		const struct bench_scale_bypass *b = &r->bypass[i];
 		struct json_object *s = json_object_new_object();
 
 		if (!s)
 			continue;
-		jadd(s, "pairs", json_object_new_int64(b->pairs));
-		jadd(s, "register_producer_ns", jnum(b->reg_producer_ns));
-		jadd(s, "register_consumer_ns", jnum(b->reg_consumer_ns));
-		jadd(s, "unregister_consumer_ns", jnum(b->unreg_consumer_ns));
-		jadd(s, "unregister_producer_ns", jnum(b->unreg_producer_ns));
+		json_object_object_add(s, "pairs", json_object_new_int64(b->pairs));
+		json_object_object_add(s, "register_producer_ns", bench_json_num(b->reg_producer_ns));
+		json_object_object_add(s, "register_consumer_ns", bench_json_num(b->reg_consumer_ns));
+		json_object_object_add(s, "unregister_consumer_ns", bench_json_num(b->unreg_consumer_ns));
+		json_object_object_add(s, "unregister_producer_ns", bench_json_num(b->unreg_producer_ns));
 		json_object_array_add(sizes, s);
 	}
-	jadd(bp, "sizes", sizes);
-	jadd(o, "bypass", bp);
+	json_object_object_add(bp, "sizes", sizes);
+	json_object_object_add(o, "bypass", bp);
 	return o;
 }

@@ -10,6 +10,7 @@
  */
 #include "bench.h"
 #include "bench_scale.h"
+#include "bench_vfu.h"
 
 #include "testutil.h"
 
@@ -163,6 +164,47 @@ static void test_scale_commits(void **state)
 	bench_scale_free(r);
 }
 
+/* Messages a SET_IRQS of @n eventfds takes at @per fds a message: one, or
+ * the whole range enabled first and then a chunk per message. */
+static unsigned int set_irqs_messages(unsigned int n, unsigned int per)
+{
+	return n <= per ? 1 : 1 + (n + per - 1) / per;
+}
+
+/* The quick vfio-user run: every round trip measured; SET_IRQS takes the
+ * messages its chunking says, pipelined or synchronous; no fd left
+ * behind. */
+static void test_vfio_user_messages(void **state)
+{
+	struct bench_vfu_cfg cfg = { .quick = true };
+	struct bench_vfu_result *r = NULL;
+	char why[256] = "";
+	int fds = tu_open_fds();
+
+	(void)state;
+	if (bench_vfu_run(&cfg, &r, why, sizeof(why)))
+		fail_msg("bench_vfu_run: %s", why);
+	assert_int_equal(r->max_msg_fds, 16);
+	for (int l = 0; l < BENCH_VFU_LAYOUTS; l++) {
+		if (!r->layout_ok[l])
+			continue;
+		for (unsigned int k = 0; k < r->nrt; k++)
+			assert_true(r->rt[l][k].path[BENCH_VFU_IRQLINK].n > 0);
+		for (unsigned int k = 0; k < r->nirqs; k++) {
+			const struct bench_vfu_irqs *x = &r->irqs[l][k];
+
+			assert_int_equal(x->way[BENCH_VFU_PIPELINED].messages,
+					 set_irqs_messages(x->fds, 16));
+			assert_int_equal(x->way[BENCH_VFU_SYNC].messages,
+					 set_irqs_messages(x->fds, 16));
+			assert_int_equal(x->way[BENCH_VFU_WIDE].messages,
+					 set_irqs_messages(x->fds, 253));
+		}
+	}
+	bench_vfu_free(r);
+	assert_int_equal(tu_open_fds(), fds);
+}
+
 static int parse(int argc, char **argv)
 {
 	struct bench_cfg cfg;
@@ -211,6 +253,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_usage_errors),
 		cmocka_unit_test(test_scale_commits),
+		cmocka_unit_test(test_vfio_user_messages),
 		cmocka_unit_test(test_path_brings_baselines),
 		cmocka_unit_test(test_every_row_delivers),
 	};
