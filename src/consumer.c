@@ -50,9 +50,12 @@
 
 #include "container_of.h"
 #include "eventfd.h"
+#include "irqfd_internal.h"
+#include "relay_internal.h"
 #include "vm_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -133,11 +136,15 @@ static int ensure_route(struct irqlink_consumer *c)
 	return r == 1 && msi_equal(&cur, &c->msi) ? 0 : -EAGAIN;
 }
 
+/* E's own calls pass its identity, read once at creation: a switch of
+ * thousands of vectors would otherwise re-read it from /proc several
+ * times per vector. */
 static int attach_e(struct irqlink_consumer *c)
 {
-	if (c->kind == IRQLINK_CONSUMER_INTX)
-		return irqlink_irqfd_attach_level(c->vm, c->efd, c->ufd, c->gsi);
-	return irqlink_irqfd_attach_edge(c->vm, c->efd, c->gsi);
+	return il_irqfd_attach_token(c->vm, c->efd,
+				     c->kind == IRQLINK_CONSUMER_INTX ? c->ufd
+								      : -1,
+				     c->gsi, c->bc.token);
 }
 
 static int to_bypass(struct irqlink_consumer *c)
@@ -160,7 +167,7 @@ static int to_bypass(struct irqlink_consumer *c)
 			return r;
 	}
 	/* Cannot fail: the entry exists and pausing allocates nothing. */
-	r = irqlink_relay_pause(c->relay, c->efd);
+	r = il_relay_pause_token(c->relay, c->bc.token);
 	if (r)
 		return r;
 	/* Nobody else reads E now; a failed read leaves the count in E. */
@@ -171,7 +178,7 @@ static int to_bypass(struct irqlink_consumer *c)
 		/* Back to the relay; it injects what we took, once. */
 		if (n)
 			(void)il_eventfd_signal(c->efd);
-		(void)irqlink_relay_resume(c->relay, c->efd);
+		(void)il_relay_resume_token(c->relay, c->bc.token);
 		return r;
 	}
 	if (c->kind == IRQLINK_CONSUMER_INTX) {
@@ -209,14 +216,14 @@ static int to_relay(struct irqlink_consumer *c)
 	 * the ioctl layer can fail anything: then E stays KVM's and the
 	 * consumer stays in bypass, its relay side paused as it was. An EOI
 	 * forwarded from R meanwhile was a twin of a direct one: harmless. */
-	r = irqlink_irqfd_detach(c->vm, c->efd, c->gsi);
+	r = il_irqfd_detach_token(c->vm, c->efd, c->gsi, c->bc.token);
 	if (r) {
 		if (c->kind == IRQLINK_CONSUMER_INTX)
 			(void)irqlink_relay_pause(c->relay, c->rfd);
 		c->st.relay_failures++;
 		return r;
 	}
-	(void)irqlink_relay_resume(c->relay, c->efd);
+	(void)il_relay_resume_token(c->relay, c->bc.token);
 	atomic_store(&c->path, IRQLINK_PATH_RELAY);
 	c->st.to_relay++;
 	c->st.switches++;
@@ -384,7 +391,7 @@ static void teardown_intx(struct irqlink_consumer *c)
 {
 	uint64_t m;
 
-	(void)irqlink_relay_remove(c->relay, c->efd);
+	(void)il_relay_remove_token(c->relay, c->bc.token);
 	/* L first: once it is detached no EOI reaches R, so what R holds
 	 * after its relay entry goes is all there is. It also deasserts the
 	 * pin if L was its last level irqfd (rule 28). */
@@ -424,7 +431,7 @@ static int setup_notify(struct irqlink_consumer *c, int notify_fd)
 
 static void teardown_notify(struct irqlink_consumer *c)
 {
-	(void)irqlink_relay_remove(c->relay, c->efd);
+	(void)il_relay_remove_token(c->relay, c->bc.token);
 	own_level_detach(c);
 }
 
@@ -455,7 +462,7 @@ static int setup_msi(struct irqlink_consumer *c)
 
 static void teardown_msi(struct irqlink_consumer *c)
 {
-	(void)irqlink_relay_remove(c->relay, c->efd);
+	(void)il_relay_remove_token(c->relay, c->bc.token);
 	if (c->gsi_allocated)
 		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
 }
@@ -499,9 +506,10 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 		r = -r;
 		goto fail_mutex;
 	}
-	c->efd = il_eventfd_dup(cfg->trigger_fd);
+	/* check_config() has shown it is an eventfd: a plain dup. */
+	c->efd = fcntl(cfg->trigger_fd, F_DUPFD_CLOEXEC, 0);
 	if (c->efd < 0) {
-		r = c->efd;
+		r = -errno;
 		goto fail_efd;
 	}
 	r = il_eventfd_token(c->efd, &c->bc.token);

@@ -27,6 +27,7 @@
 #include <irqlink/irqfd.h>
 
 #include "eventfd.h"
+#include "irqfd_internal.h"
 #include "token_table.h"
 
 struct irqfd_rec {
@@ -99,10 +100,10 @@ static int dup_fd(int fd)
  * reuse it for another eventfd) between our KVM_IRQFD and our identity
  * lookup, and the record would then disagree with KVM.
  */
-static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
+static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi,
+			 uint64_t token)
 {
 	struct irqfd_rec *rec;
-	uint64_t token;
 	int fd = dup_fd(efd), r;
 
 	if (fd < 0) {
@@ -115,7 +116,7 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 	r = kvm_deassign(vm, fd, gsi);
 	/* KVM accepted the fd as an eventfd, so it has a token; not finding
 	 * one (no fdinfo) means we could not have recorded it either. */
-	if (r == 0 && il_eventfd_token(fd, &token) == 0) {
+	if (r == 0 && (token || il_eventfd_token(fd, &token) == 0)) {
 		rec = find(vm->irqfds, token, gsi, false);
 		if (rec) {
 			(void)il_token_table_remove(&vm->irqfds->recs, token);
@@ -126,7 +127,9 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi)
 	return r;
 }
 
-static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
+/* @token: the eventfd's identity if the caller holds it, else 0. */
+static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req,
+			 uint64_t token)
 {
 	struct il_irqfds *t = vm->irqfds;
 	struct irqfd_rec *rec, *stale;
@@ -179,7 +182,8 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 	if (r < 0)
 		goto fail_kvm;
 	/* From here on KVM holds the irqfd: every failure must detach it. */
-	r = il_eventfd_token(rec->efd, &rec->token);
+	rec->token = token;
+	r = token ? 0 : il_eventfd_token(rec->efd, &rec->token);
 	if (r)
 		goto fail_token;
 
@@ -204,18 +208,36 @@ fail_kvm:
 	return r;
 }
 
-int irqlink_irqfd_assign(struct irqlink_vm *vm, const struct kvm_irqfd *req)
+static int assign(struct irqlink_vm *vm, const struct kvm_irqfd *req,
+		  uint64_t token)
 {
 	int r;
 
 	if (!vm || !req)
 		return -EINVAL;
 	if (req->flags & KVM_IRQFD_FLAG_DEASSIGN)
-		return irqlink_irqfd_detach(vm, (int)req->fd, req->gsi);
+		return il_irqfd_detach_token(vm, (int)req->fd, req->gsi, token);
 	pthread_mutex_lock(&vm->lock);
-	r = assign_locked(vm, req);
+	r = assign_locked(vm, req, token);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
+}
+
+int irqlink_irqfd_assign(struct irqlink_vm *vm, const struct kvm_irqfd *req)
+{
+	return assign(vm, req, 0);
+}
+
+int il_irqfd_attach_token(struct irqlink_vm *vm, int efd, int resamplefd,
+			  uint32_t gsi, uint64_t token)
+{
+	struct kvm_irqfd req = { .fd = (uint32_t)efd, .gsi = gsi };
+
+	if (resamplefd >= 0) {
+		req.flags = KVM_IRQFD_FLAG_RESAMPLE;
+		req.resamplefd = (uint32_t)resamplefd;
+	}
+	return assign(vm, &req, token);
 }
 
 int irqlink_irqfd_attach_edge(struct irqlink_vm *vm, int efd, uint32_t gsi)
@@ -238,16 +260,22 @@ int irqlink_irqfd_attach_level(struct irqlink_vm *vm, int efd,
 	return irqlink_irqfd_assign(vm, &req);
 }
 
-int irqlink_irqfd_detach(struct irqlink_vm *vm, int efd, uint32_t gsi)
+int il_irqfd_detach_token(struct irqlink_vm *vm, int efd, uint32_t gsi,
+			  uint64_t token)
 {
 	int r;
 
 	if (!vm)
 		return -EINVAL;
 	pthread_mutex_lock(&vm->lock);
-	r = detach_locked(vm, efd, gsi);
+	r = detach_locked(vm, efd, gsi, token);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
+}
+
+int irqlink_irqfd_detach(struct irqlink_vm *vm, int efd, uint32_t gsi)
+{
+	return il_irqfd_detach_token(vm, efd, gsi, 0);
 }
 
 int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,

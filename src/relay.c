@@ -37,6 +37,7 @@
 #include <irqlink/relay.h>
 
 #include "eventfd.h"
+#include "relay_internal.h"
 #include "token_table.h"
 
 #include <errno.h>
@@ -445,9 +446,10 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 	ret = prepare_action(relay, act, c.token, &e->act);
 	if (ret)
 		goto fail_action;
-	e->src = il_eventfd_dup(src_fd);
+	/* The identity read has shown it is an eventfd: a plain dup. */
+	e->src = fcntl(src_fd, F_DUPFD_CLOEXEC, 0);
 	if (e->src < 0) {
-		ret = e->src;
+		ret = -errno;
 		goto fail_src;
 	}
 	c.entry = e;
@@ -466,24 +468,20 @@ fail_token:
 	return ret;
 }
 
-/* Post a command that names an existing entry by its source fd. */
-static int post_for(struct irqlink_relay *relay, int src_fd,
+/* Post a command that names an existing entry by its source's identity. */
+static int post_for(struct irqlink_relay *relay, uint64_t token,
 		    struct relay_cmd *c)
 {
-	int ret;
-
 	if (!relay)
 		return -EINVAL;
-	ret = il_eventfd_token(src_fd, &c->token);
-	if (ret)
-		return ret;
+	c->token = token;
 	return post(relay, c);
 }
 
-int irqlink_relay_remove(struct irqlink_relay *relay, int src_fd)
+int il_relay_remove_token(struct irqlink_relay *relay, uint64_t token)
 {
 	struct relay_cmd c = { .op = OP_REMOVE };
-	int ret = post_for(relay, src_fd, &c);
+	int ret = post_for(relay, token, &c);
 
 	if (ret)
 		return ret;
@@ -492,18 +490,46 @@ int irqlink_relay_remove(struct irqlink_relay *relay, int src_fd)
 	return 0;
 }
 
-int irqlink_relay_pause(struct irqlink_relay *relay, int src_fd)
+int il_relay_pause_token(struct irqlink_relay *relay, uint64_t token)
 {
 	struct relay_cmd c = { .op = OP_PAUSE };
 
-	return post_for(relay, src_fd, &c);
+	return post_for(relay, token, &c);
+}
+
+int il_relay_resume_token(struct irqlink_relay *relay, uint64_t token)
+{
+	struct relay_cmd c = { .op = OP_RESUME };
+
+	return post_for(relay, token, &c);
+}
+
+/* The public calls name the entry by any fd of its source. */
+static int by_fd(int (*op)(struct irqlink_relay *, uint64_t),
+		 struct irqlink_relay *relay, int src_fd)
+{
+	uint64_t token;
+	int ret;
+
+	if (!relay)
+		return -EINVAL;
+	ret = il_eventfd_token(src_fd, &token);
+	return ret ? ret : op(relay, token);
+}
+
+int irqlink_relay_remove(struct irqlink_relay *relay, int src_fd)
+{
+	return by_fd(il_relay_remove_token, relay, src_fd);
+}
+
+int irqlink_relay_pause(struct irqlink_relay *relay, int src_fd)
+{
+	return by_fd(il_relay_pause_token, relay, src_fd);
 }
 
 int irqlink_relay_resume(struct irqlink_relay *relay, int src_fd)
 {
-	struct relay_cmd c = { .op = OP_RESUME };
-
-	return post_for(relay, src_fd, &c);
+	return by_fd(il_relay_resume_token, relay, src_fd);
 }
 
 int irqlink_relay_update(struct irqlink_relay *relay, int src_fd,
