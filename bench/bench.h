@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/resource.h>
 
 /* Parts a path may split its latency into (where the time goes). */
 #define BENCH_MAX_PARTS 4
@@ -107,7 +108,6 @@ struct run {
 	int efd, rfd;              /* trigger eventfd, resamplefd/unmask */
 	unsigned int vector;
 	unsigned int pin;
-	uint32_t gsi;
 	uint64_t expected;         /* guest count of `vector` after the sample */
 	uint64_t unmasks;          /* device intx_unmasks after the sample */
 	uint64_t part[BENCH_MAX_PARTS]; /* the sample's parts, if the path has */
@@ -154,6 +154,11 @@ double bench_median(double *v, unsigned int n);
 /* Write the message into why[len] (if len) and return err. */
 int bench_say(char *why, size_t len, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+/* bench_limits.c: raise the soft RLIMIT_NOFILE to @need if it is lower
+ * (@what needs them, for the message). *@old (if not NULL) gets the limit
+ * as it was, to put back. Returns 0 or -errno with why[len] filled. */
+int bench_nofile_room(rlim_t need, const char *what, struct rlimit *old,
+		      char *why, size_t len);
 /* Sort v[0..n) and fill *s (microseconds). */
 void bench_stat_fill(struct bench_stat *s, uint64_t *v, uint64_t n);
 
@@ -170,7 +175,7 @@ struct kvm_msi bench_msi_to(unsigned int vector);
  * so the pins must be in every table. NULL when out of memory. */
 struct kvm_irq_routing *bench_pin_routes(unsigned int extra);
 /* Append an MSI route to APIC 0, @vector, fixed, edge. */
-int bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
+void bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
 		    unsigned int vector);
 int bench_raw_vm(struct run *r);
 int bench_lib_vm(struct run *r);
@@ -195,6 +200,9 @@ int bench_wait_intx_cycle(struct run *r, int (*cycle_done)(struct run *r),
 			  uint64_t *t_done);
 /* Trigger = one eventfd write on r->efd; end = guest ISR entry. */
 int bench_sample_efd_isr(struct run *r, uint64_t *lat, uint64_t *isr);
+/* Trigger = KVM_SIGNAL_MSI of r->vector, through irqlink_vm_signal_msi()
+ * on an irqlink VM, the raw ioctl otherwise; end = ISR entry. */
+int bench_sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr);
 /* Trigger = irqlink_dev_msi_fire(MSI-X vector 0); end = ISR entry. */
 int bench_sample_dev_msi(struct run *r, uint64_t *lat, uint64_t *isr);
 void bench_run_teardown(struct run *r);

@@ -91,8 +91,8 @@ struct kvm_irq_routing *bench_pin_routes(unsigned int extra)
 	return t;
 }
 
-int bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
-		    unsigned int vector)
+void bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
+		     unsigned int vector)
 {
 	struct kvm_irq_routing_entry *e = &t->entries[t->nr++];
 
@@ -100,7 +100,6 @@ int bench_msi_route(struct kvm_irq_routing *t, uint32_t gsi,
 	e->type = KVM_IRQ_ROUTING_MSI;
 	e->u.msi.address_lo = KG_LAPIC_GPA;
 	e->u.msi.data = vector;
-	return 0;
 }
 
 /* The harness creates the vCPU thread, which inherits the creating
@@ -276,6 +275,27 @@ int bench_sample_efd_isr(struct run *r, uint64_t *lat, uint64_t *isr)
 	t0 = bench_tsc();
 	if ((err = bench_signal(r->efd)))
 		return bench_why(r, err, "eventfd write: %s", strerror(-err));
+	if ((err = bench_wait_isr(r)))
+		return err;
+	return bench_isr_latency(r, t0, lat);
+}
+
+int bench_sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	struct kvm_msi m = bench_msi_to(r->vector);
+	uint64_t t0;
+	int n, err;
+
+	(void)isr;
+	r->expected++;
+	t0 = bench_tsc();
+	if (r->vm)
+		n = irqlink_vm_signal_msi(r->vm, &m);
+	else
+		n = ioctl(r->vm_fd, KVM_SIGNAL_MSI, &m) < 0 ? -errno : 1;
+	if (n != 1)
+		return bench_why(r, n < 0 ? n : -EIO,
+				 "KVM_SIGNAL_MSI returned %d", n);
 	if ((err = bench_wait_isr(r)))
 		return err;
 	return bench_isr_latency(r, t0, lat);

@@ -98,30 +98,6 @@ static struct kvm_msi msg_for(unsigned int i)
 	};
 }
 
-/* Each vector pins a handful of descriptors; raise the soft limit as far
- * as the largest table needs, or say why it cannot be done. */
-static int fd_budget(unsigned int vectors, char *why, size_t len)
-{
-	rlim_t need = FDS_BASE + (rlim_t)vectors * FDS_PER_VECTOR;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return -errno;
-	if (rl.rlim_cur >= need)
-		return 0;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-		return bench_say(why, len, -EMFILE, "an MSI-X table of %u vectors needs "
-			   "about %llu file descriptors and the hard limit is %llu "
-			   "(ulimit -Hn)", vectors, (unsigned long long)need,
-			   (unsigned long long)rl.rlim_max);
-	rl.rlim_cur = need;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		return bench_say(why, len, -errno, "cannot raise the open file limit "
-			   "to %llu: %s", (unsigned long long)need,
-			   strerror(errno));
-	return 0;
-}
-
 /* ---- a VM with what interrupts need ------------------------------------ */
 
 struct rig {
@@ -801,7 +777,9 @@ int bench_scale_run(const struct bench_scale_cfg *cfg,
 	res->reps = cfg->quick ? REPS_QUICK : REPS_FULL;
 	res->bypass_ops = BYPASS_OPS;
 
-	r = fd_budget(en[nen - 1], why, whylen);
+	r = bench_nofile_room(FDS_BASE + (rlim_t)en[nen - 1] * FDS_PER_VECTOR,
+			      "the largest MSI-X table's vectors", NULL, why,
+			      whylen);
 	for (i = 0; !r && i < nen; i++)
 		r = measure_enable(en[i], res->reps, &res->enable[i], why,
 				   whylen);

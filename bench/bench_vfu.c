@@ -94,31 +94,6 @@ static void stat_of(uint64_t *v, size_t n, struct bench_vfu_stat *s)
 	s->min_us = (double)v[0] / 1e3;
 }
 
-/* The soft limit is raised for the run and put back after it (the
- * child has gone by then, and every fd we opened is closed). */
-static int fd_budget(struct rlimit *old, bool *raised, char *why, size_t len)
-{
-	struct rlimit rl;
-
-	*raised = false;
-	if (getrlimit(RLIMIT_NOFILE, old))
-		return bench_say(why, len, -errno, "getrlimit: %s", strerror(errno));
-	if (old->rlim_cur >= FDS_NEEDED)
-		return 0;
-	if (old->rlim_max != RLIM_INFINITY && old->rlim_max < FDS_NEEDED)
-		return bench_say(why, len, -EMFILE, "2048 MSI-X eventfds need about "
-			   "%u file descriptors and the hard limit is %llu "
-			   "(ulimit -Hn)", FDS_NEEDED,
-			   (unsigned long long)old->rlim_max);
-	rl = *old;
-	rl.rlim_cur = FDS_NEEDED;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		return bench_say(why, len, -errno, "cannot raise the open file limit "
-			   "to %u: %s", FDS_NEEDED, strerror(errno));
-	*raised = true;
-	return 0;
-}
-
 /* ---- what one run holds ------------------------------------------------- */
 
 /*
@@ -891,7 +866,11 @@ int bench_vfu_run(const struct bench_vfu_cfg *cfg,
 	chunk = cfg->quick ? irq_chunk_q : irq_chunk;
 	placement_init(&pl);
 
-	r = fd_budget(&old, &raised, why, whylen);
+	/* Raised for the run and put back after it (the child has gone by
+	 * then, and every fd we opened is closed). */
+	r = bench_nofile_room(FDS_NEEDED, "2048 MSI-X eventfds", &old, why,
+			      whylen);
+	raised = r == 0;
 	if (!r)
 		r = rig_open(g, why, whylen);
 	if (r)

@@ -225,24 +225,6 @@ static int setup_signal_msi(struct run *r)
 	return 0;
 }
 
-static int sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr)
-{
-	struct kvm_msi m = bench_msi_to(r->vector);
-	uint64_t t0;
-	int n, err;
-
-	(void)isr;
-	r->expected++;
-	t0 = bench_tsc();
-	n = irqlink_vm_signal_msi(r->vm, &m);
-	if (n != 1)
-		return bench_why(r, n < 0 ? n : -EIO,
-				 "irqlink_vm_signal_msi returned %d", n);
-	if ((err = bench_wait_isr(r)))
-		return err;
-	return bench_isr_latency(r, t0, lat);
-}
-
 const struct bench_path bench_paths_irqlink[] = {
 	{ "irqlink-msi", "kvm-msi-irqfd",
 	  "irqlink_dev_msi_fire -> consumer paired by the bypass manager "
@@ -254,7 +236,7 @@ const struct bench_path bench_paths_irqlink[] = {
 	  setup_intx, sample_intx, true, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-signal-msi", "kvm-signal-msi",
 	  "irqlink_vm_signal_msi -> ISR",
-	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "irqlink-msi/yield", "kvm-msi-irqfd/yield",
 	  "irqlink-msi, the trigger thread yielding while it waits",
 	  setup_msi_kernel, bench_sample_dev_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },

@@ -104,24 +104,6 @@ static int setup_signal_msi(struct run *r)
 	return 0;
 }
 
-static int sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr)
-{
-	struct kvm_msi m = bench_msi_to(r->vector);
-	uint64_t t0;
-	int n, err;
-
-	(void)isr;
-	r->expected++;
-	t0 = bench_tsc();
-	n = ioctl(r->vm_fd, KVM_SIGNAL_MSI, &m);
-	if (n != 1)
-		return bench_why(r, n < 0 ? -errno : -EIO,
-				 "KVM_SIGNAL_MSI returned %d", n);
-	if ((err = bench_wait_isr(r)))
-		return err;
-	return bench_isr_latency(r, t0, lat);
-}
-
 /* Level irqfd with resamplefd on IOAPIC pin 17; the sample ends when the
  * EOI's resample reaches the host (the full INTx cycle). */
 static int setup_level_resample(struct run *r)
@@ -322,7 +304,7 @@ const struct bench_path bench_paths_kvm[] = {
 	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-signal-msi", NULL,
 	  "KVM_SIGNAL_MSI -> ISR entry",
-	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-level-resample", NULL,
 	  "level irqfd -> ISR -> EOI -> resamplefd read (full INTx cycle)",
 	  setup_level_resample, sample_level_resample, true,
@@ -332,7 +314,7 @@ const struct bench_path bench_paths_kvm[] = {
 	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "kvm-signal-msi/yield", NULL,
 	  "kvm-signal-msi, the trigger thread yielding while it waits",
-	  setup_signal_msi, sample_signal_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "naive-relay/yield", "kvm-signal-msi/yield",
 	  "device eventfd -> the bench's own epoll thread: read, "
 	  "KVM_SIGNAL_MSI -> ISR",

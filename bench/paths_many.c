@@ -56,29 +56,6 @@ void bench_many_destroy(struct bench_many *m)
 	free(m);
 }
 
-/* Each vector holds the device's eventfd and the duplicates kept by the
- * model, the consumer, its relay entry and its irqfd: raise the soft
- * limit as far as that needs, as irqlink-vm does. */
-static int fd_room(struct run *r, size_t vectors)
-{
-	rlim_t need = 512 + (rlim_t)vectors * 8;
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl))
-		return bench_why(r, -errno, "getrlimit: %s", strerror(errno));
-	if (rl.rlim_cur >= need)
-		return 0;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < need)
-		return bench_why(r, -EMFILE, "%zu vectors need about %llu file "
-				 "descriptors; the hard limit is %llu (ulimit "
-				 "-Hn)", vectors, (unsigned long long)need,
-				 (unsigned long long)rl.rlim_max);
-	rl.rlim_cur = need;
-	if (setrlimit(RLIMIT_NOFILE, &rl))
-		return bench_why(r, -errno, "setrlimit: %s", strerror(errno));
-	return 0;
-}
-
 static int many_devices(struct run *r, struct bench_many *m)
 {
 	struct irqlink_dev_shape shape = { .msix_vectors = m->nvec };
@@ -154,7 +131,9 @@ static int setup_many(struct run *r, unsigned int ndev, unsigned int nvec)
 	struct bench_many *m;
 	int err;
 
-	if ((err = fd_room(r, n)) || (err = bench_lib_vm(r)))
+	if ((err = bench_nofile_room(512 + (rlim_t)n * 8, "the vectors",
+				     NULL, r->res->why, sizeof(r->res->why))) ||
+	    (err = bench_lib_vm(r)))
 		return err;
 	if ((err = irqlink_relay_create(r->vm, NULL, &r->relay)) ||
 	    (err = irqlink_bypass_create(&r->bypass)))
