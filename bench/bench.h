@@ -12,7 +12,8 @@
  * Files: bench_clock.c (TSC, statistics), bench_run.c (a path's VM, guest
  * and waits), paths_kvm.c (raw KVM and the naive relay: the baselines),
  * paths_irqlink.c (irqlink's paths), paths_many.c (many vectors and
- * devices), paths_doorbell.c (guest -> host),
+ * devices), paths_doorbell.c (guest -> host), paths_device_thread.c (raw
+ * KVM behind a device thread) and paths_vm.c (irqlink-vm's machine),
  * bench_latency.c (the interleaved measurement), bench_scale.c (cost as
  * the work grows), bench_machine.c, bench_report.c (table, JSON, plots),
  * bench_cli.c (the command line) and irqlink_bench.c (main).
@@ -105,6 +106,8 @@ struct run {
 	struct irqlink_consumer *cons;
 	struct bench_naive_relay *naive;
 	struct bench_many *many;   /* paths_many.c */
+	struct bench_devthread *devthread; /* paths_device_thread.c */
+	struct bench_vm *vmrow;    /* paths_vm.c: irqlink-vm's machine */
 	int efd, rfd;              /* trigger eventfd, resamplefd/unmask */
 	unsigned int vector;
 	unsigned int pin;
@@ -113,6 +116,7 @@ struct run {
 	uint64_t part[BENCH_MAX_PARTS]; /* the sample's parts, if the path has */
 
 	volatile uint64_t *db_slot, *db_count;
+	uint64_t db_expected;      /* doorbells rung so far */
 	uint64_t mmio_tsc, mmio_count; /* written on the vCPU thread (atomic) */
 };
 
@@ -200,6 +204,10 @@ int bench_wait_intx_cycle(struct run *r, int (*cycle_done)(struct run *r),
 			  uint64_t *t_done);
 /* Trigger = one eventfd write on r->efd; end = guest ISR entry. */
 int bench_sample_efd_isr(struct run *r, uint64_t *lat, uint64_t *isr);
+/* Trigger = one eventfd write on r->efd; end = the INTx cycle's end
+ * (cycle_done, see bench_wait_intx_cycle()), ISR entry in *isr. */
+int bench_sample_efd_cycle(struct run *r, int (*cycle_done)(struct run *r),
+			   uint64_t *lat, uint64_t *isr);
 /* Trigger = KVM_SIGNAL_MSI of r->vector, through irqlink_vm_signal_msi()
  * on an irqlink VM, the raw ioctl otherwise; end = ISR entry. */
 int bench_sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr);
@@ -215,9 +223,38 @@ extern const struct bench_path bench_paths_irqlink[];
 extern const size_t bench_paths_irqlink_n;
 extern const struct bench_path bench_paths_doorbell[];
 extern const size_t bench_paths_doorbell_n;
+/* The guest's timed doorbell (paths_doorbell.c): an ISR that stamps the
+ * TSC and writes 4 bytes at @target (guest-physical, MMIO) installed in
+ * r->g; bench_db_ring() runs it (KVM_SIGNAL_MSI, untimed);
+ * bench_db_guest_tsc() waits until it has run and gives the guest's TSC
+ * right before its write. */
+int bench_db_install(struct run *r, uint64_t target);
+/* An address the guest's page tables map and no memslot backs: the raw
+ * rows' doorbell. */
+#define BENCH_DB_GPA 0x40000000
+int bench_db_ring(struct run *r);
+int bench_db_guest_tsc(struct run *r, uint64_t *t);
 extern const struct bench_path bench_paths_many[];
 extern const size_t bench_paths_many_n;
 void bench_many_destroy(struct bench_many *m);
+extern const struct bench_path bench_paths_device_thread[];
+extern const size_t bench_paths_device_thread_n;
+void bench_devthread_destroy(struct bench_devthread *d);
+/* Trigger = the guest's timed doorbell write (bench_db_install()); end =
+ * the ISR entry of the MSI on r->vector that the device raised for it. */
+int bench_sample_doorbell_msi(struct run *r, uint64_t *lat, uint64_t *isr);
+extern const struct bench_path bench_paths_vm[];
+extern const size_t bench_paths_vm_n;
+/* Destroys the machine and its guest (r->g) and stops its device
+ * process. */
+void bench_vm_teardown(struct run *r);
+/* Raw setups and samplers of paths_kvm.c that the device-thread rows
+ * reuse. */
+int bench_kvm_setup_msi_irqfd(struct run *r);
+int bench_kvm_setup_signal_msi(struct run *r);
+int bench_kvm_setup_level_resample(struct run *r);
+int bench_kvm_sample_level_resample(struct run *r, uint64_t *lat,
+				    uint64_t *isr);
 /* The naive relay (paths_kvm.c): torn down by bench_run_teardown(). */
 void bench_naive_relay_destroy(struct bench_naive_relay *n);
 

@@ -37,6 +37,8 @@ static const struct {
 	{ bench_paths_irqlink, &bench_paths_irqlink_n },
 	{ bench_paths_many, &bench_paths_many_n },
 	{ bench_paths_doorbell, &bench_paths_doorbell_n },
+	{ bench_paths_device_thread, &bench_paths_device_thread_n },
+	{ bench_paths_vm, &bench_paths_vm_n },
 };
 #define NGROUPS (sizeof(groups) / sizeof(groups[0]))
 

@@ -63,7 +63,7 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 			bench_regime_name[g], g == BENCH_HALTED ?
 			"the guest idles in sti; hlt" :
 			"the guest spins in ring 3");
-		fprintf(f, "%-25s %5s %6s %7s %7s %8s %7s  %-21s %7s %6s %7s\n",
+		fprintf(f, "%-25s %5s %6s %7s %7s %8s %7s  %-25s %7s %6s %7s\n",
 			"path", "wait", "n", "p50", "p99", "max", "irq/s",
 			"baseline", "b.p50", "x p50", "+p50");
 		for (size_t i = 0; i < bench_npaths(); i++) {
@@ -82,7 +82,7 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 				"%7.0f", p->name, wait_name(p->wait), o->lat.n,
 				o->lat.p50, o->lat.p99, o->lat.max, o->rate);
 			if ((b = baseline(r, i, g)))
-				fprintf(f, "  %-21s %7.2f %6.2f %+7.2f",
+				fprintf(f, "  %-25s %7.2f %6.2f %+7.2f",
 					p->baseline, b->lat.p50,
 					o->lat.p50 / b->lat.p50,
 					o->lat.p50 - b->lat.p50);

@@ -280,6 +280,22 @@ int bench_sample_efd_isr(struct run *r, uint64_t *lat, uint64_t *isr)
 	return bench_isr_latency(r, t0, lat);
 }
 
+int bench_sample_efd_cycle(struct run *r, int (*cycle_done)(struct run *r),
+			   uint64_t *lat, uint64_t *isr)
+{
+	uint64_t t0, t1 = 0;
+	int err;
+
+	r->expected++;
+	t0 = bench_tsc();
+	if ((err = bench_signal(r->efd)))
+		return bench_why(r, err, "eventfd write: %s", strerror(-err));
+	if ((err = bench_wait_intx_cycle(r, cycle_done, &t1)))
+		return err;
+	*lat = t1 - t0;
+	return bench_isr_latency(r, t0, isr);
+}
+
 int bench_sample_signal_msi(struct run *r, uint64_t *lat, uint64_t *isr)
 {
 	struct kvm_msi m = bench_msi_to(r->vector);
@@ -323,7 +339,9 @@ void bench_run_teardown(struct run *r)
 	/* Injectors first (they borrow the VM and read the device's
 	 * eventfds), then the device, so it stops signalling before the
 	 * irqfds go; then the guest (it holds a dup of the VM fd), then the
-	 * VM. */
+	 * VM. A machine row's machine goes first and whole. */
+	bench_vm_teardown(r);
+	bench_devthread_destroy(r->devthread);
 	bench_naive_relay_destroy(r->naive);
 	bench_many_destroy(r->many);
 	irqlink_consumer_destroy(r->cons);
@@ -340,6 +358,7 @@ void bench_run_teardown(struct run *r)
 		close(r->rfd);
 	r->naive = NULL;
 	r->many = NULL;
+	r->devthread = NULL;
 	r->cons = NULL;
 	r->relay = NULL;
 	r->dev = NULL;

@@ -19,15 +19,16 @@
 
 /*
  * Guest-physical layout the doorbell paths add to the test guest's map:
- * the ISR's code and its two words live in the guest's free area, and the
- * doorbell is an address the identity page tables map but no memslot
- * backs, so a write there is MMIO (an exit, or an ioeventfd hit).
+ * the ISR's code and its three words live in the guest's free area, and
+ * the doorbell (BENCH_DB_GPA, bench.h) is an address the page tables map
+ * but no memslot backs, so a write there is MMIO (an exit, or an
+ * ioeventfd hit).
  */
 #define BENCH_DB_VECTOR     0x60
-#define BENCH_DB_GPA        0x40000000
 #define BENCH_DB_CODE_GPA   0x100000   /* KG_FREE_GPA */
 #define BENCH_DB_SLOT_GPA   0x100800   /* u64: guest TSC right before the write */
 #define BENCH_DB_COUNT_GPA  0x100808   /* u64: doorbells written, bumped last */
+#define BENCH_DB_ADDR_GPA   0x100810   /* u64: where the ISR writes */
 _Static_assert(BENCH_DB_CODE_GPA == KG_FREE_GPA, "doorbell ISR in the free area");
 
 #define BENCH_STR_(x) #x
@@ -36,7 +37,9 @@ _Static_assert(BENCH_DB_CODE_GPA == KG_FREE_GPA, "doorbell ISR in the free area"
 /*
  * Ring-0 guest code is emulated on kvm_pvm (~0.5-1 us an instruction), so
  * the write comes right after rdtsc and the TSC is assembled and stored only
- * afterwards: the timestamp is one instruction before the doorbell. Absolute
+ * afterwards: the timestamp is one instruction before the doorbell. The
+ * write's address is loaded before the rdtsc, from a word the row sets:
+ * this file's doorbell, or a PCI device's doorbell register (paths_vm.c). Absolute
  * 32-bit addresses are below 2 GiB (sign extension); the LAPIC goes through
  * a register. Host-side it is data (.rodata), copied into guest RAM.
  */
@@ -44,14 +47,17 @@ __asm__(".pushsection .rodata.irqlink_bench_db, \"a\"\n"
 	"bench_db_isr:\n"
 	"	pushq	%rax\n"
 	"	pushq	%rdx\n"
+	"	pushq	%rcx\n"
+	"	movq	" BENCH_STR(BENCH_DB_ADDR_GPA) ", %rcx\n"
 	"	rdtsc\n"
-	"	movl	%eax, " BENCH_STR(BENCH_DB_GPA) "\n"
+	"	movl	%eax, (%rcx)\n"
 	"	shlq	$32, %rdx\n"
 	"	orq	%rdx, %rax\n"
 	"	movq	%rax, " BENCH_STR(BENCH_DB_SLOT_GPA) "\n"
 	"	incq	" BENCH_STR(BENCH_DB_COUNT_GPA) "\n"
 	"	movl	$" BENCH_STR(KG_LAPIC_GPA) ", %edx\n"
 	"	movl	$0, 0xb0(%rdx)\n"
+	"	popq	%rcx\n"
 	"	popq	%rdx\n"
 	"	popq	%rax\n"
 	"	iretq\n"
@@ -76,25 +82,30 @@ static void db_mmio_exit(void *opaque, uint64_t gpa, uint8_t *data,
 }
 
 /*
- * Copy the doorbell ISR into guest RAM and point BENCH_DB_VECTOR's gate at it.
+ * Copy the doorbell ISR into guest RAM, aim its write at @target and point
+ * BENCH_DB_VECTOR's gate at it.
  * The guest built its IDT at boot and reads it again on every interrupt,
  * and nothing sends BENCH_DB_VECTOR until this returns, so rewriting a gate of
  * the running guest is safe.
  */
-static int db_install(struct run *r)
+int bench_db_install(struct run *r, uint64_t target)
 {
+	uint64_t *addr = kg_mem(r->g, BENCH_DB_ADDR_GPA, 8);
 	size_t len = (size_t)(bench_db_isr_end - bench_db_isr);
 	uint8_t *code = kg_mem(r->g, BENCH_DB_CODE_GPA, len);
 	uint8_t *gate = kg_mem(r->g, KG_IDT_GPA + 16 * BENCH_DB_VECTOR, 16);
 	uint32_t off = BENCH_DB_CODE_GPA;
 
-	if (!code || !gate || len > BENCH_DB_SLOT_GPA - BENCH_DB_CODE_GPA)
+	if (!code || !gate || !addr ||
+	    len > BENCH_DB_SLOT_GPA - BENCH_DB_CODE_GPA)
 		return bench_why(r, -EINVAL, "doorbell ISR does not fit");
 	memcpy(code, bench_db_isr, len);
 	r->db_slot = kg_mem(r->g, BENCH_DB_SLOT_GPA, 8);
 	r->db_count = kg_mem(r->g, BENCH_DB_COUNT_GPA, 8);
 	*r->db_slot = 0;
 	*r->db_count = 0;
+	*addr = target;
+	r->db_expected = 0;
 	memset(gate, 0, 16);
 	gate[0] = off & 0xff;
 	gate[1] = (off >> 8) & 0xff;
@@ -106,7 +117,6 @@ static int db_install(struct run *r)
 	 * syscall, and x86 keeps stores in order: the compiler is the only
 	 * thing that could move them, and this stops it. */
 	__asm__ volatile("" ::: "memory");
-	r->vector = BENCH_DB_VECTOR;
 	return 0;
 }
 
@@ -133,7 +143,8 @@ static int db_setup(struct run *r, bool lib, bool ioeventfd)
 	if (err)
 		return bench_why(r, err, "kg_start: %s %s", strerror(-err),
 			       kg_why(r->g));
-	if ((err = db_install(r)) || !ioeventfd)
+	r->vector = BENCH_DB_VECTOR;
+	if ((err = bench_db_install(r, BENCH_DB_GPA)) || !ioeventfd)
 		return err;
 
 	if ((r->efd = bench_eventfd()) < 0)
@@ -169,12 +180,12 @@ static int setup_irqlink_ioeventfd(struct run *r)
 }
 
 /* Ring the doorbell: KVM_SIGNAL_MSI runs the doorbell ISR (not timed). */
-static int db_ring(struct run *r)
+int bench_db_ring(struct run *r)
 {
 	struct kvm_msi m = bench_msi_to(BENCH_DB_VECTOR);
 	int n = ioctl(kg_vm_fd(r->g), KVM_SIGNAL_MSI, &m);
 
-	r->expected++;
+	r->db_expected++;
 	if (n != 1)
 		return bench_why(r, n < 0 ? -errno : -EIO,
 			       "KVM_SIGNAL_MSI returned %d", n);
@@ -187,17 +198,17 @@ static int db_ring(struct run *r)
  * cannot prove a failure return is non-zero, and a caller would otherwise
  * appear to read *t unset.
  */
-static int db_guest_tsc(struct run *r, uint64_t *t)
+int bench_db_guest_tsc(struct run *r, uint64_t *t)
 {
 	struct bench_spin s;
 	int err;
 
 	*t = 0;
 	bench_spin_init(r, &s);
-	while (__atomic_load_n(r->db_count, __ATOMIC_ACQUIRE) < r->expected)
+	while (__atomic_load_n(r->db_count, __ATOMIC_ACQUIRE) < r->db_expected)
 		if ((err = bench_spin_check(r, &s, "the doorbell ISR")))
 			return err;
-	if (*r->db_count != r->expected)
+	if (*r->db_count != r->db_expected)
 		return bench_why(r, -EOVERFLOW, "doorbell ISR ran too often");
 	*t = *r->db_slot;
 	return 0;
@@ -210,11 +221,11 @@ static int sample_db_ioeventfd(struct run *r, uint64_t *lat, uint64_t *isr)
 	int err;
 
 	(void)isr;
-	if ((err = db_ring(r)) ||
+	if ((err = bench_db_ring(r)) ||
 	    (err = bench_spin_read(r, r->efd, "the ioeventfd")))
 		return err;
 	t1 = bench_tsc();
-	if ((err = db_guest_tsc(r, &tg)))
+	if ((err = bench_db_guest_tsc(r, &tg)))
 		return err;
 	if (t1 <= tg)
 		return bench_why(r, -ERANGE, "ioeventfd seen before the write");
@@ -230,14 +241,15 @@ static int sample_db_mmio_exit(struct run *r, uint64_t *lat, uint64_t *isr)
 	int err;
 
 	(void)isr;
-	if ((err = db_ring(r)))
+	if ((err = bench_db_ring(r)))
 		return err;
 	bench_spin_init(r, &s);
-	while (__atomic_load_n(&r->mmio_count, __ATOMIC_ACQUIRE) < r->expected)
+	while (__atomic_load_n(&r->mmio_count, __ATOMIC_ACQUIRE) <
+	       r->db_expected)
 		if ((err = bench_spin_check(r, &s, "the MMIO exit")))
 			return err;
 	t1 = __atomic_load_n(&r->mmio_tsc, __ATOMIC_RELAXED);
-	if ((err = db_guest_tsc(r, &tg)))
+	if ((err = bench_db_guest_tsc(r, &tg)))
 		return err;
 	if (t1 <= tg)
 		return bench_why(r, -ERANGE, "MMIO exit before the write");

@@ -73,7 +73,7 @@ static int sample_irq_line(struct run *r, uint64_t *lat, uint64_t *isr)
 }
 
 /* MSI route on GSI 24 + KVM_IRQFD. */
-static int setup_msi_irqfd(struct run *r)
+int bench_kvm_setup_msi_irqfd(struct run *r)
 {
 	struct kvm_irq_routing *t;
 	int err;
@@ -94,7 +94,7 @@ static int setup_msi_irqfd(struct run *r)
 	return raw_irqfd(r, r->efd, 24, 0, 0);
 }
 
-static int setup_signal_msi(struct run *r)
+int bench_kvm_setup_signal_msi(struct run *r)
 {
 	int err;
 
@@ -106,7 +106,7 @@ static int setup_signal_msi(struct run *r)
 
 /* Level irqfd with resamplefd on IOAPIC pin 17; the sample ends when the
  * EOI's resample reaches the host (the full INTx cycle). */
-static int setup_level_resample(struct run *r)
+int bench_kvm_setup_level_resample(struct run *r)
 {
 	int err;
 
@@ -131,19 +131,10 @@ static int resamplefd_read(struct run *r)
 	return bench_why(r, -errno, "read resamplefd: %s", strerror(errno));
 }
 
-static int sample_level_resample(struct run *r, uint64_t *lat, uint64_t *isr)
+int bench_kvm_sample_level_resample(struct run *r, uint64_t *lat,
+				    uint64_t *isr)
 {
-	uint64_t t0, t1 = 0;
-	int err;
-
-	r->expected++;
-	t0 = bench_tsc();
-	if ((err = bench_signal(r->efd)))
-		return bench_why(r, err, "eventfd write: %s", strerror(-err));
-	if ((err = bench_wait_intx_cycle(r, resamplefd_read, &t1)))
-		return err;
-	*lat = t1 - t0;
-	return bench_isr_latency(r, t0, isr);
+	return bench_sample_efd_cycle(r, resamplefd_read, lat, isr);
 }
 
 /* ---- The naive relay ------------------------------------------------------ */
@@ -301,20 +292,20 @@ const struct bench_path bench_paths_kvm[] = {
 	  setup_irq_line, sample_irq_line, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-msi-irqfd", NULL,
 	  "MSI route + KVM_IRQFD -> ISR entry",
-	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  bench_kvm_setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-signal-msi", NULL,
 	  "KVM_SIGNAL_MSI -> ISR entry",
-	  setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  bench_kvm_setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-level-resample", NULL,
 	  "level irqfd -> ISR -> EOI -> resamplefd read (full INTx cycle)",
-	  setup_level_resample, sample_level_resample, true,
+	  bench_kvm_setup_level_resample, bench_kvm_sample_level_resample, true,
 	  BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
 	{ "kvm-msi-irqfd/yield", NULL,
 	  "kvm-msi-irqfd, the trigger thread yielding while it waits",
-	  setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  bench_kvm_setup_msi_irqfd, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "kvm-signal-msi/yield", NULL,
 	  "kvm-signal-msi, the trigger thread yielding while it waits",
-	  setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  bench_kvm_setup_signal_msi, bench_sample_signal_msi, false, BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 	{ "naive-relay/yield", "kvm-signal-msi/yield",
 	  "device eventfd -> the bench's own epoll thread: read, "
 	  "KVM_SIGNAL_MSI -> ISR",

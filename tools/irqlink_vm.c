@@ -458,21 +458,6 @@ static uint64_t user_exits(struct vm_machine *m)
 	return kg_exits(m->g, KVM_EXIT_IO) + kg_exits(m->g, KVM_EXIT_MMIO);
 }
 
-/* The device's command registers, as the guest's driver writes them. */
-static int dev_command(struct vm_machine *m, struct vm_dev *d, uint32_t kind)
-{
-	int err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_KIND),
-				 kind, 4);
-
-	if (!err)
-		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_VECTOR),
-				     0, 4);
-	if (!err)
-		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_COUNT),
-				     1, 4);
-	return err;
-}
-
 static uint64_t relay_injections(struct vm_machine *m)
 {
 	struct irqlink_relay_stats st;
@@ -649,7 +634,7 @@ static int run_intx(struct vm_machine *m, struct vm_dev *d, const struct opts *o
 			 d->intx_gsi);
 		return -EPROTO;
 	}
-	err = dev_command(m, d, VFIO_PCI_INTX_IRQ_INDEX);
+	err = vm_dev_command(m, d, VFIO_PCI_INTX_IRQ_INDEX);
 	if (err)
 		return err;
 	unmasks0 = vm_dev_reg(d, TESTDEV_REG_UNMASKS);
@@ -684,7 +669,7 @@ static int run_msi(struct vm_machine *m, struct vm_dev *d, const struct opts *o,
 						o->table[d->index], 0, false)
 			   : kg_pci_msi(m->g, fn, VEC_MSI, PATH_VECTORS, 0, false);
 	if (!err)
-		err = dev_command(m, d, msix ? VFIO_PCI_MSIX_IRQ_INDEX
+		err = vm_dev_command(m, d, msix ? VFIO_PCI_MSIX_IRQ_INDEX
 					  : VFIO_PCI_MSI_IRQ_INDEX);
 	if (err)
 		return err;

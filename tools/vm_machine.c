@@ -930,6 +930,20 @@ uint32_t vm_dev_reg(struct vm_dev *d, uint32_t reg)
 	return v;
 }
 
+int vm_dev_command(struct vm_machine *m, struct vm_dev *d, uint32_t kind)
+{
+	int err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_KIND),
+				 kind, 4);
+
+	if (!err)
+		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_VECTOR),
+				     0, 4);
+	if (!err)
+		err = kg_guest_write(m->g, vm_dev_reg_gpa(d, TESTDEV_REG_COUNT),
+				     1, 4);
+	return err;
+}
+
 uint64_t vm_machine_reqs(struct vm_machine *m)
 {
 	return __atomic_load_n(&m->reqs, __ATOMIC_RELAXED);

@@ -201,6 +201,12 @@ static inline uint64_t vm_dev_reg_gpa(const struct vm_dev *d, uint32_t reg)
  * remote device that went away also reports in its stats. */
 uint32_t vm_dev_reg(struct vm_dev *d, uint32_t reg);
 
+/* Set the device's doorbell command, as the guest's driver does (its own
+ * MMIO writes, through the mailbox): each doorbell then raises one
+ * interrupt of @kind (a VFIO_PCI_*_IRQ_INDEX), vector 0. 0 or a kg_*
+ * error. */
+int vm_dev_command(struct vm_machine *m, struct vm_dev *d, uint32_t kind);
+
 /* TSC taken just before doorbell command @seq (0-based, in the order the
  * device ran them) raised its interrupt(s); 0 if it fell out of the ring. */
 uint64_t vm_dev_raise_tsc(struct vm_dev *d, uint64_t seq);

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Raw KVM with a device thread: the baselines of irqlink-vm's rows
+ * (paths_vm.c).
+ *
+ * An emulated device waits for its doorbell -- the eventfd KVM signals when
+ * the guest writes the doorbell register -- on a thread of its own, and
+ * raises its interrupt from there. These rows build that with ioctls only: a
+ * thread (or, for a device in a process of its own, a forked child) blocked
+ * in poll() on the doorbell eventfd, which on each signal writes an MSI
+ * irqfd's eventfd, calls KVM_SIGNAL_MSI, or writes a level irqfd whose
+ * resamplefd the trigger thread then reads (the full INTx cycle). The
+ * trigger thread rings the doorbell by writing that eventfd (r->efd), as
+ * KVM would on the guest's write, so the samplers of paths_kvm.c serve
+ * unchanged. The device's side shares the trigger CPU, so these rows and
+ * the irqlink-vm rows they are compared with wait by yielding.
+ */
+#include "bench.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct bench_devthread {
+	int doorbell;      /* ours; the trigger writes a duplicate */
+	int out;           /* the irqfd's eventfd, or -1: KVM_SIGNAL_MSI */
+	int stop;          /* eventfd: the loop returns when signalled */
+	int vm_fd;
+	struct kvm_msi msi;
+	pthread_t thread;
+	bool thread_live;
+	pid_t child;       /* > 0: the loop runs in this process */
+};
+
+/* Only poll, read, write and ioctl: it also runs in a child forked from
+ * a threaded process, where nothing else is safe. */
+static void device_loop(const struct bench_devthread *d)
+{
+	struct pollfd p[2] = { { .fd = d->doorbell, .events = POLLIN },
+			       { .fd = d->stop, .events = POLLIN } };
+	uint64_t n, one = 1;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents)
+			return;
+		if (read(d->doorbell, &n, sizeof(n)) != sizeof(n))
+			continue;
+		while (n--) {
+			if (d->out >= 0)
+				(void)!write(d->out, &one, sizeof(one));
+			else
+				(void)ioctl(d->vm_fd, KVM_SIGNAL_MSI, &d->msi);
+		}
+	}
+}
+
+static void *device_thread(void *arg)
+{
+	device_loop(arg);
+	return NULL;
+}
+
+void bench_devthread_destroy(struct bench_devthread *d)
+{
+	int status;
+
+	if (!d)
+		return;
+	if (d->stop >= 0)
+		bench_signal(d->stop);
+	if (d->thread_live)
+		pthread_join(d->thread, NULL);
+	if (d->child > 0)
+		while (waitpid(d->child, &status, 0) < 0 && errno == EINTR)
+			;
+	if (d->doorbell >= 0)
+		close(d->doorbell);
+	if (d->out >= 0)
+		close(d->out);
+	if (d->stop >= 0)
+		close(d->stop);
+	free(d);
+}
+
+/*
+ * Put a device thread between the trigger and the path the raw setup
+ * built: the path's own eventfd (r->efd; none for KVM_SIGNAL_MSI) becomes
+ * the device's output, and r->efd the doorbell. Created from the trigger
+ * CPU, the thread (or child) inherits its affinity.
+ */
+static int add_device(struct run *r, bool own_process)
+{
+	struct bench_devthread *d = calloc(1, sizeof(*d));
+	int err;
+
+	if (!d)
+		return bench_why(r, -ENOMEM, "out of memory");
+	d->out = r->efd;
+	d->vm_fd = r->vm_fd;
+	d->msi = bench_msi_to(r->vector);
+	d->doorbell = d->stop = -1;
+	r->devthread = d;
+	r->efd = -1;
+	if ((d->doorbell = bench_eventfd()) < 0)
+		return bench_why(r, d->doorbell, "eventfd: %s",
+				 strerror(-d->doorbell));
+	if ((d->stop = bench_eventfd()) < 0)
+		return bench_why(r, d->stop, "eventfd: %s", strerror(-d->stop));
+	if ((r->efd = dup(d->doorbell)) < 0)
+		return bench_why(r, -errno, "dup: %s", strerror(errno));
+	if (!own_process) {
+		if ((err = -pthread_create(&d->thread, NULL, device_thread, d)))
+			return bench_why(r, err, "pthread_create: %s",
+					 strerror(-err));
+		d->thread_live = true;
+		return 0;
+	}
+	d->child = fork();
+	if (d->child < 0)
+		return bench_why(r, -errno, "fork: %s", strerror(errno));
+	if (d->child == 0) {
+		/* A bench that dies must not leave it behind. */
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		device_loop(d);
+		_exit(0);
+	}
+	return 0;
+}
+
+static int setup_msi(struct run *r)
+{
+	int err = bench_kvm_setup_msi_irqfd(r);
+
+	return err ? err : add_device(r, false);
+}
+
+static int setup_signal_msi(struct run *r)
+{
+	int err = bench_kvm_setup_signal_msi(r);
+
+	return err ? err : add_device(r, false);
+}
+
+static int setup_intx(struct run *r)
+{
+	int err = bench_kvm_setup_level_resample(r);
+
+	return err ? err : add_device(r, false);
+}
+
+static int setup_msi_process(struct run *r)
+{
+	int err = bench_kvm_setup_msi_irqfd(r);
+
+	return err ? err : add_device(r, true);
+}
+
+/*
+ * The guest rings the doorbell itself: its timed MMIO write at
+ * BENCH_DB_GPA is a KVM_IOEVENTFD on the device's doorbell eventfd.
+ */
+static int guest_doorbell(struct run *r)
+{
+	struct kvm_ioeventfd req;
+	int err;
+
+	memset(&req, 0, sizeof(req));
+	req.addr = BENCH_DB_GPA;
+	req.len = 4;
+	req.fd = r->devthread->doorbell;
+	if (ioctl(r->vm_fd, KVM_IOEVENTFD, &req))
+		return bench_why(r, -errno, "KVM_IOEVENTFD: %s",
+				 strerror(errno));
+	err = bench_db_install(r, BENCH_DB_GPA);
+	r->vector = 0x42;       /* the MSI's, bench_kvm_setup_msi_irqfd() */
+	return err;
+}
+
+static int setup_doorbell(struct run *r, bool own_process)
+{
+	int err = bench_kvm_setup_msi_irqfd(r);
+
+	if (!err)
+		err = add_device(r, own_process);
+	return err ? err : guest_doorbell(r);
+}
+
+static int setup_doorbell_thread(struct run *r)
+{
+	return setup_doorbell(r, false);
+}
+
+static int setup_doorbell_process(struct run *r)
+{
+	return setup_doorbell(r, true);
+}
+
+/* Guest doorbell write -> ... -> the MSI's ISR entry, both guest TSCs. */
+int bench_sample_doorbell_msi(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	uint64_t tg;
+	int err;
+
+	(void)isr;
+	r->expected++;
+	if ((err = bench_db_ring(r)) || (err = bench_wait_isr(r)) ||
+	    (err = bench_db_guest_tsc(r, &tg)))
+		return err;
+	return bench_isr_latency(r, tg, lat);
+}
+
+const struct bench_path bench_paths_device_thread[] = {
+	{ "kvm-dev-msi/yield", NULL,
+	  "doorbell eventfd -> device thread (poll, read) -> eventfd write "
+	  "-> MSI irqfd -> ISR",
+	  setup_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL,
+	  { NULL } },
+	{ "kvm-dev-signal-msi/yield", NULL,
+	  "doorbell eventfd -> device thread -> KVM_SIGNAL_MSI -> ISR",
+	  setup_signal_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL,
+	  NULL, { NULL } },
+	{ "kvm-dev-intx/yield", NULL,
+	  "doorbell eventfd -> device thread -> level irqfd -> ISR -> EOI -> "
+	  "resamplefd read (full INTx cycle)",
+	  setup_intx, bench_kvm_sample_level_resample, true, BENCH_WAIT_YIELD,
+	  NULL, NULL, { NULL } },
+	{ "kvm-devproc-msi/yield", NULL,
+	  "kvm-dev-msi/yield with the device thread in a forked process",
+	  setup_msi_process, bench_sample_efd_isr, false, BENCH_WAIT_YIELD,
+	  NULL, NULL, { NULL } },
+	{ "kvm-doorbell-thread/yield", NULL,
+	  "guest MMIO write -> KVM_IOEVENTFD -> device thread -> MSI irqfd "
+	  "-> ISR (guest TSC to guest TSC)",
+	  setup_doorbell_thread, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	{ "kvm-doorbell-proc/yield", NULL,
+	  "kvm-doorbell-thread/yield with the device thread in a forked "
+	  "process",
+	  setup_doorbell_process, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+};
+const size_t bench_paths_device_thread_n =
+	sizeof(bench_paths_device_thread) / sizeof(bench_paths_device_thread[0]);
