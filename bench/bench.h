@@ -118,6 +118,8 @@ struct run {
 	volatile uint64_t *db_slot, *db_count;
 	uint64_t db_expected;      /* doorbells rung so far */
 	uint64_t mmio_tsc, mmio_count; /* written on the vCPU thread (atomic) */
+	kg_mmio_fn mmio_fn;        /* if set before the guest boots: its MMIO
+				    * exits, with the run as opaque */
 };
 
 struct bench_path {

@@ -77,11 +77,11 @@ static bool cpu_allowed(const cpu_set_t *set, int cpu)
 static void list_paths(void)
 {
 	for (size_t i = 0; i < bench_npaths(); i++)
-		printf("%-25s %s\n", bench_path_at(i)->name,
+		printf("%-28s %s\n", bench_path_at(i)->name,
 		       bench_path_at(i)->what);
-	printf("%-25s %s\n", "scale", "MSI-X enable, mask/unmask and the "
+	printf("%-28s %s\n", "scale", "MSI-X enable, mask/unmask and the "
 	       "bypass manager as their size grows");
-	printf("%-25s %s\n", "vfio-user", "REGION_READ/WRITE and SET_IRQS "
+	printf("%-28s %s\n", "vfio-user", "REGION_READ/WRITE and SET_IRQS "
 	       "over vfio-user beside a raw socket and in-process");
 }
 

@@ -251,7 +251,7 @@ int bench_latency_run(const struct bench_cfg *cfg, struct bench_result *res)
 			path_failed(rows, err, why);
 		}
 		if (!cfg->quiet)
-			fprintf(stderr, "irqlink-bench: %-26s %s\n", r->p->name,
+			fprintf(stderr, "irqlink-bench: %-28s %s\n", r->p->name,
 				err ? rows[0].why : "ready");
 	}
 

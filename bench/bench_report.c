@@ -63,7 +63,7 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 			bench_regime_name[g], g == BENCH_HALTED ?
 			"the guest idles in sti; hlt" :
 			"the guest spins in ring 3");
-		fprintf(f, "%-25s %5s %6s %7s %7s %8s %7s  %-25s %7s %6s %7s\n",
+		fprintf(f, "%-28s %5s %6s %7s %7s %8s %7s  %-25s %7s %6s %7s\n",
 			"path", "wait", "n", "p50", "p99", "max", "irq/s",
 			"baseline", "b.p50", "x p50", "+p50");
 		for (size_t i = 0; i < bench_npaths(); i++) {
@@ -73,12 +73,12 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 			if (!o->ran)
 				continue;
 			if (o->err) {
-				fprintf(f, "%-25s FAILED after %" PRIu64 " of %"
+				fprintf(f, "%-28s FAILED after %" PRIu64 " of %"
 					PRIu64 " delivered: %s\n", p->name,
 					o->delivered, o->sent, o->why);
 				continue;
 			}
-			fprintf(f, "%-25s %5s %6" PRIu64 " %7.2f %7.2f %8.1f "
+			fprintf(f, "%-28s %5s %6" PRIu64 " %7.2f %7.2f %8.1f "
 				"%7.0f", p->name, wait_name(p->wait), o->lat.n,
 				o->lat.p50, o->lat.p99, o->lat.max, o->rate);
 			if ((b = baseline(r, i, g)))
@@ -113,7 +113,7 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 		fprintf(f, "\npaths:\n");
 		for (size_t i = 0; i < bench_npaths(); i++)
 			if (row(r, i, 0)->ran || row(r, i, 1)->ran)
-				fprintf(f, "  %-25s %s\n",
+				fprintf(f, "  %-28s %s\n",
 					bench_path_at(i)->name,
 					bench_path_at(i)->what);
 	}

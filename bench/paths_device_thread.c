@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,7 @@ struct bench_devthread {
 	pthread_t thread;
 	bool thread_live;
 	pid_t child;       /* > 0: the loop runs in this process */
+	int sock;          /* message rows: our end of the socket pair */
 };
 
 /* Only poll, read, write and ioctl: it also runs in a child forked from
@@ -88,6 +90,8 @@ void bench_devthread_destroy(struct bench_devthread *d)
 		close(d->out);
 	if (d->stop >= 0)
 		close(d->stop);
+	if (d->sock >= 0)
+		close(d->sock);
 	free(d);
 }
 
@@ -107,7 +111,7 @@ static int add_device(struct run *r, bool own_process)
 	d->out = r->efd;
 	d->vm_fd = r->vm_fd;
 	d->msi = bench_msi_to(r->vector);
-	d->doorbell = d->stop = -1;
+	d->doorbell = d->stop = d->sock = -1;
 	r->devthread = d;
 	r->efd = -1;
 	if ((d->doorbell = bench_eventfd()) < 0)
@@ -218,6 +222,105 @@ int bench_sample_doorbell_msi(struct run *r, uint64_t *lat, uint64_t *isr)
 	return bench_isr_latency(r, tg, lat);
 }
 
+/*
+ * The doorbell trapped instead: the guest's write exits to the vCPU
+ * thread, which raises the interrupt itself, or (the message row) sends a
+ * request of vfio-user's REGION_WRITE size to the device's process and
+ * waits for its reply, which comes after the device raised the interrupt
+ * -- what a vfio-user client does without REGION_IO_FDS.
+ */
+#define MSG_BYTES (16 + 16 + 4)   /* header, region access, 4 bytes */
+
+static void exit_raise(void *opaque, uint64_t gpa, uint8_t *data,
+		       uint32_t len, bool is_write)
+{
+	struct run *r = opaque;
+	uint8_t msg[MSG_BYTES] = { 0 };
+	uint64_t one = 1;
+
+	(void)len;
+	if (!is_write) {
+		memset(data, 0xff, len);
+		return;
+	}
+	if (gpa != BENCH_DB_GPA)
+		return;
+	if (!r->devthread) {
+		(void)!write(r->efd, &one, sizeof(one));
+		return;
+	}
+	if (send(r->devthread->sock, msg, sizeof(msg), 0) == sizeof(msg))
+		(void)!recv(r->devthread->sock, msg, 16, MSG_WAITALL);
+}
+
+/* The device's process for the message row: each request raises the
+ * interrupt, then is answered; the stop eventfd or end of file ends it.
+ * It waits in poll(), as irqlink's server does. */
+static void message_loop(int sock, int out, int stop)
+{
+	struct pollfd p[2] = { { .fd = sock, .events = POLLIN },
+			       { .fd = stop, .events = POLLIN } };
+	uint8_t msg[MSG_BYTES];
+	uint64_t one = 1;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0)
+			continue;
+		if (p[1].revents ||
+		    recv(sock, msg, sizeof(msg), MSG_WAITALL) != sizeof(msg))
+			return;
+		(void)!write(out, &one, sizeof(one));
+		if (send(sock, msg, 16, 0) != 16)
+			return;
+	}
+}
+
+static int setup_doorbell_exit(struct run *r, bool message)
+{
+	struct bench_devthread *d;
+	int sv[2], err;
+
+	r->mmio_fn = exit_raise;
+	if ((err = bench_kvm_setup_msi_irqfd(r)) ||
+	    (err = bench_db_install(r, BENCH_DB_GPA)))
+		return err;
+	r->vector = 0x42;
+	if (!message)
+		return 0;
+	if (!(d = calloc(1, sizeof(*d))))
+		return bench_why(r, -ENOMEM, "out of memory");
+	d->doorbell = d->out = -1;
+	r->devthread = d;
+	if ((d->stop = bench_eventfd()) < 0)
+		return bench_why(r, d->stop, "eventfd: %s", strerror(-d->stop));
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return bench_why(r, -errno, "socketpair: %s", strerror(errno));
+	d->sock = sv[0];
+	d->child = fork();
+	if (d->child < 0) {
+		close(sv[1]);
+		return bench_why(r, -errno, "fork: %s", strerror(errno));
+	}
+	if (d->child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		close(sv[0]);
+		message_loop(sv[1], r->efd, d->stop);
+		_exit(0);
+	}
+	close(sv[1]);
+	return 0;
+}
+
+static int setup_doorbell_exit_thread(struct run *r)
+{
+	return setup_doorbell_exit(r, false);
+}
+
+static int setup_doorbell_message(struct run *r)
+{
+	return setup_doorbell_exit(r, true);
+}
+
 const struct bench_path bench_paths_device_thread[] = {
 	{ "kvm-dev-msi/yield", NULL,
 	  "doorbell eventfd -> device thread (poll, read) -> eventfd write "
@@ -246,6 +349,17 @@ const struct bench_path bench_paths_device_thread[] = {
 	  "kvm-doorbell-thread/yield with the device thread in a forked "
 	  "process",
 	  setup_doorbell_process, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	{ "kvm-doorbell-exit/yield", NULL,
+	  "guest MMIO write -> user-space exit: the vCPU thread writes the "
+	  "MSI irqfd -> ISR (guest TSC to guest TSC)",
+	  setup_doorbell_exit_thread, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	{ "kvm-doorbell-msg/yield", NULL,
+	  "guest MMIO write -> user-space exit -> a 36-byte request over "
+	  "AF_UNIX to a forked process, which writes the MSI irqfd and "
+	  "answers -> ISR",
+	  setup_doorbell_message, bench_sample_doorbell_msi, false,
 	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 };
 const size_t bench_paths_device_thread_n =

@@ -19,7 +19,9 @@
  * device in its own process (irqlink-devd) over vfio-user, whose doorbell
  * is the eventfd the server gave for REGION_IO_FDS. The doorbell rows
  * begin one step earlier, at the guest's own write to the device's
- * doorbell register, with the device in-process and over vfio-user.
+ * doorbell register, with the device in-process and over vfio-user, each
+ * with its doorbell an ioeventfd and trapped (vm_machine's doorbells_trap:
+ * an exit, and for the remote device a REGION_WRITE message).
  *
  * The INTx rows' guest does a driver's work in its handler -- it reads
  * STATUS and writes it back, two BAR accesses that exit to user space,
@@ -327,9 +329,10 @@ static int sample_intx(struct run *r, uint64_t *lat, uint64_t *isr)
 /* The guest rings the device's doorbell register itself (its timed
  * write, bench_db_install()): the KVM_IOEVENTFD the glue registered for
  * the device's doorbell eventfd takes it. */
-static int doorbell_row(struct run *r, bool remote)
+static int doorbell_row(struct run *r, bool remote, bool trap)
 {
-	struct vm_machine_config cfg = { .msix_vectors = 1 };
+	struct vm_machine_config cfg = { .msix_vectors = 1,
+					 .doorbells_trap = trap };
 	int err = msi_row(r, &cfg, remote);
 
 	if (!err)
@@ -340,12 +343,22 @@ static int doorbell_row(struct run *r, bool remote)
 
 static int setup_doorbell(struct run *r)
 {
-	return doorbell_row(r, false);
+	return doorbell_row(r, false, false);
 }
 
 static int setup_remote_doorbell(struct run *r)
 {
-	return doorbell_row(r, true);
+	return doorbell_row(r, true, false);
+}
+
+static int setup_doorbell_exit(struct run *r)
+{
+	return doorbell_row(r, false, true);
+}
+
+static int setup_remote_doorbell_msg(struct run *r)
+{
+	return doorbell_row(r, true, true);
 }
 
 const struct bench_path bench_paths_vm[] = {
@@ -388,6 +401,17 @@ const struct bench_path bench_paths_vm[] = {
 	  "vm-doorbell/yield with irqlink-devd over vfio-user: the ioeventfd "
 	  "is the eventfd the server gave for REGION_IO_FDS",
 	  setup_remote_doorbell, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	{ "vm-doorbell-exit/yield", "kvm-doorbell-exit/yield",
+	  "vm-doorbell/yield with doorbells_trap: the write exits to the "
+	  "vCPU thread, which runs the device's register write",
+	  setup_doorbell_exit, bench_sample_doorbell_msi, false,
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	{ "vm-remote-doorbell-msg/yield", "kvm-doorbell-msg/yield",
+	  "vm-remote-doorbell/yield with doorbells_trap: the write exits "
+	  "and becomes a REGION_WRITE message, answered after the device ran "
+	  "it",
+	  setup_remote_doorbell_msg, bench_sample_doorbell_msi, false,
 	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
 };
 const size_t bench_paths_vm_n = sizeof(bench_paths_vm) / sizeof(bench_paths_vm[0]);

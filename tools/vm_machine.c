@@ -620,6 +620,13 @@ static int add_device(struct vm_machine *m, struct vm_dev *d,
 	r = make_doorbell(d, err, errlen);
 	if (r)
 		return r;
+	if (cfg->doorbells_trap) {
+		/* The glue registers what get_ioeventfds lists; listing
+		 * nothing leaves every doorbell write to the bus. */
+		d->trap_ops = *d->ops;
+		d->trap_ops.get_ioeventfds = NULL;
+		pc.ops = &d->trap_ops;
+	}
 	r = irqlink_pci_create(&pc, &d->pci);
 	if (r) {
 		say(err, errlen, "cannot present device %u on PCI: %s",

@@ -63,6 +63,11 @@
  *             (m->eoi_no_line_state).
  * @ack_timeout_ms: BAR_ACCESS's acknowledgement timeout (0 = the glue's).
  * @relay_busy_poll: the relay thread spins instead of sleeping.
+ * @doorbells_trap: do not give the devices' doorbell eventfds to KVM:
+ *             every doorbell write is then an MMIO exit and a region write
+ *             on the vCPU thread (a REGION_WRITE message for a remote
+ *             device), as for a device that lists none. For measuring what
+ *             ioeventfd saves; never faster.
  * @msix_vectors: each in-process test device's MSI-X table size,
  *             1..2048 (0 = VM_MSIX_VECTORS). RLIMIT_NOFILE is raised to
  *             cover every device's table (a remote one's as its server
@@ -86,6 +91,7 @@ struct vm_machine_config {
 	bool eoi_probe;
 	unsigned int ack_timeout_ms;
 	bool relay_busy_poll;
+	bool doorbells_trap;
 	unsigned int msix_vectors;
 	const char *remote;
 	unsigned int ndevices;
@@ -105,6 +111,8 @@ struct vm_dev {
 	const char *remote;             /* its socket path, or NULL */
 	const struct irqlink_pci_ops *ops;      /* the device's, either kind */
 	void *opaque;
+	struct irqlink_pci_ops trap_ops;        /* @doorbells_trap: *ops
+						   without get_ioeventfds */
 	struct irqlink_pci *pci;
 	/* MSI-X by DMA (vm_dev_set_msix_dma()): the doorbell window, sized
 	 * to the device's MSI-X table; NULL without MSI-X. */
