@@ -122,6 +122,13 @@ struct run {
 				    * exits, with the run as opaque */
 };
 
+/* Which latency plot a path is drawn in. */
+enum bench_plot {
+	BENCH_PLOT_BY_WAIT = 0, /* spin: interrupt and doorbell paths;
+				 * yield: relays and their floor */
+	BENCH_PLOT_VM,          /* irqlink-vm's machine and its baselines */
+};
+
 struct bench_path {
 	const char *name;
 	const char *baseline;  /* the path it is compared with, or NULL */
@@ -141,6 +148,7 @@ struct bench_path {
 	 * each measured from where the one before ends unless its name
 	 * says otherwise. */
 	const char *parts[BENCH_MAX_PARTS];
+	enum bench_plot plot;
 };
 
 /* ---- bench_clock.c ------------------------------------------------------ */

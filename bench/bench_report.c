@@ -277,18 +277,52 @@ static int cdf_data(const struct bench_report *r, size_t i, int g,
 	return fclose(f) ? -errno : 0;
 }
 
-static bool is_relay_group(const struct bench_path *p)
+enum plot_group { PLOT_PATHS, PLOT_RELAY, PLOT_VM, NPLOTS };
+
+static const char *const plot_file[NPLOTS] = { "paths", "relay", "vm" };
+static const char *const plot_title[NPLOTS] = {
+	"interrupt and doorbell paths",
+	"relays and their in-kernel floor (trigger thread yields)",
+	"irqlink-vm machine rows and raw KVM behind a device thread (yield)",
+};
+
+static enum plot_group plot_group(const struct bench_path *p)
 {
-	return p->wait == BENCH_WAIT_YIELD;
+	if (p->plot == BENCH_PLOT_VM)
+		return PLOT_VM;
+	return p->wait == BENCH_WAIT_YIELD ? PLOT_RELAY : PLOT_PATHS;
 }
 
-/* The gnuplot script: one CDF per regime for the spin-waited interrupt
- * paths, one for the relay group (yield-waited), and the relay group's
- * medians side by side. */
+static bool is_relay_group(const struct bench_path *p)
+{
+	return plot_group(p) == PLOT_RELAY;
+}
+
+static bool plotted(const struct bench_path *p, const struct bench_result *o,
+		    int grp)
+{
+	return o->ran && !o->err && o->kept &&
+	       plot_group(p) == (enum plot_group)grp;
+}
+
+/* Rows plot @grp would draw in regime @g: none, no plot (an empty PNG
+ * would be left otherwise). */
+static size_t group_rows(const struct bench_report *r, int grp, int g)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < bench_npaths(); i++)
+		n += plotted(bench_path_at(i), row(r, i, g), grp);
+	return n;
+}
+
+/* The gnuplot script: one CDF per regime for each plot group, and the
+ * relay group's medians side by side. */
 static int plot_script(const struct bench_report *r, const char *dir)
 {
 	size_t cap = 65536, len = 0;
 	char *s = malloc(cap);
+	bool relays = false;
 	int err;
 
 #define OUT(...) (len += (size_t)snprintf(s + len, len < cap ? cap - len : 0, \
@@ -299,46 +333,52 @@ static int plot_script(const struct bench_report *r, const char *dir)
 	    "set logscale x\nset xlabel 'latency (us), log scale'\n"
 	    "set ylabel 'fraction of samples'\nset key bottom right\n"
 	    "set grid\nset yrange [0:1]\n");
-	for (int grp = 0; grp < 2; grp++)
+	for (int grp = 0; grp < NPLOTS; grp++)
 		for (int g = 0; g < BENCH_NREGIMES; g++) {
 			bool first = true;
 
-			if (!r->cfg->regime[g])
+			if (!r->cfg->regime[g] || !group_rows(r, grp, g))
 				continue;
 			OUT("set output 'cdf-%s-%s.png'\nset title '%s, vCPU %s'"
-			    "\n", grp ? "relay" : "paths", bench_regime_name[g],
-			    grp ? "relays and their in-kernel floor "
-				  "(trigger thread yields)"
-				: "interrupt and doorbell paths",
-			    bench_regime_name[g]);
+			    "\n", plot_file[grp], bench_regime_name[g],
+			    plot_title[grp], bench_regime_name[g]);
 			for (size_t i = 0; i < bench_npaths(); i++) {
 				const struct bench_path *p = bench_path_at(i);
 				const struct bench_result *o = row(r, i, g);
 				char name[128];
 
-				if (!o->ran || o->err || !o->kept ||
-				    is_relay_group(p) != (grp == 1))
+				if (!plotted(p, o, grp))
 					continue;
 				snprintf(name, sizeof(name), "%s-%s.dat",
 					 p->name, bench_regime_name[g]);
 				for (char *c = name; *c; c++)
 					if (*c == '/')
 						*c = '_';
-				OUT("%s'%s' using 1:2 with lines lw 2 title "
-				    "'%s'", first ? "plot " : ", ", name,
-				    p->name);
+				/* Raw rows (no baseline of their own) dashed,
+				 * so a row and its baseline read apart. */
+				OUT("%s'%s' using 1:2 with lines lw 2 dt %d "
+				    "title '%s'", first ? "plot " : ", ", name,
+				    p->baseline ? 1 : 2, p->name);
 				first = false;
 			}
-			OUT(first ? "set output\n" : "\n");
+			OUT("\n");
 		}
-	OUT("unset logscale x\nset xlabel ''\nset ylabel 'p50 (us)'\n"
-	    "set yrange [0:*]\nset style data histogram\n"
-	    "set style histogram clustered gap 1\nset style fill solid 0.8\n"
-	    "set xtics rotate by -30\nset key top left\n"
-	    "set output 'relay-p50.png'\n"
-	    "set title 'relay vs in-kernel: p50 (trigger thread yields)'\n"
-	    "plot 'relay-p50.dat' using 2:xtic(1) title 'halted', "
-	    "'' using 3 title 'running'\n");
+	/* gnuplot refuses a histogram of no rows (--path of another kind). */
+	for (size_t i = 0; i < bench_npaths() && !relays; i++)
+		relays = is_relay_group(bench_path_at(i)) &&
+			 (row(r, i, BENCH_HALTED)->ran ||
+			  row(r, i, BENCH_RUNNING)->ran);
+	if (relays)
+		OUT("unset logscale x\nset xlabel ''\nset ylabel 'p50 (us)'\n"
+		    "set yrange [0:*]\nset style data histogram\n"
+		    "set style histogram clustered gap 1\n"
+		    "set style fill solid 0.8\n"
+		    "set xtics rotate by -30\nset key top left\n"
+		    "set output 'relay-p50.png'\n"
+		    "set title 'relay vs in-kernel: p50 (trigger thread "
+		    "yields)'\n"
+		    "plot 'relay-p50.dat' using 2:xtic(1) title 'halted', "
+		    "'' using 3 title 'running'\n");
 	if (len >= cap) {
 		free(s);
 		return -E2BIG;

@@ -326,41 +326,41 @@ const struct bench_path bench_paths_device_thread[] = {
 	  "doorbell eventfd -> device thread (poll, read) -> eventfd write "
 	  "-> MSI irqfd -> ISR",
 	  setup_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_VM },
 	{ "kvm-dev-signal-msi/yield", NULL,
 	  "doorbell eventfd -> device thread -> KVM_SIGNAL_MSI -> ISR",
 	  setup_signal_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL } },
+	  NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-dev-intx/yield", NULL,
 	  "doorbell eventfd -> device thread -> level irqfd -> ISR -> EOI -> "
 	  "resamplefd read (full INTx cycle)",
 	  setup_intx, bench_kvm_sample_level_resample, true, BENCH_WAIT_YIELD,
-	  NULL, NULL, { NULL } },
+	  NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-devproc-msi/yield", NULL,
 	  "kvm-dev-msi/yield with the device thread in a forked process",
 	  setup_msi_process, bench_sample_efd_isr, false, BENCH_WAIT_YIELD,
-	  NULL, NULL, { NULL } },
+	  NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-doorbell-thread/yield", NULL,
 	  "guest MMIO write -> KVM_IOEVENTFD -> device thread -> MSI irqfd "
 	  "-> ISR (guest TSC to guest TSC)",
 	  setup_doorbell_thread, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-doorbell-proc/yield", NULL,
 	  "kvm-doorbell-thread/yield with the device thread in a forked "
 	  "process",
 	  setup_doorbell_process, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-doorbell-exit/yield", NULL,
 	  "guest MMIO write -> user-space exit: the vCPU thread writes the "
 	  "MSI irqfd -> ISR (guest TSC to guest TSC)",
 	  setup_doorbell_exit_thread, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-doorbell-msg/yield", NULL,
 	  "guest MMIO write -> user-space exit -> a 36-byte request over "
 	  "AF_UNIX to a forked process, which writes the MSI irqfd and "
 	  "answers -> ISR",
 	  setup_doorbell_message, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 };
 const size_t bench_paths_device_thread_n =
 	sizeof(bench_paths_device_thread) / sizeof(bench_paths_device_thread[0]);

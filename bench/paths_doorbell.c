@@ -39,9 +39,10 @@ _Static_assert(BENCH_DB_CODE_GPA == KG_FREE_GPA, "doorbell ISR in the free area"
  * the write comes right after rdtsc and the TSC is assembled and stored only
  * afterwards: the timestamp is one instruction before the doorbell. The
  * write's address is loaded before the rdtsc, from a word the row sets:
- * this file's doorbell, or a PCI device's doorbell register (paths_vm.c). Absolute
- * 32-bit addresses are below 2 GiB (sign extension); the LAPIC goes through
- * a register. Host-side it is data (.rodata), copied into guest RAM.
+ * this file's doorbell, or a PCI device's doorbell register (paths_vm.c).
+ * Absolute 32-bit addresses are below 2 GiB (sign extension); the LAPIC
+ * goes through a register. Host-side it is data (.rodata), copied into
+ * guest RAM.
  */
 __asm__(".pushsection .rodata.irqlink_bench_db, \"a\"\n"
 	"bench_db_isr:\n"
@@ -260,15 +261,19 @@ static int sample_db_mmio_exit(struct run *r, uint64_t *lat, uint64_t *isr)
 const struct bench_path bench_paths_doorbell[] = {
 	{ "kvm-ioeventfd", NULL,
 	  "guest MMIO write -> KVM_IOEVENTFD eventfd read by a polling thread",
-	  setup_kvm_ioeventfd, sample_db_ioeventfd, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  setup_kvm_ioeventfd, sample_db_ioeventfd, false,
+	  BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "kvm-mmio-exit", "kvm-ioeventfd",
 	  "guest MMIO write -> user-space MMIO exit (vCPU thread)",
-	  setup_kvm_mmio_exit, sample_db_mmio_exit, false, BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  setup_kvm_mmio_exit, sample_db_mmio_exit, false,
+	  BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-ioeventfd", "kvm-ioeventfd",
 	  "guest MMIO write -> irqlink_ioeventfd_register eventfd read by a "
 	  "polling thread",
 	  setup_irqlink_ioeventfd, sample_db_ioeventfd, false,
-	  BENCH_WAIT_SPIN, NULL, NULL, { NULL } },
+	  BENCH_WAIT_SPIN, NULL, NULL, { NULL }, BENCH_PLOT_BY_WAIT },
 };
 const size_t bench_paths_doorbell_n =
 	sizeof(bench_paths_doorbell) / sizeof(bench_paths_doorbell[0]);

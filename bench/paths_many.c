@@ -284,21 +284,21 @@ const struct bench_path bench_paths_many[] = {
 	  "8 MSI routes + 8 KVM irqfds signalled at once, until the last ISR "
 	  "entry",
 	  setup_kvm_8, sample_kvm_8, false, BENCH_WAIT_SPIN, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-msix-64", "irqlink-msi",
 	  "irqlink-msi with 64 vectors on the in-kernel path, fired in turn",
 	  setup_64, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-msix-2048", "irqlink-msi",
 	  "irqlink-msi with 2048 vectors on the in-kernel path (2048 routes "
 	  "and irqfds), fired in turn",
 	  setup_2048, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-8dev-x64", "kvm-8msi-irqfd",
 	  "8 devices x 64 vectors in-kernel; one vector of each fired at "
 	  "once, until the last ISR entry",
 	  setup_8x64, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 };
 const size_t bench_paths_many_n =
 	sizeof(bench_paths_many) / sizeof(bench_paths_many[0]);

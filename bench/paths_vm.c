@@ -367,51 +367,51 @@ const struct bench_path bench_paths_vm[] = {
 	  "paired by the bypass manager (in-kernel irqfd on the route the "
 	  "guest's MSI programmed) -> ISR",
 	  setup_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL, NULL,
-	  { NULL } },
+	  { NULL }, BENCH_PLOT_VM },
 	{ "vm-msix-dma/yield", "kvm-dev-signal-msi/yield",
 	  "irqlink-vm: doorbell -> device thread -> the device's DMA write "
 	  "into the MSI doorbell window (IOVA) -> KVM_SIGNAL_MSI -> ISR",
 	  setup_msix_dma, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL } },
+	  NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-intx-bar-access/yield", "kvm-dev-intx/yield",
 	  "irqlink-vm, EOI policy bar-access: doorbell -> device thread -> "
 	  "INTx by the relay -> ISR -> STATUS write traps -> glue unmasks the "
 	  "device (full INTx cycle)",
 	  setup_intx_bar_access, sample_intx, true, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL } },
+	  NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-intx-guest-port/yield", "kvm-dev-intx/yield",
 	  "irqlink-vm, EOI policy guest-port: doorbell -> device thread -> "
 	  "in-kernel INTx -> ISR -> the guest's EOI port write -> glue "
 	  "unmasks the device (full INTx cycle)",
 	  setup_intx_guest_port, sample_intx, true, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL } },
+	  NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-remote-msi/yield", "kvm-devproc-msi/yield",
 	  "irqlink-vm with irqlink-devd over vfio-user: REGION_IO_FDS "
 	  "doorbell -> the device's process -> its MSI eventfd (an irqfd "
 	  "the glue's consumer set up) -> ISR",
 	  setup_remote_msi, bench_sample_efd_isr, false, BENCH_WAIT_YIELD,
-	  NULL, NULL, { NULL } },
+	  NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-doorbell/yield", "kvm-doorbell-thread/yield",
 	  "irqlink-vm: guest write to the device's doorbell register -> "
 	  "ioeventfd the glue registered -> device thread -> MSI -> ISR "
 	  "(guest TSC to guest TSC)",
 	  setup_doorbell, bench_sample_doorbell_msi, false, BENCH_WAIT_YIELD,
-	  NULL, NULL, { NULL } },
+	  NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-remote-doorbell/yield", "kvm-doorbell-proc/yield",
 	  "vm-doorbell/yield with irqlink-devd over vfio-user: the ioeventfd "
 	  "is the eventfd the server gave for REGION_IO_FDS",
 	  setup_remote_doorbell, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-doorbell-exit/yield", "kvm-doorbell-exit/yield",
 	  "vm-doorbell/yield with doorbells_trap: the write exits to the "
 	  "vCPU thread, which runs the device's register write",
 	  setup_doorbell_exit, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 	{ "vm-remote-doorbell-msg/yield", "kvm-doorbell-msg/yield",
 	  "vm-remote-doorbell/yield with doorbells_trap: the write exits "
 	  "and becomes a REGION_WRITE message, answered after the device ran "
 	  "it",
 	  setup_remote_doorbell_msg, bench_sample_doorbell_msi, false,
-	  BENCH_WAIT_YIELD, NULL, NULL, { NULL } },
+	  BENCH_WAIT_YIELD, NULL, NULL, { NULL }, BENCH_PLOT_VM },
 };
 const size_t bench_paths_vm_n = sizeof(bench_paths_vm) / sizeof(bench_paths_vm[0]);
