@@ -2,11 +2,11 @@
 /*
  * The user-space interrupt relay.
  *
- * Theory of operation: one thread owns the epoll set and the entry table
- * outright. Its loop is epoll_wait -> for each ready source: one read, one
- * action -> then, if the control eventfd was among the ready fds, carry out
- * the posted command. Because only this thread ever changes the epoll set or
- * the table, the hot path needs no lock, and because commands run only
+ * Theory of operation: one thread reads the sources. Its loop is
+ * epoll_wait -> for each ready source: one read, one action -> then, if the
+ * control eventfd was among the ready fds, carry out the posted command.
+ * The hot path reads an entry only through its event's epoll data and
+ * never changes it, so it needs no lock; and because commands run only
  * after a whole batch has been handled, no event of the batch can point at
  * an entry that a command has just removed: when the command completes, the
  * thread holds no reference to the entry and the next epoll_wait cannot
@@ -19,10 +19,26 @@
  * table's room before EPOLL_CTL_ADD, so once the source is in the epoll set
  * recording the entry cannot fail and nothing has to be taken out again.
  *
- * Control calls serialize on the relay mutex: one command slot, posted under
- * the mutex, announced through the control eventfd, completed under the
- * mutex with a broadcast. A caller waits without a timeout; the thread
- * always comes back to the control fd within one batch.
+ * Control calls and the thread share the table and the epoll set's
+ * membership under the relay mutex. What only gives the thread something
+ * (add, resume) the caller does itself under the mutex: the entry is whole
+ * before EPOLL_CTL_ADD publishes it, and the hot path reaches entries only
+ * through the epoll data, so there is nothing to wait for. What takes
+ * something away (remove, update) is posted as a command and carried out
+ * ON the thread between two batches, when it holds no event that points at
+ * the entry: one command slot, posted under the mutex, announced through
+ * the control eventfd, completed under the mutex with a broadcast. A caller
+ * waits without a timeout; the thread always comes back to the control fd
+ * within one batch.
+ *
+ * Pause sits in between: the caller makes the EPOLL_CTL_MOD itself and
+ * notes how many commands the thread had completed (@passes). The thread
+ * may still read the source in the batch it is in, but commands run only
+ * after a whole batch, so once any later command has completed it never
+ * will; a pause that finds none posts an empty one. A caller that pauses
+ * many entries (a consumer switching thousands of vectors) thus waits for
+ * the thread once, not once per entry: il_relay_pause_token_begin() for
+ * each, and the first il_relay_pause_token() waits for all of them.
  *
  * Pausing is EPOLL_CTL_MOD to an empty event mask rather than DEL + ADD:
  * MOD never allocates, so pause and resume cannot fail for an existing
@@ -56,15 +72,14 @@
 /* In the entry table under the source's eventfd identity. */
 struct relay_entry {
 	int src;                        /* our dup of the source */
-	bool paused;                    /* relay thread only */
+	bool paused;                    /* under the relay mutex */
+	uint64_t paused_at;             /* @passes when paused */
 	struct irqlink_relay_action act;/* target_fd is our dup, or -1 */
 };
 
 enum relay_op {
-	OP_ADD,
+	OP_SYNC,                        /* nothing: its completion is the point */
 	OP_REMOVE,
-	OP_PAUSE,
-	OP_RESUME,
 	OP_UPDATE,
 	OP_STOP,
 };
@@ -72,7 +87,7 @@ enum relay_op {
 struct relay_cmd {
 	enum relay_op op;
 	uint64_t token;
-	struct relay_entry *entry;      /* ADD: in; REMOVE: out */
+	struct relay_entry *entry;      /* REMOVE: out */
 	struct irqlink_relay_action act;/* UPDATE: in, and out: the old one */
 	int result;
 	bool done;
@@ -102,13 +117,13 @@ struct irqlink_relay {
 	bool busy_poll;
 	pthread_t thread;
 
-	pthread_mutex_t lock;           /* guards cmd and done flags */
+	pthread_mutex_t lock;           /* guards the four below */
 	pthread_cond_t cond;
 	struct relay_cmd *cmd;          /* posted, not yet taken back */
-
-	/* Relay thread only. */
+	uint64_t passes;                /* commands the thread completed */
 	struct il_token_table entries;  /* token -> struct relay_entry */
-	bool stopping;
+
+	bool stopping;                  /* relay thread only */
 
 	struct relay_counters st;
 };
@@ -211,72 +226,51 @@ static int epoll_set(struct irqlink_relay *r, int op, struct relay_entry *e,
 	return epoll_ctl(r->epfd, op, e->src, &ev) ? -errno : 0;
 }
 
+static void count_entries(struct irqlink_relay *r)
+{
+	atomic_store_explicit(&r->st.entries,
+			      (uint32_t)il_token_table_count(&r->entries),
+			      memory_order_relaxed);
+}
+
+static void count_paused(struct irqlink_relay *r, bool paused)
+{
+	if (paused)
+		atomic_fetch_add_explicit(&r->st.paused, 1,
+					  memory_order_relaxed);
+	else
+		atomic_fetch_sub_explicit(&r->st.paused, 1,
+					  memory_order_relaxed);
+}
+
+/* Under the relay mutex. */
 static int exec_cmd(struct irqlink_relay *r, struct relay_cmd *c)
 {
 	struct relay_entry *e;
-	int ret;
 
 	if (c->op == OP_STOP) {
 		r->stopping = true;
 		return 0;
 	}
-	e = il_token_table_find(&r->entries, c->token);
-	switch (c->op) {
-	case OP_ADD:
-		if (e)
-			return -EBUSY;
-		ret = il_token_table_reserve(&r->entries);
-		if (ret)
-			return ret;
-		e = c->entry;
-		ret = epoll_set(r, EPOLL_CTL_ADD, e, EPOLLIN);
-		if (ret)
-			return ret;
-		/* Cannot fail: reserved above, the token is absent. */
-		(void)il_token_table_insert(&r->entries, c->token, e);
-		atomic_store_explicit(&r->st.entries,
-				      (uint32_t)il_token_table_count(&r->entries),
-				      memory_order_relaxed);
+	if (c->op == OP_SYNC)
 		return 0;
+	e = il_token_table_find(&r->entries, c->token);
+	if (!e)
+		return -ENOENT;
+	switch (c->op) {
 	case OP_REMOVE:
-		if (!e)
-			return -ENOENT;
 		/* Our dup stays open until the caller frees the entry, so
 		 * DEL always finds the registration. */
 		(void)epoll_set(r, EPOLL_CTL_DEL, e, 0);
 		(void)il_token_table_remove(&r->entries, c->token);
 		if (e->paused)
-			atomic_fetch_sub_explicit(&r->st.paused, 1,
-						  memory_order_relaxed);
-		atomic_store_explicit(&r->st.entries,
-				      (uint32_t)il_token_table_count(&r->entries),
-				      memory_order_relaxed);
+			count_paused(r, false);
+		count_entries(r);
 		c->entry = e;
 		return 0;
-	case OP_PAUSE:
-	case OP_RESUME:
-		if (!e)
-			return -ENOENT;
-		if (e->paused == (c->op == OP_PAUSE))
-			return 0;
-		ret = epoll_set(r, EPOLL_CTL_MOD, e,
-				c->op == OP_PAUSE ? 0 : EPOLLIN);
-		if (ret)
-			return ret;
-		e->paused = c->op == OP_PAUSE;
-		if (e->paused)
-			atomic_fetch_add_explicit(&r->st.paused, 1,
-						  memory_order_relaxed);
-		else
-			atomic_fetch_sub_explicit(&r->st.paused, 1,
-						  memory_order_relaxed);
-		return 0;
 	case OP_UPDATE: {
-		struct irqlink_relay_action old;
+		struct irqlink_relay_action old = e->act;
 
-		if (!e)
-			return -ENOENT;
-		old = e->act;
 		e->act = c->act;
 		c->act = old;
 		return 0;
@@ -297,6 +291,7 @@ static void handle_control(struct irqlink_relay *r)
 	if (r->cmd && !r->cmd->done) {
 		r->cmd->result = exec_cmd(r, r->cmd);
 		r->cmd->done = true;
+		r->passes++;
 		atomic_store_explicit(&r->st.cpu, sched_getcpu(),
 				      memory_order_relaxed);
 		bump(&r->st.commands, 1);
@@ -337,9 +332,9 @@ static void *relay_main(void *arg)
 
 /* ---- control calls (any thread) --------------------------------------- */
 
-static int post(struct irqlink_relay *r, struct relay_cmd *c)
+/* With the relay mutex held, which the waits let go of meanwhile. */
+static int post_locked(struct irqlink_relay *r, struct relay_cmd *c)
 {
-	pthread_mutex_lock(&r->lock);
 	while (r->cmd)
 		pthread_cond_wait(&r->cond, &r->lock);
 	c->done = false;
@@ -351,8 +346,17 @@ static int post(struct irqlink_relay *r, struct relay_cmd *c)
 		pthread_cond_wait(&r->cond, &r->lock);
 	r->cmd = NULL;
 	pthread_cond_broadcast(&r->cond);
-	pthread_mutex_unlock(&r->lock);
 	return c->result;
+}
+
+static int post(struct irqlink_relay *r, struct relay_cmd *c)
+{
+	int ret;
+
+	pthread_mutex_lock(&r->lock);
+	ret = post_locked(r, c);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
 }
 
 static bool msi_flags_ok(const struct kvm_msi *msi)
@@ -428,10 +432,29 @@ static void release_action(struct irqlink_relay_action *act)
 	act->target_fd = act->notify_fd = -1;
 }
 
-int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
-		      const struct irqlink_relay_action *act)
+/* Under the relay mutex: no command needed, see the top of the file. */
+static int add_locked(struct irqlink_relay *r, uint64_t token,
+		      struct relay_entry *e)
 {
-	struct relay_cmd c = { .op = OP_ADD };
+	int ret;
+
+	if (il_token_table_find(&r->entries, token))
+		return -EBUSY;
+	ret = il_token_table_reserve(&r->entries);
+	if (ret)
+		return ret;
+	ret = epoll_set(r, EPOLL_CTL_ADD, e, EPOLLIN);
+	if (ret)
+		return ret;
+	/* Cannot fail: reserved above, the token is absent. */
+	(void)il_token_table_insert(&r->entries, token, e);
+	count_entries(r);
+	return 0;
+}
+
+int il_relay_add_token(struct irqlink_relay *relay, int src_fd,
+		       uint64_t token, const struct irqlink_relay_action *act)
+{
 	struct relay_entry *e;
 	int ret;
 
@@ -440,10 +463,7 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
-	ret = il_eventfd_token(src_fd, &c.token);
-	if (ret)
-		goto fail_token;
-	ret = prepare_action(relay, act, c.token, &e->act);
+	ret = prepare_action(relay, act, token, &e->act);
 	if (ret)
 		goto fail_action;
 	/* The identity read has shown it is an eventfd: a plain dup. */
@@ -452,37 +472,42 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 		ret = -errno;
 		goto fail_src;
 	}
-	c.entry = e;
-	ret = post(relay, &c);
+	pthread_mutex_lock(&relay->lock);
+	ret = add_locked(relay, token, e);
+	pthread_mutex_unlock(&relay->lock);
 	if (ret)
-		goto fail_post;
+		goto fail_add;
 	return 0;
 
-fail_post:
+fail_add:
 	close(e->src);
 fail_src:
 	release_action(&e->act);
 fail_action:
-fail_token:
 	free(e);
 	return ret;
 }
 
-/* Post a command that names an existing entry by its source's identity. */
-static int post_for(struct irqlink_relay *relay, uint64_t token,
-		    struct relay_cmd *c)
+int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
+		      const struct irqlink_relay_action *act)
 {
-	if (!relay)
+	uint64_t token;
+	int ret;
+
+	if (!relay || !act)
 		return -EINVAL;
-	c->token = token;
-	return post(relay, c);
+	ret = il_eventfd_token(src_fd, &token);
+	return ret ? ret : il_relay_add_token(relay, src_fd, token, act);
 }
 
 int il_relay_remove_token(struct irqlink_relay *relay, uint64_t token)
 {
-	struct relay_cmd c = { .op = OP_REMOVE };
-	int ret = post_for(relay, token, &c);
+	struct relay_cmd c = { .op = OP_REMOVE, .token = token };
+	int ret;
 
+	if (!relay)
+		return -EINVAL;
+	ret = post(relay, &c);
 	if (ret)
 		return ret;
 	/* The thread has let go of the entry: its fds are ours to close. */
@@ -490,18 +515,61 @@ int il_relay_remove_token(struct irqlink_relay *relay, uint64_t token)
 	return 0;
 }
 
+/* Under the relay mutex: the entry @token, paused or active as @pause
+ * asks. MOD never allocates, so this fails only for a missing entry. */
+static int set_paused_locked(struct irqlink_relay *r, uint64_t token,
+			     bool pause, struct relay_entry **out)
+{
+	struct relay_entry *e = il_token_table_find(&r->entries, token);
+	int ret;
+
+	if (!e)
+		return -ENOENT;
+	*out = e;
+	if (e->paused == pause)
+		return 0;
+	ret = epoll_set(r, EPOLL_CTL_MOD, e, pause ? 0 : EPOLLIN);
+	if (ret)
+		return ret;
+	e->paused = pause;
+	e->paused_at = r->passes;
+	count_paused(r, pause);
+	return 0;
+}
+
+/* @wait: a pause also waits until the thread has let go of the source. */
+static int set_paused(struct irqlink_relay *r, uint64_t token, bool pause,
+		      bool wait)
+{
+	struct relay_cmd c = { .op = OP_SYNC };
+	struct relay_entry *e;
+	int ret;
+
+	if (!r)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	ret = set_paused_locked(r, token, pause, &e);
+	/* A command completed since the MOD: the thread has finished the
+	 * batch that may have held the source's event. */
+	if (!ret && pause && wait && r->passes == e->paused_at)
+		ret = post_locked(r, &c);
+	pthread_mutex_unlock(&r->lock);
+	return ret;
+}
+
+int il_relay_pause_token_begin(struct irqlink_relay *relay, uint64_t token)
+{
+	return set_paused(relay, token, true, false);
+}
+
 int il_relay_pause_token(struct irqlink_relay *relay, uint64_t token)
 {
-	struct relay_cmd c = { .op = OP_PAUSE };
-
-	return post_for(relay, token, &c);
+	return set_paused(relay, token, true, true);
 }
 
 int il_relay_resume_token(struct irqlink_relay *relay, uint64_t token)
 {
-	struct relay_cmd c = { .op = OP_RESUME };
-
-	return post_for(relay, token, &c);
+	return set_paused(relay, token, false, false);
 }
 
 /* The public calls name the entry by any fd of its source. */

@@ -18,6 +18,7 @@
  * the test at the end), never both and never neither.
  */
 #include "kvm_guest.h"
+#include "relay_internal.h"
 #include "testutil.h"
 
 #include <irqlink/irqlink.h>
@@ -786,6 +787,81 @@ static void test_add_remove_flowing(void **state)
 	close(tgt);
 }
 
+/* Adds and resumes are made by the caller's thread; pauses begun for many
+ * entries wait for the relay thread once in all; a pause ends only when
+ * the thread has let go, so nothing signalled after it is read. */
+#define N_BATCH 16
+static void test_pause_batched(void **state)
+{
+	struct fx *f = *state;
+	struct irqlink_relay_action act = { .kind = IRQLINK_RELAY_EVENTFD };
+	int src[N_BATCH], tgt = tu_eventfd();
+	uint64_t tok[N_BATCH], cmds;
+	int fds = tu_open_fds();
+
+	act.target_fd = tgt;
+	for (int i = 0; i < N_BATCH; i++) {
+		src[i] = tu_eventfd();
+		assert_int_equal(irqlink_bypass_token_from_fd(src[i], &tok[i]),
+				 0);
+		assert_int_equal(il_relay_add_token(f->relay, src[i], tok[i],
+						    &act), 0);
+	}
+	/* An entry for an identity already in use, whatever the fd. */
+	assert_int_equal(il_relay_add_token(f->relay, tgt, tok[0], &act),
+			 -EBUSY);
+	assert_int_equal(rstats(f->relay).entries, N_BATCH);
+	assert_int_equal(tu_open_fds(), fds + 3 * N_BATCH);
+	cmds = rstats(f->relay).commands;
+	assert_int_equal(cmds, 0);
+
+	for (int i = 0; i < N_BATCH; i++)
+		assert_int_equal(il_relay_pause_token_begin(f->relay, tok[i]),
+				 0);
+	assert_int_equal(il_relay_pause_token_begin(f->relay, tok[0]), 0);
+	assert_int_equal(il_relay_pause_token_begin(f->relay, 12345), -ENOENT);
+	assert_int_equal(il_relay_pause_token_begin(NULL, tok[0]), -EINVAL);
+	assert_int_equal(rstats(f->relay).paused, N_BATCH);
+	assert_int_equal(rstats(f->relay).commands, 0);
+	for (int i = 0; i < N_BATCH; i++)
+		assert_int_equal(il_relay_pause_token(f->relay, tok[i]), 0);
+	assert_int_equal(rstats(f->relay).commands, 1);
+
+	/* Paused: the signals wait in the sources. */
+	for (int i = 0; i < N_BATCH; i++)
+		tu_signal(src[i]);
+	usleep(20 * 1000);
+	assert_int_equal(rstats(f->relay).events, 0);
+	for (int i = 0; i < N_BATCH; i++)
+		assert_true(readable(src[i]));
+
+	/* Resuming waits for nothing, and each waiting count is relayed
+	 * once. */
+	for (int i = 0; i < N_BATCH; i++)
+		assert_int_equal(il_relay_resume_token(f->relay, tok[i]), 0);
+	assert_int_equal(rstats(f->relay).paused, 0);
+	wait_events(f->relay, N_BATCH);
+	assert_int_equal(tu_count(tgt), N_BATCH);
+	assert_int_equal(rstats(f->relay).commands, 1);
+
+	/* A pause begun and resumed before it completed costs nothing and
+	 * leaves the entry relaying. */
+	assert_int_equal(il_relay_pause_token_begin(f->relay, tok[0]), 0);
+	assert_int_equal(il_relay_resume_token(f->relay, tok[0]), 0);
+	tu_signal(src[0]);
+	assert_int_equal(wait_efd(tgt), 1);
+	assert_int_equal(rstats(f->relay).commands, 1);
+
+	for (int i = 0; i < N_BATCH; i++) {
+		assert_int_equal(il_relay_remove_token(f->relay, tok[i]), 0);
+		close(src[i]);
+	}
+	assert_int_equal(rstats(f->relay).commands, 1 + N_BATCH);
+	assert_int_equal(rstats(f->relay).entries, 0);
+	close(tgt);
+	assert_int_equal(tu_open_fds(), fds - 1);
+}
+
 /* ---- placement ----------------------------------------------------------- */
 
 /* A relay pinned to one CPU runs there, and in busy-poll mode still
@@ -813,7 +889,13 @@ static void test_pinned_busy_poll(void **state)
 
 	assert_int_equal(irqlink_relay_create(f->vm, &cfg, &r), 0);
 	assert_int_equal(rstats(r).cpu, -1);
+	/* The caller's thread makes an add: no command, no CPU yet. */
 	assert_int_equal(irqlink_relay_add(r, src, &act), 0);
+	assert_int_equal(rstats(r).cpu, -1);
+	assert_int_equal(rstats(r).commands, 0);
+	/* A pause waits for the thread: one command, on its CPU. */
+	assert_int_equal(irqlink_relay_pause(r, src), 0);
+	assert_int_equal(irqlink_relay_resume(r, src), 0);
 	assert_int_equal(rstats(r).cpu, cfg.cpu);
 	assert_int_equal(rstats(r).commands, 1);
 	paced(f->g, src, VEC_PIN, 0, 50);
@@ -844,6 +926,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_level_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_remove_flowing, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_pause_batched, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pinned_busy_poll, setup,
 						teardown),

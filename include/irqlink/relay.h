@@ -27,11 +27,13 @@
  * INTx unmask eventfd. KVM holds the line until the guest EOIs; only then
  * is the resamplefd signalled, so the device is unmasked only after the EOI.
  *
- * The thread's hot path takes no lock and allocates nothing. Every change to
- * the entry set (add, remove, pause, resume, update) is made ON the relay
- * thread: the control call posts a command through a control eventfd and
- * waits (no timeout) until the thread has carried it out, which it does
- * between two epoll batches. Hence:
+ * The thread's hot path takes no lock and allocates nothing. A change that
+ * takes something away from the thread (remove, update, and the end of a
+ * pause) waits for the thread: the control call posts a command through a
+ * control eventfd and waits (no timeout) until the thread has carried it
+ * out, which it does between two epoll batches. Add and resume only give
+ * the thread more to read, so the calling thread makes them itself,
+ * without a round trip. Hence:
  *   - once irqlink_relay_remove() or irqlink_relay_pause() returns, the
  *     relay never reads that source again (until a resume), so a count that
  *     arrives afterwards stays in the eventfd for whoever takes over. This is
@@ -147,7 +149,9 @@ struct irqlink_relay_config {
  * @msi_undelivered: KVM_SIGNAL_MSI returned 0 (no LAPIC accepted it).
  * @spurious:        readiness reported but the read found nothing (another
  *                   reader took the count).
- * @commands:        control commands the thread carried out.
+ * @commands:        control commands the thread carried out (remove,
+ *                   update, and the pauses that had to wait for it; add
+ *                   and resume are made by the caller's thread).
  * @entries:         entries now; @paused: of which paused.
  * @cpu:             the CPU the thread ran on when it last carried out a
  *                   command (-1 before the first).
