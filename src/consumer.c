@@ -48,6 +48,7 @@
 #include <irqlink/irqfd.h>
 #include <irqlink/routes.h>
 
+#include "consumer_internal.h"
 #include "container_of.h"
 #include "eventfd.h"
 #include "irqfd_internal.h"
@@ -84,6 +85,7 @@ struct irqlink_consumer {
 	bool connected;
 	bool force_relay;
 	bool deferred;          /* bypass waits for a routes commit */
+	bool pause_begun;       /* E's relay entry paused ahead of to_bypass */
 	_Atomic int path;       /* enum irqlink_consumer_path */
 	struct irqlink_consumer_stats st;
 };
@@ -254,6 +256,11 @@ static int reconcile(struct irqlink_consumer *c)
 	} else if (!want && cur == IRQLINK_PATH_BYPASS) {
 		r = to_relay(c);
 	}
+	/* A pause begun for a switch that did not happen: the relay is
+	 * still E's reader. */
+	if (c->pause_begun && path_of(c) == IRQLINK_PATH_RELAY)
+		(void)il_relay_resume_token(c->relay, c->bc.token);
+	c->pause_begun = false;
 	return r;
 }
 
@@ -287,15 +294,14 @@ static void cb_del_producer(struct irqlink_bypass_consumer *bc,
 
 /* ---- creation and teardown --------------------------------------------- */
 
+/* Everything but the trigger eventfd, which the caller checks by taking
+ * its dup and identity. */
 static int check_config(struct irqlink_vm *vm,
 			const struct irqlink_consumer_config *cfg)
 {
 	enum irqlink_irqchip chip = irqlink_vm_irqchip(vm);
 	int r;
 
-	r = il_eventfd_check(cfg->trigger_fd);
-	if (r)
-		return r;
 	switch (cfg->kind) {
 	case IRQLINK_CONSUMER_MSI:
 		if (cfg->msi.flags & ~(uint32_t)KVM_MSI_VALID_DEVID)
@@ -378,7 +384,7 @@ static int setup_intx(struct irqlink_consumer *c)
 	if (r)
 		goto fail_r;
 	act.target_fd = c->lfd;
-	r = irqlink_relay_add(c->relay, c->efd, &act);
+	r = il_relay_add_token(c->relay, c->efd, c->bc.token, &act);
 	if (!r)
 		return 0;
 	(void)irqlink_relay_remove(c->relay, c->rfd);
@@ -423,7 +429,7 @@ static int setup_notify(struct irqlink_consumer *c, int notify_fd)
 	if (r)
 		return r;
 	act.target_fd = c->lfd;
-	r = irqlink_relay_add(c->relay, c->efd, &act);
+	r = il_relay_add_token(c->relay, c->efd, c->bc.token, &act);
 	if (r)
 		own_level_detach(c);
 	return r;
@@ -452,7 +458,7 @@ static int setup_msi(struct irqlink_consumer *c)
 	c->gsi_allocated = !r;
 	if (r)
 		c->gsi = IRQLINK_CONSUMER_NO_GSI;
-	r = irqlink_relay_add(c->relay, c->efd, &act);
+	r = il_relay_add_token(c->relay, c->efd, c->bc.token, &act);
 	if (r && c->gsi_allocated) {
 		(void)irqlink_routes_gsi_free(c->vm, c->gsi);
 		c->gsi_allocated = false;
@@ -483,16 +489,24 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 			    struct irqlink_consumer **out)
 {
 	struct irqlink_consumer *c;
-	int r;
+	uint64_t token;
+	int efd, r;
 
 	if (!vm || !relay || !cfg || !out)
 		return -EINVAL;
+	efd = il_eventfd_dup_token(cfg->trigger_fd, &token);
+	if (efd < 0)
+		return efd;
 	r = check_config(vm, cfg);
 	if (r)
-		return r;
+		goto fail_config;
 	c = calloc(1, sizeof(*c));
-	if (!c)
-		return -ENOMEM;
+	if (!c) {
+		r = -ENOMEM;
+		goto fail_config;
+	}
+	c->efd = efd;
+	c->bc.token = token;
 	c->vm = vm;
 	c->relay = relay;
 	c->bypass = bypass;
@@ -506,20 +520,11 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 		r = -r;
 		goto fail_mutex;
 	}
-	/* check_config() has shown it is an eventfd: a plain dup. */
-	c->efd = fcntl(cfg->trigger_fd, F_DUPFD_CLOEXEC, 0);
-	if (c->efd < 0) {
-		r = -errno;
-		goto fail_efd;
-	}
-	r = il_eventfd_token(c->efd, &c->bc.token);
-	if (r)
-		goto fail_token;
 	/* One consumer per eventfd per VM, whatever relay or bypass manager
 	 * it uses: two would silently split the interrupts between them. */
 	r = il_vm_claim(vm, c->bc.token);
 	if (r)
-		goto fail_token;
+		goto fail_lock;
 	if (c->kind == IRQLINK_CONSUMER_INTX) {
 		c->gsi = cfg->gsi;
 		c->ufd = il_eventfd_dup(cfg->unmask_fd);
@@ -557,12 +562,12 @@ fail_setup:
 		close(c->ufd);
 fail_claim:
 	il_vm_unclaim(vm, c->bc.token);
-fail_token:
-	close(c->efd);
-fail_efd:
+fail_lock:
 	pthread_mutex_destroy(&c->lock);
 fail_mutex:
 	free(c);
+fail_config:
+	close(efd);
 	return r;
 }
 
@@ -663,6 +668,24 @@ int irqlink_consumer_refresh(struct irqlink_consumer *c)
 	r = reconcile(c);
 	pthread_mutex_unlock(&c->lock);
 	return r;
+}
+
+/* Only when the refresh that follows will switch: a begun pause holds E's
+ * signals back until then (reconcile ends it either way). */
+void il_consumer_settle_begin(struct irqlink_consumer *c)
+{
+	struct kvm_msi cur;
+
+	pthread_mutex_lock(&c->lock);
+	if (c->connected && !c->force_relay && chip_ok(c) &&
+	    path_of(c) == IRQLINK_PATH_RELAY &&
+	    (c->kind != IRQLINK_CONSUMER_MSI ||
+	     (c->gsi_allocated &&
+	      irqlink_routes_get(c->vm, c->gsi, IRQLINK_ROUTES_COMMITTED,
+				 &cur) == 1 && msi_equal(&cur, &c->msi))))
+		c->pause_begun = il_relay_pause_token_begin(c->relay,
+							    c->bc.token) == 0;
+	pthread_mutex_unlock(&c->lock);
 }
 
 int irqlink_consumer_get_stats(struct irqlink_consumer *c,

@@ -134,3 +134,18 @@ int il_eventfd_token(int fd, uint64_t *token)
 	*token = (uint64_t)id + 1;
 	return 0;
 }
+
+int il_eventfd_dup_token(int fd, uint64_t *token)
+{
+	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0), r;
+
+	if (dup < 0)
+		return -errno;
+	/* On our dup, which nobody can close or renumber under us. */
+	r = il_eventfd_token(dup, token);
+	if (r) {
+		close(dup);
+		return r;
+	}
+	return dup;
+}

@@ -38,4 +38,10 @@ int il_eventfd_take(int fd, uint64_t *val);
  * -ENOTSUP when /proc does not expose it. */
 int il_eventfd_token(int fd, uint64_t *token);
 
+/* il_eventfd_dup() and il_eventfd_token() of the dup in one: the identity
+ * read doubles as the check, so a caller that needs both pays one /proc
+ * access, not two. Returns the dup or -errno as the two would (-EMFILE
+ * before the check); nothing stays open on failure. */
+int il_eventfd_dup_token(int fd, uint64_t *token);
+
 #endif

@@ -11,6 +11,7 @@
  * not get it instead of finding it relayed in a benchmark.
  */
 #include "pci_irq_sink.h"
+#include "consumer_internal.h"
 
 #include <errno.h>
 #include <string.h>
@@ -94,6 +95,12 @@ static int check_kernel(const struct il_irq_sinks *s, struct il_irq_sink *k)
 	if (s->delivery != IRQLINK_DELIVERY_KERNEL || il_irq_sink_in_kernel(k))
 		return 0;
 	return -EOPNOTSUPP;
+}
+
+void il_irq_sink_settle_begin(struct il_irq_sink *k)
+{
+	if (k->open)
+		il_consumer_settle_begin(k->c);
 }
 
 int il_irq_sink_settle(const struct il_irq_sinks *s, struct il_irq_sink *k)

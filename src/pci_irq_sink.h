@@ -68,6 +68,11 @@ int il_irq_sink_set_msi(struct il_irq_sink *k, const struct kvm_msi *msg);
  * the delivery mode is KERNEL and the interrupt is still relayed. */
 int il_irq_sink_settle(const struct il_irq_sinks *s, struct il_irq_sink *k);
 
+/* Before il_irq_sink_settle() of many sinks: begin each one's switch
+ * (il_consumer_settle_begin()), so their settles wait for the relay thread
+ * once in all. Every sink begun must be settled. */
+void il_irq_sink_settle_begin(struct il_irq_sink *k);
+
 /* Apply s->delivery to an open sink (force the relay or release it).
  * Returns as il_irq_sink_settle(). */
 int il_irq_sink_apply_delivery(const struct il_irq_sinks *s,

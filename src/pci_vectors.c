@@ -206,6 +206,8 @@ static int sync_commit(struct irqlink_pci *p, struct il_pci_irqs *q,
 		return il_pci_err(p, 0, r);
 	}
 	p->stats.route_batches++;
+	for (i = first; i < first + n; i++)
+		il_irq_sink_settle_begin(&q->vec[i].sink);
 	for (i = first; i < first + n; i++) {
 		if (!q->vec[i].sink.open)
 			continue;

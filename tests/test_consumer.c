@@ -27,6 +27,7 @@
  * IRQLINK_SWITCH_TRIGGERS overrides the 1,000,000 triggers of
  * test_switch_1m (CI uses the default). Its duration and rate are printed.
  */
+#include "consumer_internal.h"
 #include "kvm_guest.h"
 #include "testutil.h"
 #include "vm_internal.h"
@@ -57,6 +58,8 @@
 #define VEC_NOTIFY 0x56
 #define VEC_NOROUTE 0x57
 #define VEC_DETACH 0x58
+#define VEC_SETTLE 0x60         /* and the next N_SETTLE - 1 */
+#define N_SETTLE   8
 
 #define PIN_INTX   18
 #define PIN_SWINTX 19
@@ -618,6 +621,90 @@ static void test_route_batch(void **state)
 	irqlink_consumer_destroy(c);
 	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass, &prod), 0);
 	close(e);
+}
+
+/*
+ * Consumers of one routes batch settled together: with their switches
+ * begun first, the N refreshes wait for the relay thread once. Signals
+ * sent while a switch is begun wait in E and reach the guest exactly once;
+ * a consumer whose producer leaves meanwhile is relaying again at once,
+ * and one begun with nothing to switch is not paused at all.
+ */
+static void test_settle_batch(void **state)
+{
+	struct fx *f = *state;
+	struct irqlink_bypass_producer prod[N_SETTLE];
+	struct irqlink_consumer *c[N_SETTLE];
+	int e[N_SETTLE], i, last = N_SETTLE - 1;
+	uint64_t cmds;
+
+	assert_int_equal(irqlink_routes_begin(f->vm), 0);
+	for (i = 0; i < N_SETTLE; i++) {
+		struct irqlink_consumer_config cfg = {
+			.kind = IRQLINK_CONSUMER_MSI,
+			.msi = msi_vec(VEC_SETTLE + (unsigned int)i),
+		};
+
+		e[i] = tu_eventfd();
+		cfg.trigger_fd = e[i];
+		assert_int_equal(irqlink_consumer_create(f->vm, f->relay,
+							 f->bypass, &cfg,
+							 &c[i]), 0);
+		producer_init(&prod[i], e[i]);
+		assert_int_equal(irqlink_bypass_register_producer(f->bypass,
+								  &prod[i]),
+				 0);
+		assert_true(irqlink_consumer_deferred(c[i]));
+	}
+	assert_int_equal(irqlink_routes_commit(f->vm), 0);
+	/* Creating the consumers waited for the relay thread not once. */
+	cmds = rstats(f->relay).commands;
+	assert_int_equal(cmds, 0);
+
+	for (i = 0; i < N_SETTLE; i++)
+		il_consumer_settle_begin(c[i]);
+	assert_int_equal(rstats(f->relay).paused, N_SETTLE);
+	for (i = 0; i < N_SETTLE; i++)
+		tu_signal(e[i]);
+	for (i = 0; i < N_SETTLE; i++)
+		assert_settled(f->g, VEC_SETTLE + (unsigned int)i, 0);
+	/* The last one's producer leaves before its refresh. */
+	assert_int_equal(irqlink_bypass_unregister_producer(f->bypass,
+							    &prod[last]), 0);
+	assert_int_equal(rstats(f->relay).paused, N_SETTLE - 1);
+	assert_int_equal(kg_wait_count(f->g, VEC_SETTLE + (unsigned int)last, 1,
+				       WAIT_MS), 0);
+	for (i = 0; i < N_SETTLE; i++)
+		assert_int_equal(irqlink_consumer_refresh(c[i]), 0);
+	assert_int_equal(rstats(f->relay).commands, cmds + 1);
+	for (i = 0; i < N_SETTLE; i++) {
+		unsigned int vec = VEC_SETTLE + (unsigned int)i;
+
+		assert_int_equal(irqlink_consumer_path(c[i]),
+				 i == last ? IRQLINK_PATH_RELAY :
+				 IRQLINK_PATH_BYPASS);
+		assert_int_equal(kg_wait_count(f->g, vec, 1, WAIT_MS), 0);
+		assert_settled(f->g, vec, 1);
+		assert_int_equal(cstats(c[i]).drained, i == last ? 0 : 1);
+		paced(f->g, e[i], -1, vec, 3);
+	}
+	assert_int_equal(rstats(f->relay).paused, N_SETTLE - 1);
+	assert_int_equal(rstats(f->relay).msi_injections, 1 + 3);
+
+	/* Begun with nothing to switch (unpaired, or in bypass already). */
+	il_consumer_settle_begin(c[last]);
+	il_consumer_settle_begin(c[0]);
+	assert_int_equal(rstats(f->relay).paused, N_SETTLE - 1);
+	assert_int_equal(rstats(f->relay).commands, cmds + 1);
+
+	for (i = 0; i < N_SETTLE; i++) {
+		irqlink_consumer_destroy(c[i]);
+		if (i != last)
+			assert_int_equal(irqlink_bypass_unregister_producer(
+						 f->bypass, &prod[i]), 0);
+		close(e[i]);
+	}
+	assert_int_equal(rstats(f->relay).entries, 0);
 }
 
 /* ---- INTX_NOTIFY -------------------------------------------------------- */
@@ -1199,6 +1286,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_route, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_switch_detach_fails, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_settle_batch, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify_args, setup,
