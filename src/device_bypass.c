@@ -83,14 +83,32 @@ void il_producer_drop(struct irqlink_dev *dev, struct il_producer *p)
 	p->registered = false;
 }
 
-void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd)
+/* With a bypass manager the identity read is also the eventfd check: one
+ * /proc access per trigger instead of a readlink and an fdinfo read. */
+int il_producer_dup(struct irqlink_dev *dev, int fd, uint64_t *token)
 {
-	uint64_t token;
+	int r;
 
+	*token = 0;
+	if (!dev->bypass)
+		return il_eventfd_dup(fd);
+	r = il_eventfd_dup_token(fd, token);
+	/* No identities in /proc: the trigger still works, unpaired
+	 * (il_producer_update() counts it). */
+	if (r == -ENOTSUP) {
+		*token = 0;
+		r = il_eventfd_dup(fd);
+	}
+	return r;
+}
+
+void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd,
+			uint64_t token)
+{
 	il_producer_drop(dev, p);
 	if (fd < 0 || !dev->bypass)
 		return;
-	if (il_eventfd_token(fd, &token)) {
+	if (!token && il_eventfd_token(fd, &token)) {
 		il_count(&dev->stats.bypass_failures);
 		return;
 	}
@@ -113,7 +131,8 @@ static void for_each_trigger(struct irqlink_dev *dev, bool install)
 	struct il_msi_cap *caps[] = { &dev->msi, &dev->msix };
 
 	if (install)
-		il_producer_update(dev, &dev->intx.prod, dev->intx.trigger);
+		il_producer_update(dev, &dev->intx.prod, dev->intx.trigger,
+				   0);
 	else
 		il_producer_drop(dev, &dev->intx.prod);
 	for (size_t c = 0; c < 2; c++)
@@ -121,7 +140,7 @@ static void for_each_trigger(struct irqlink_dev *dev, bool install)
 			struct il_vector *v = &caps[c]->vec[i];
 
 			if (install)
-				il_producer_update(dev, &v->prod, v->fd);
+				il_producer_update(dev, &v->prod, v->fd, 0);
 			else
 				il_producer_drop(dev, &v->prod);
 		}

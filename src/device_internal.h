@@ -139,8 +139,13 @@ int il_msi_finish(struct irqlink_dev *dev, struct il_vector *v, int r);
 
 /* device_bypass.c; all under dev->ctl */
 void il_producer_init(struct irqlink_dev *dev, struct il_producer *p, bool intx);
-/* (Re-)register @p for trigger @fd (-1: none) with dev->bypass, if any. */
-void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd);
+/* (Re-)register @p for trigger @fd (-1: none) with dev->bypass, if any.
+ * @token: @fd's identity if the caller has it, else 0. */
+void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd,
+			uint64_t token);
+/* A dup of a new trigger @fd, as il_eventfd_dup(); *@token gets its
+ * identity when the device will register it (else 0). */
+int il_producer_dup(struct irqlink_dev *dev, int fd, uint64_t *token);
 void il_producer_drop(struct irqlink_dev *dev, struct il_producer *p);
 
 /* unmask_watcher.c */

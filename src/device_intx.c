@@ -154,7 +154,7 @@ static void enable(struct irqlink_dev *dev, int fd)
 		fire_locked(dev);
 	pthread_mutex_unlock(&x->lock);
 	dev->irq_type = VFIO_PCI_INTX_IRQ_INDEX;
-	il_producer_update(dev, &x->prod, fd);
+	il_producer_update(dev, &x->prod, fd, 0);
 }
 
 static void swap_trigger(struct irqlink_dev *dev, int fd)
@@ -169,7 +169,7 @@ static void swap_trigger(struct irqlink_dev *dev, int fd)
 	pthread_mutex_unlock(&x->lock);
 	if (old >= 0)
 		close(old);
-	il_producer_update(dev, &x->prod, fd);
+	il_producer_update(dev, &x->prod, fd, 0);
 }
 
 /* Remove the unmask eventfd, if any. Caller holds dev->ctl. */

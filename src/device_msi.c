@@ -242,6 +242,7 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 {
 	struct il_vector *v = &cap->vec[i];
 	int nfd = -1, old, r = 0;
+	uint64_t token = 0;
 
 	if (fd >= 0 && !v->allocated) {
 		/* Past the enabled block: only dynamic MSI-X may grow. */
@@ -252,7 +253,7 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 			r = -ENOSPC;
 	}
 	if (!r && fd >= 0) {
-		nfd = il_eventfd_dup(fd);
+		nfd = il_producer_dup(dev, fd, &token);
 		if (nfd < 0)
 			r = nfd;
 	}
@@ -269,7 +270,7 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 	pthread_mutex_unlock(&v->lock);
 	if (old >= 0)
 		close(old);
-	il_producer_update(dev, &v->prod, r ? -1 : nfd);
+	il_producer_update(dev, &v->prod, r ? -1 : nfd, token);
 	return r;
 }
 
