@@ -56,6 +56,7 @@ struct bench_cfg {
 	unsigned int timeout_ms; /* every wait */
 	unsigned int gap_us;     /* idle time before each measured trigger */
 	int cpu_vcpu, cpu_trigger;
+	int cpu_relay;           /* the relay rows' relay threads */
 	bool regime[BENCH_NREGIMES]; /* which regimes to measure */
 	const char *path;        /* a path name, "all", "latency", "scale" or
 				  * "vfio-user" */

@@ -23,7 +23,7 @@ void bench_usage(FILE *f)
 		"                     [--regime halted|running|both]\n"
 		"                     [--samples N] [--warmup N] [--rounds N]\n"
 		"                     [--gap-us N] [--timeout-ms N]\n"
-		"                     [--cpu-vcpu C] [--cpu-trigger C]\n"
+		"                     [--cpu-vcpu C] [--cpu-trigger C] [--cpu-relay C]\n"
 		"                     [--json] [--plots DIR] [--quiet] [--list]\n"
 		"Measures each interrupt path from its trigger to the guest's ISR\n"
 		"entry (or the end of its cycle), one interrupt in flight, in two\n"
@@ -33,7 +33,8 @@ void bench_usage(FILE *f)
 		"vfio-user's messages beside a raw socket and in-process calls.\n"
 		"Defaults: --path all --regime both --samples 20000 --warmup 50\n"
 		"--rounds 40 --gap-us 50 --timeout-ms 1000; vCPU and trigger on\n"
-		"the first two CPUs this process may use. --quick: 400 samples in\n"
+		"the first two CPUs this process may use, the relay rows' relays\n"
+		"on the trigger's. --quick: 400 samples in\n"
 		"4 rounds and the small sizes of the scale part (seconds).\n"
 		"Exit status: 0 all delivered, 1 a path failed or the run could\n"
 		"not start, 2 usage.\n");
@@ -90,7 +91,7 @@ static void list_paths(void)
 int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 {
 	enum { OPT_SAMPLES = 256, OPT_WARMUP, OPT_ROUNDS, OPT_PATH, OPT_REGIME,
-	       OPT_VCPU, OPT_TRIGGER, OPT_TIMEOUT, OPT_GAP, OPT_JSON,
+	       OPT_VCPU, OPT_TRIGGER, OPT_RELAY, OPT_TIMEOUT, OPT_GAP, OPT_JSON,
 	       OPT_PLOTS, OPT_QUICK, OPT_QUIET, OPT_LIST, OPT_HELP };
 	static const struct option opts[] = {
 		{ "samples", required_argument, NULL, OPT_SAMPLES },
@@ -100,6 +101,7 @@ int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 		{ "regime", required_argument, NULL, OPT_REGIME },
 		{ "cpu-vcpu", required_argument, NULL, OPT_VCPU },
 		{ "cpu-trigger", required_argument, NULL, OPT_TRIGGER },
+		{ "cpu-relay", required_argument, NULL, OPT_RELAY },
 		{ "timeout-ms", required_argument, NULL, OPT_TIMEOUT },
 		{ "gap-us", required_argument, NULL, OPT_GAP },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -123,6 +125,7 @@ int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 	cfg->timeout_ms = 1000;
 	cfg->gap_us = 50;
 	cfg->path = "all";
+	cfg->cpu_relay = -1;    /* the trigger's */
 	cfg->regime[BENCH_HALTED] = cfg->regime[BENCH_RUNNING] = true;
 	optind = 1;
 	opterr = 0;
@@ -175,14 +178,17 @@ int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 			break;
 		case OPT_VCPU:
 		case OPT_TRIGGER:
+		case OPT_RELAY:
 			if (!parse_uint(a, CPU_SETSIZE - 1, &v))
 				return usage_error("bad CPU '%s'", a);
 			if (c == OPT_VCPU) {
 				cfg->cpu_vcpu = (int)v;
 				vset = true;
-			} else {
+			} else if (c == OPT_TRIGGER) {
 				cfg->cpu_trigger = (int)v;
 				tset = true;
+			} else {
+				cfg->cpu_relay = (int)v;
 			}
 			break;
 		case OPT_TIMEOUT:
@@ -256,6 +262,11 @@ int bench_parse(int argc, char **argv, struct bench_cfg *cfg)
 	if (!cpu_allowed(&set, cfg->cpu_trigger))
 		return usage_error("--cpu-trigger %d is not an allowed CPU",
 				   cfg->cpu_trigger);
+	if (cfg->cpu_relay < 0)
+		cfg->cpu_relay = cfg->cpu_trigger;
+	if (!cpu_allowed(&set, cfg->cpu_relay))
+		return usage_error("--cpu-relay %d is not an allowed CPU",
+				   cfg->cpu_relay);
 	return 0;
 }
 

@@ -49,9 +49,9 @@ void bench_report_text(FILE *f, const struct bench_report *r)
 
 	fprintf(f, "irqlink-bench: %u samples/row in %u interleaved rounds "
 		"(+%u warmup each), %u us idle before each measured trigger, "
-		"vCPU on CPU %d, trigger on CPU %d; %.0f s\n", cfg->samples,
-		cfg->rounds, cfg->warmup, cfg->gap_us, cfg->cpu_vcpu,
-		cfg->cpu_trigger, r->seconds);
+		"vCPU on CPU %d, trigger on CPU %d, relays on CPU %d; %.0f s\n",
+		cfg->samples, cfg->rounds, cfg->warmup, cfg->gap_us,
+		cfg->cpu_vcpu, cfg->cpu_trigger, cfg->cpu_relay, r->seconds);
 	fprintf(f, "machine: %ld CPUs, %s, kernel %s, %s, TSC %.2f MHz "
 		"(calibrated; KVM says %.2f), halt_poll_ns %ld\n", m->nproc,
 		m->cpu, m->kernel, m->kvm, m->tsc_mhz, m->kvm_tsc_mhz,
@@ -160,6 +160,7 @@ struct json_object *bench_report_json(const struct bench_report *r)
 	JADD(c, "gap_us", json_object_new_int64(cfg->gap_us));
 	JADD(c, "cpu_vcpu", json_object_new_int(cfg->cpu_vcpu));
 	JADD(c, "cpu_trigger", json_object_new_int(cfg->cpu_trigger));
+	JADD(c, "cpu_relay", json_object_new_int(cfg->cpu_relay));
 	JADD(c, "path", json_object_new_string(cfg->path));
 	JADD(c, "quick", json_object_new_boolean(cfg->quick));
 	JADD(top, "config", c);

@@ -72,13 +72,14 @@ static int consumer(struct run *r, const struct irqlink_consumer_config *cc,
 	return 0;
 }
 
-/* The relay every consumer needs for its relay side: pinned to the
- * trigger CPU, never the vCPU's (<irqlink/relay.h>). */
+/* The relay every consumer needs for its relay side: pinned to
+ * --cpu-relay, the trigger's CPU unless told otherwise
+ * (<irqlink/relay.h> advises against the vCPU's). */
 static int relay(struct run *r, uint32_t flags)
 {
 	struct irqlink_relay_config rc = {
 		.flags = IRQLINK_RELAY_PIN_CPU | flags,
-		.cpu = r->cfg->cpu_trigger,
+		.cpu = r->cfg->cpu_relay,
 	};
 	int err = irqlink_relay_create(r->vm, &rc, &r->relay);
 

@@ -202,6 +202,7 @@ static int setup_naive_relay(struct run *r)
 {
 	struct irqlink_dev_shape shape = { .msix_vectors = 1 };
 	struct bench_naive_relay *n;
+	cpu_set_t cpus;
 	int32_t fd32;
 	int err;
 
@@ -240,7 +241,6 @@ static int setup_naive_relay(struct run *r)
 		free(n);
 		return bench_why(r, err, "naive relay: %s", strerror(-err));
 	}
-	/* Created from the trigger CPU, the thread inherits its affinity. */
 	if ((err = -pthread_create(&n->t, NULL, naive_loop, n))) {
 		close(n->ep);
 		close(n->stop);
@@ -248,6 +248,12 @@ static int setup_naive_relay(struct run *r)
 		return bench_why(r, err, "pthread_create: %s", strerror(-err));
 	}
 	r->naive = n;
+	/* Where irqlink's relay is pinned. */
+	CPU_ZERO(&cpus);
+	CPU_SET(r->cfg->cpu_relay, &cpus);
+	if ((err = -pthread_setaffinity_np(n->t, sizeof(cpus), &cpus)))
+		return bench_why(r, err, "pin the naive relay: %s",
+				 strerror(-err));
 	return 0;
 }
 

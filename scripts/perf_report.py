@@ -42,8 +42,9 @@ def machine(data):
         f"| TSC | {m['tsc_mhz']:.2f} MHz (calibrated; KVM says "
         f"{m['kvm_tsc_mhz']:.2f}) |",
         f"| halt_poll_ns | {m['halt_poll_ns']} |",
-        f"| layout | vCPU on CPU {c['cpu_vcpu']}, trigger (and relays) on "
-        f"CPU {c['cpu_trigger']} |",
+        f"| layout | vCPU on CPU {c['cpu_vcpu']}, trigger on "
+        f"CPU {c['cpu_trigger']}, relays on CPU "
+        f"{c.get('cpu_relay', c['cpu_trigger'])} |",
     ])
 
 

@@ -223,6 +223,7 @@ static void test_usage_errors(void **state)
 	char *opt[] = { "b", "--frobnicate", NULL };
 	char *arg[] = { "b", "stray", NULL };
 	char *cpu[] = { "b", "--cpu-vcpu", "100000", NULL };
+	char *relay_cpu[] = { "b", "--cpu-relay", "100000", NULL };
 	char *plots[] = { "b", "--plots", "", NULL };
 	char *missing[] = { "b", "--samples", NULL };
 	char *good[] = { "b", "--samples", "5", "--path", "kvm-signal-msi",
@@ -239,9 +240,13 @@ static void test_usage_errors(void **state)
 	assert_int_equal(parse(2, opt), 2);
 	assert_int_equal(parse(2, arg), 2);
 	assert_int_equal(parse(3, cpu), 2);
+	assert_int_equal(parse(3, relay_cpu), 2);
 	assert_int_equal(parse(3, plots), 2);
 	assert_int_equal(parse(2, missing), 2);
 	assert_int_equal(parse(6, good), 0);
+	/* The relays follow the trigger unless told otherwise. */
+	assert_int_equal(bench_parse(6, good, &cfg), 0);
+	assert_int_equal(cfg.cpu_relay, cfg.cpu_trigger);
 	assert_int_equal(bench_parse(2, quick, &cfg), 0);
 	assert_true(cfg.quick);
 	assert_true(cfg.samples < 20000);
