@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Many vectors, many devices: does the path stay as cheap when a device has
- * 2048 vectors on the bypass path, or when eight devices fire at once?
+ * 64, 512 or 2048 vectors on the bypass path, or when 2, 4 or 8 devices
+ * fire at once?
  *
  * Each device is a model with N MSI-X vectors attached to the bypass
  * manager; every vector has a consumer, all created in one routes batch
@@ -159,9 +160,24 @@ static int setup_64(struct run *r)
 	return setup_many(r, 1, 64);
 }
 
+static int setup_512(struct run *r)
+{
+	return setup_many(r, 1, 512);
+}
+
 static int setup_2048(struct run *r)
 {
 	return setup_many(r, 1, 2048);
+}
+
+static int setup_2x64(struct run *r)
+{
+	return setup_many(r, 2, 64);
+}
+
+static int setup_4x64(struct run *r)
+{
+	return setup_many(r, 4, 64);
 }
 
 static int setup_8x64(struct run *r)
@@ -216,12 +232,12 @@ static int sample_many(struct run *r, uint64_t *lat, uint64_t *isr)
 }
 
 /*
- * The raw baseline of eight at once: eight MSI routes (GSI 24-31) and
- * eight KVM irqfds made with ioctls, the eight eventfds written back to
- * back. The guest's ISRs run one after another in KVM's emulator, so the
- * last one's entry is late on both rows alike.
+ * The raw baseline of @n devices at once: n MSI routes (GSI 24 on) and n
+ * KVM irqfds made with ioctls, the n eventfds written back to back. The
+ * guest's ISRs run one after another in KVM's emulator, so the last one's
+ * entry is late on both rows alike.
  */
-static int setup_kvm_8(struct run *r)
+static int setup_kvm_n(struct run *r, unsigned int n)
 {
 	struct kvm_irq_routing *t;
 	struct bench_many *m;
@@ -232,22 +248,22 @@ static int setup_kvm_8(struct run *r)
 	if (!(m = calloc(1, sizeof(*m))))
 		return bench_why(r, -ENOMEM, "out of memory");
 	r->many = m;
-	m->ndev = 8;
+	m->ndev = n;
 	m->nvec = 1;
-	if (!(m->efd = malloc(8 * sizeof(*m->efd))))
+	if (!(m->efd = malloc(n * sizeof(*m->efd))))
 		return bench_why(r, -ENOMEM, "out of memory");
-	for (unsigned int d = 0; d < 8; d++)
+	for (unsigned int d = 0; d < n; d++)
 		m->efd[d] = -1;
-	if (!(t = bench_pin_routes(8)))
+	if (!(t = bench_pin_routes(n)))
 		return bench_why(r, -ENOMEM, "out of memory");
-	for (unsigned int d = 0; d < 8; d++)
+	for (unsigned int d = 0; d < n; d++)
 		bench_msi_route(t, 24 + d, idt_vector(d, 0));
 	err = ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) ? -errno : 0;
 	free(t);
 	if (err)
 		return bench_why(r, err, "KVM_SET_GSI_ROUTING: %s",
 				 strerror(-err));
-	for (unsigned int d = 0; d < 8; d++) {
+	for (unsigned int d = 0; d < n; d++) {
 		struct kvm_irqfd req = { .gsi = 24 + d };
 
 		if ((m->efd[d] = bench_eventfd()) < 0)
@@ -261,18 +277,33 @@ static int setup_kvm_8(struct run *r)
 	return 0;
 }
 
-static int sample_kvm_8(struct run *r, uint64_t *lat, uint64_t *isr)
+static int setup_kvm_2(struct run *r)
+{
+	return setup_kvm_n(r, 2);
+}
+
+static int setup_kvm_4(struct run *r)
+{
+	return setup_kvm_n(r, 4);
+}
+
+static int setup_kvm_8(struct run *r)
+{
+	return setup_kvm_n(r, 8);
+}
+
+static int sample_kvm_n(struct run *r, uint64_t *lat, uint64_t *isr)
 {
 	volatile struct kg_shared *sh = kg_shared(r->g);
 	struct bench_many *m = r->many;
-	uint64_t want[8], t0;
+	uint64_t want[MANY_MAX_DEVS], t0;
 	int err;
 
 	(void)isr;
-	for (unsigned int d = 0; d < 8; d++)
+	for (unsigned int d = 0; d < m->ndev; d++)
 		want[d] = sh->count[idt_vector(d, 0)] + 1;
 	t0 = bench_tsc();
-	for (unsigned int d = 0; d < 8; d++)
+	for (unsigned int d = 0; d < m->ndev; d++)
 		if ((err = bench_signal(m->efd[d])))
 			return bench_why(r, err, "eventfd write: %s",
 					 strerror(-err));
@@ -280,19 +311,43 @@ static int sample_kvm_8(struct run *r, uint64_t *lat, uint64_t *isr)
 }
 
 const struct bench_path bench_paths_many[] = {
+	{ "kvm-2msi-irqfd", NULL,
+	  "2 MSI routes + 2 KVM irqfds signalled at once, until the last ISR "
+	  "entry",
+	  setup_kvm_2, sample_kvm_n, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
+	{ "kvm-4msi-irqfd", NULL,
+	  "4 MSI routes + 4 KVM irqfds signalled at once, until the last ISR "
+	  "entry",
+	  setup_kvm_4, sample_kvm_n, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "kvm-8msi-irqfd", NULL,
 	  "8 MSI routes + 8 KVM irqfds signalled at once, until the last ISR "
 	  "entry",
-	  setup_kvm_8, sample_kvm_8, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  setup_kvm_8, sample_kvm_n, false, BENCH_WAIT_SPIN, NULL, NULL,
 	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-msix-64", "irqlink-msi",
 	  "irqlink-msi with 64 vectors on the in-kernel path, fired in turn",
 	  setup_64, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
 	  { NULL }, BENCH_PLOT_BY_WAIT },
+	{ "irqlink-msix-512", "irqlink-msi",
+	  "irqlink-msi with 512 vectors on the in-kernel path, fired in turn",
+	  setup_512, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-msix-2048", "irqlink-msi",
 	  "irqlink-msi with 2048 vectors on the in-kernel path (2048 routes "
 	  "and irqfds), fired in turn",
 	  setup_2048, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
+	{ "irqlink-2dev-x64", "kvm-2msi-irqfd",
+	  "2 devices x 64 vectors in-kernel; one vector of each fired at "
+	  "once, until the last ISR entry",
+	  setup_2x64, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
+	  { NULL }, BENCH_PLOT_BY_WAIT },
+	{ "irqlink-4dev-x64", "kvm-4msi-irqfd",
+	  "4 devices x 64 vectors in-kernel; one vector of each fired at "
+	  "once, until the last ISR entry",
+	  setup_4x64, sample_many, false, BENCH_WAIT_SPIN, NULL, NULL,
 	  { NULL }, BENCH_PLOT_BY_WAIT },
 	{ "irqlink-8dev-x64", "kvm-8msi-irqfd",
 	  "8 devices x 64 vectors in-kernel; one vector of each fired at "
