@@ -24,6 +24,28 @@ static const struct bench_result *row(const struct bench_report *r, size_t i,
 	return &r->res[i * BENCH_NREGIMES + g];
 }
 
+/* The report's sections: the JSON's "group", the plots' files. */
+enum plot_group { PLOT_PATHS, PLOT_RELAY, PLOT_VM, NPLOTS };
+
+static const char *const plot_file[NPLOTS] = { "paths", "relay", "vm" };
+static const char *const plot_title[NPLOTS] = {
+	"interrupt and doorbell paths",
+	"relays and their in-kernel floor (trigger thread yields)",
+	"irqlink-vm machine rows and raw KVM behind a device thread (yield)",
+};
+
+static enum plot_group plot_group(const struct bench_path *p)
+{
+	if (p->plot == BENCH_PLOT_VM)
+		return PLOT_VM;
+	return p->wait == BENCH_WAIT_YIELD ? PLOT_RELAY : PLOT_PATHS;
+}
+
+static bool is_relay_group(const struct bench_path *p)
+{
+	return plot_group(p) == PLOT_RELAY;
+}
+
 static const struct bench_result *baseline(const struct bench_report *r,
 					   size_t i, int g)
 {
@@ -188,6 +210,8 @@ struct json_object *bench_report_json(const struct bench_report *r)
 			     json_object_new_string(bench_regime_name[g]));
 			JADD(j, "wait",
 			     json_object_new_string(wait_name(p->wait)));
+			JADD(j, "group", json_object_new_string(
+					    plot_file[plot_group(p)]));
 			JADD(j, "what", json_object_new_string(p->what));
 			JADD(j, "baseline", p->baseline ?
 			     json_object_new_string(p->baseline) : NULL);
@@ -276,27 +300,6 @@ static int cdf_data(const struct bench_report *r, size_t i, int g,
 			(double)(k + 1) / (double)o->kept);
 	fprintf(f, "%.3f 1\n", bench_cyc_to_us(o->lat_cyc[o->kept - 1]));
 	return fclose(f) ? -errno : 0;
-}
-
-enum plot_group { PLOT_PATHS, PLOT_RELAY, PLOT_VM, NPLOTS };
-
-static const char *const plot_file[NPLOTS] = { "paths", "relay", "vm" };
-static const char *const plot_title[NPLOTS] = {
-	"interrupt and doorbell paths",
-	"relays and their in-kernel floor (trigger thread yields)",
-	"irqlink-vm machine rows and raw KVM behind a device thread (yield)",
-};
-
-static enum plot_group plot_group(const struct bench_path *p)
-{
-	if (p->plot == BENCH_PLOT_VM)
-		return PLOT_VM;
-	return p->wait == BENCH_WAIT_YIELD ? PLOT_RELAY : PLOT_PATHS;
-}
-
-static bool is_relay_group(const struct bench_path *p)
-{
-	return plot_group(p) == PLOT_RELAY;
 }
 
 static bool plotted(const struct bench_path *p, const struct bench_result *o,

@@ -57,6 +57,10 @@ struct bench_vm {
 	pid_t devd;
 	char dir[64];
 	char sock[96];
+	/* An INTx sample's split: the doorbell commands run before it, and
+	 * when the trigger thread first saw the guest's acknowledgement
+	 * (the line low again after the raise). */
+	uint64_t raises0, t_ack;
 };
 
 /* irqlink-devd: named by IRQLINK_DEVD (the tests set it), else beside
@@ -312,18 +316,51 @@ static int setup_intx_guest_port(struct run *r)
 
 static int device_unmasked(struct run *r)
 {
-	uint64_t n = testdev_reg_read(r->vmrow->d->td, TESTDEV_REG_UNMASKS);
+	struct bench_vm *v = r->vmrow;
+	struct testdev *td = v->d->td;
+	uint64_t n = testdev_reg_read(td, TESTDEV_REG_UNMASKS);
 
+	if (!v->t_ack && vm_dev_raises(v->d) > v->raises0 &&
+	    !(testdev_reg_read(td, TESTDEV_REG_STATUS) & TESTDEV_STATUS_INTX))
+		v->t_ack = bench_tsc();
 	if (n > r->unmasks)
 		return bench_why(r, -EOVERFLOW, "%" PRIu64 " unmasks, expected %"
 				 PRIu64, n, r->unmasks);
 	return n == r->unmasks;
 }
 
+static uint64_t span(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+/*
+ * Where a full INTx cycle goes: the device thread's wake-up and raise,
+ * raise to ISR entry, ISR entry to the acknowledgement (the guest's
+ * STATUS write lowered the line; as this thread saw it, so up to a poll
+ * late), and from there to the unmask the EOI policy made.
+ */
 static int sample_intx(struct run *r, uint64_t *lat, uint64_t *isr)
 {
+	struct bench_vm *v = r->vmrow;
+	uint64_t t0 = bench_tsc(), raise, t_isr, t_end;
+	int err;
+
+	v->raises0 = vm_dev_raises(v->d);
+	v->t_ack = 0;
 	r->unmasks++;
-	return bench_sample_efd_cycle(r, device_unmasked, lat, isr);
+	if ((err = bench_sample_efd_cycle(r, device_unmasked, lat, isr)))
+		return err;
+	raise = vm_dev_raise_tsc(v->d, v->raises0);
+	t_isr = t0 + *isr;
+	t_end = t0 + *lat;
+	if (!v->t_ack || v->t_ack > t_end)
+		v->t_ack = t_end;
+	r->part[0] = span(t0, raise);
+	r->part[1] = span(raise, t_isr);
+	r->part[2] = span(t_isr, v->t_ack);
+	r->part[3] = span(v->t_ack, t_end);
+	return 0;
 }
 
 /* The guest rings the device's doorbell register itself (its timed
@@ -361,6 +398,9 @@ static int setup_remote_doorbell_msg(struct run *r)
 	return doorbell_row(r, true, true);
 }
 
+#define INTX_PARTS { "device thread", "to ISR entry", "ISR to ack", \
+		     "ack to unmask" }
+
 const struct bench_path bench_paths_vm[] = {
 	{ "vm-msi/yield", "kvm-dev-msi/yield",
 	  "irqlink-vm: doorbell -> device thread -> test device -> consumer "
@@ -378,13 +418,13 @@ const struct bench_path bench_paths_vm[] = {
 	  "INTx by the relay -> ISR -> STATUS write traps -> glue unmasks the "
 	  "device (full INTx cycle)",
 	  setup_intx_bar_access, sample_intx, true, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL }, BENCH_PLOT_VM },
+	  NULL, INTX_PARTS, BENCH_PLOT_VM },
 	{ "vm-intx-guest-port/yield", "kvm-dev-intx/yield",
 	  "irqlink-vm, EOI policy guest-port: doorbell -> device thread -> "
 	  "in-kernel INTx -> ISR -> the guest's EOI port write -> glue "
 	  "unmasks the device (full INTx cycle)",
 	  setup_intx_guest_port, sample_intx, true, BENCH_WAIT_YIELD, NULL,
-	  NULL, { NULL }, BENCH_PLOT_VM },
+	  NULL, INTX_PARTS, BENCH_PLOT_VM },
 	{ "vm-remote-msi/yield", "kvm-devproc-msi/yield",
 	  "irqlink-vm with irqlink-devd over vfio-user: REGION_IO_FDS "
 	  "doorbell -> the device's process -> its MSI eventfd (an irqfd "

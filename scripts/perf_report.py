@@ -48,6 +48,47 @@ def machine(data):
     ])
 
 
+GROUPS = (("paths", "Interrupt and doorbell paths (the trigger thread "
+           "spins)"),
+          ("relay", "Relays and their in-kernel floor (the trigger thread "
+           "yields)"),
+          ("vm", "irqlink-vm's machine, beside raw KVM behind a device "
+           "thread (yields)"))
+
+
+def latency_table(data, sel, regime):
+    out = ["| path | wait | p50 | p99 | irq/s | baseline | "
+           "base p50 | x p50 | +p50 |",
+           "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+    for r in sel:
+        if not r["ok"]:
+            out.append(f"| {r['path']} | {r['wait']} | FAILED: "
+                       f"{r.get('error', '')} | | | | | | |")
+            continue
+        base = r.get("baseline")
+        bp = p50(rows_by(data), base, regime) if base else None
+        out.append(
+            f"| {r['path']} | {r['wait']} | {fmt(r['latency']['p50_us'])}"
+            f" | {fmt(r['latency']['p99_us'])} | {r['irqs_per_s']:.0f} | "
+            f"{base or ''} | {fmt(bp)} | {fmt(r.get('ratio_p50'))} | "
+            f"{fmt(r.get('delta_p50_us'))} |")
+    for r in sel:
+        if r["ok"] and r.get("parts"):
+            out.append("")
+            out.append(f"{r['path']}, where the time goes (p50): " +
+                       ", ".join(f"{x['name']} {fmt(x['p50_us'])}"
+                                 for x in r["parts"]) + ".")
+    isr = [r for r in sel if r["ok"] and "isr_entry" in r]
+    if isr:
+        out.append("")
+        out.append("Guest ISR entry of the full-cycle INTx paths: " +
+                   "; ".join(f"{r['path']} p50 "
+                             f"{fmt(r['isr_entry']['p50_us'])}, p99 "
+                             f"{fmt(r['isr_entry']['p99_us'])}"
+                             for r in isr) + ".")
+    return out
+
+
 def latency(data):
     rows = data.get("rows", [])
     out = []
@@ -55,40 +96,17 @@ def latency(data):
                            "(the guest idles in `sti; hlt`)"),
                           ("running", "vCPU running (the guest spins in "
                            "ring 3, interrupts on)")):
-        sel = [r for r in rows if r["regime"] == regime]
-        if not sel:
+        if not [r for r in rows if r["regime"] == regime]:
             continue
         out.append(f"#### {title}\n")
-        out.append("| path | wait | p50 | p99 | irq/s | baseline | "
-                   "base p50 | x p50 | +p50 |")
-        out.append("|---|---|---:|---:|---:|---|---:|---:|---:|")
-        for r in sel:
-            if not r["ok"]:
-                out.append(f"| {r['path']} | {r['wait']} | FAILED: "
-                           f"{r.get('error', '')} | | | | | | |")
+        for group, gtitle in GROUPS:
+            sel = [r for r in rows if r["regime"] == regime and
+                   r.get("group", "paths") == group]
+            if not sel:
                 continue
-            base = r.get("baseline")
-            bp = p50(rows_by(data), base, regime) if base else None
-            out.append(
-                f"| {r['path']} | {r['wait']} | {fmt(r['latency']['p50_us'])}"
-                f" | {fmt(r['latency']['p99_us'])} | {r['irqs_per_s']:.0f} | "
-                f"{base or ''} | {fmt(bp)} | {fmt(r.get('ratio_p50'))} | "
-                f"{fmt(r.get('delta_p50_us'))} |")
-        for r in sel:
-            if r["ok"] and r.get("parts"):
-                out.append("")
-                out.append(f"{r['path']}, where the time goes (p50): " +
-                           ", ".join(f"{x['name']} {fmt(x['p50_us'])}"
-                                     for x in r["parts"]) + ".")
-        isr = [r for r in sel if r["ok"] and "isr_entry" in r]
-        if isr:
+            out.append(f"*{gtitle}*\n")
+            out.extend(latency_table(data, sel, regime))
             out.append("")
-            out.append("Guest ISR entry of the full-cycle INTx paths: " +
-                       "; ".join(f"{r['path']} p50 "
-                                 f"{fmt(r['isr_entry']['p50_us'])}, p99 "
-                                 f"{fmt(r['isr_entry']['p99_us'])}"
-                                 for r in isr) + ".")
-        out.append("")
     paths = {}
     for r in rows:
         paths.setdefault(r["path"], r["what"])
