@@ -121,6 +121,7 @@ struct run {
 	uint64_t mmio_tsc, mmio_count; /* written on the vCPU thread (atomic) */
 	kg_mmio_fn mmio_fn;        /* if set before the guest boots: its MMIO
 				    * exits, with the run as opaque */
+	kg_pio_fn pio_fn;          /* and its port I/O exits */
 };
 
 /* Which latency plot a path is drawn in. */

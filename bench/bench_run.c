@@ -113,6 +113,8 @@ int bench_guest_boot(struct run *r, int vm_fd)
 		return bench_why(r, err, "kg_create: %s", strerror(-err));
 	if (r->mmio_fn)
 		kg_set_mmio_handler(r->g, r->mmio_fn, r);
+	if (r->pio_fn)
+		kg_set_pio_handler(r->g, r->pio_fn, r);
 	if ((err = bench_pin_self(r->cfg->cpu_vcpu)))
 		return bench_why(r, err, "pin to CPU %d: %s", r->cfg->cpu_vcpu,
 				 strerror(-err));

@@ -17,7 +17,10 @@
  */
 #include "bench.h"
 
+#include "kvm_guest_pci.h"
+
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -39,6 +42,14 @@ struct bench_devthread {
 	bool thread_live;
 	pid_t child;       /* > 0: the loop runs in this process */
 	int sock;          /* message rows: our end of the socket pair */
+	/* Driver rows: the line is asserted with KVM_IRQ_LINE on this pin
+	 * (else through the level irqfd `out`), and the device's STATUS
+	 * (1 while its line is up) and unmasks live here, read and written
+	 * on the vCPU thread. */
+	bool line;
+	unsigned int pin;
+	uint32_t status;   /* atomic */
+	uint64_t unmasks;  /* atomic */
 };
 
 /* Only poll, read, write and ioctl: it also runs in a child forked from
@@ -57,7 +68,16 @@ static void device_loop(const struct bench_devthread *d)
 		if (read(d->doorbell, &n, sizeof(n)) != sizeof(n))
 			continue;
 		while (n--) {
-			if (d->out >= 0)
+			__atomic_store_n((uint32_t *)&d->status, 1,
+					 __ATOMIC_RELEASE);
+			if (d->line) {
+				struct kvm_irq_level l = { .irq = d->pin,
+							   .level = 1 };
+
+				(void)ioctl(d->vm_fd, KVM_IRQ_LINE, &l);
+				l.level = 0;
+				(void)ioctl(d->vm_fd, KVM_IRQ_LINE, &l);
+			} else if (d->out >= 0)
 				(void)!write(d->out, &one, sizeof(one));
 			else
 				(void)ioctl(d->vm_fd, KVM_SIGNAL_MSI, &d->msi);
@@ -321,6 +341,120 @@ static int setup_doorbell_message(struct run *r)
 	return setup_doorbell_exit(r, true);
 }
 
+/*
+ * INTx with a driver's handler: the test guest's own INTx handler (the
+ * one irqlink-vm's guest runs) reads STATUS and writes it back, EOIs and
+ * writes its end-of-handler port, each access an exit to the vCPU thread.
+ * The device behind it is the bench's: STATUS is a word here. Two EOI
+ * schemes, the raw forms of irqlink's policies: *ack* -- the device thread
+ * pulses the pin with KVM_IRQ_LINE (as irqlink's relay does: on a KVM that
+ * EOIs at injection a line held up would fire again) and the STATUS write
+ * is the unmask, as a VMM without irqfd infers the acknowledgement from
+ * the BAR access (bar-access); *port* -- a level irqfd asserts it and the
+ * port write is the unmask (guest-port). The guest is told of one PCI
+ * function directly in its shared page: nothing here needs config space.
+ */
+#define DRIVER_STATUS_GPA (BENCH_DB_GPA + 0x1000)
+
+static void driver_unmask(struct bench_devthread *d)
+{
+	__atomic_fetch_add(&d->unmasks, 1, __ATOMIC_RELEASE);
+}
+
+static void driver_mmio(void *opaque, uint64_t gpa, uint8_t *data,
+			uint32_t len, bool is_write)
+{
+	struct run *r = opaque;
+	struct bench_devthread *d = r->devthread;
+	uint32_t v = 0;
+
+	if (gpa != DRIVER_STATUS_GPA || len != 4 || !d) {
+		if (!is_write)
+			memset(data, 0xff, len);
+		return;
+	}
+	if (!is_write) {
+		v = __atomic_load_n(&d->status, __ATOMIC_ACQUIRE);
+		memcpy(data, &v, 4);
+		return;
+	}
+	memcpy(&v, data, 4);
+	if (!(v & 1))
+		return;
+	__atomic_store_n(&d->status, 0, __ATOMIC_RELEASE);
+	if (d->line)
+		driver_unmask(d);
+}
+
+static void driver_pio(void *opaque, uint16_t port, uint8_t *data,
+		       uint32_t size, uint32_t count, bool is_write)
+{
+	struct run *r = opaque;
+
+	if (!is_write) {
+		memset(data, 0xff, (size_t)size * count);
+		return;
+	}
+	if (port == KG_PORT_INTX_EOI && r->devthread && !r->devthread->line)
+		driver_unmask(r->devthread);
+}
+
+static int driver_unmasked(struct run *r)
+{
+	uint64_t n = __atomic_load_n(&r->devthread->unmasks, __ATOMIC_ACQUIRE);
+
+	if (n > r->unmasks)
+		return bench_why(r, -EOVERFLOW, "%" PRIu64 " unmasks, expected %"
+				 PRIu64, n, r->unmasks);
+	return n == r->unmasks;
+}
+
+static int setup_driver(struct run *r, bool line)
+{
+	volatile struct kg_ext *e;
+	int err;
+
+	r->mmio_fn = driver_mmio;
+	r->pio_fn = driver_pio;
+	if (line) {
+		err = bench_raw_vm(r);
+		r->pin = 19;
+		r->vector = 0x4b;
+	} else {
+		/* Pin 17, vector 0x44: the level irqfd and its resamplefd
+		 * (left to fill: the port write is this scheme's unmask). */
+		err = bench_kvm_setup_level_resample(r);
+	}
+	if (err || (err = add_device(r, false)))
+		return err;
+	r->devthread->line = line;
+	r->devthread->pin = r->pin;
+	e = kg_ext(r->g);
+	e->fn[0].bdf = 0;
+	e->nfn = 1;
+	if ((err = kg_pci_intx(r->g, 0, r->vector, r->pin, DRIVER_STATUS_GPA,
+			       DRIVER_STATUS_GPA, NULL)))
+		return bench_why(r, err, "the guest's INTx setup: %s",
+				 strerror(-err));
+	return 0;
+}
+
+static int setup_driver_ack(struct run *r)
+{
+	return setup_driver(r, true);
+}
+
+static int setup_driver_port(struct run *r)
+{
+	return setup_driver(r, false);
+}
+
+static int sample_driver(struct run *r, uint64_t *lat, uint64_t *isr)
+{
+	r->unmasks++;
+	return bench_sample_efd_cycle(r, driver_unmasked, lat, isr);
+}
+
 const struct bench_path bench_paths_device_thread[] = {
 	{ "kvm-dev-msi/yield", NULL,
 	  "doorbell eventfd -> device thread (poll, read) -> eventfd write "
@@ -336,6 +470,18 @@ const struct bench_path bench_paths_device_thread[] = {
 	  "resamplefd read (full INTx cycle)",
 	  setup_intx, bench_kvm_sample_level_resample, true, BENCH_WAIT_YIELD,
 	  NULL, NULL, { NULL }, BENCH_PLOT_VM },
+	{ "kvm-dev-intx-ack/yield", NULL,
+	  "doorbell eventfd -> device thread: KVM_IRQ_LINE pulse -> the "
+	  "guest's INTx handler -> its STATUS write exits = unmask (full "
+	  "cycle, raw bar-access)",
+	  setup_driver_ack, sample_driver, true, BENCH_WAIT_YIELD, NULL,
+	  NULL, { NULL }, BENCH_PLOT_VM },
+	{ "kvm-dev-intx-port/yield", NULL,
+	  "doorbell eventfd -> device thread -> level irqfd -> the guest's "
+	  "INTx handler (STATUS read and write exit) -> EOI -> its port write "
+	  "exits = unmask (full cycle, raw guest-port)",
+	  setup_driver_port, sample_driver, true, BENCH_WAIT_YIELD, NULL,
+	  NULL, { NULL }, BENCH_PLOT_VM },
 	{ "kvm-devproc-msi/yield", NULL,
 	  "kvm-dev-msi/yield with the device thread in a forked process",
 	  setup_msi_process, bench_sample_efd_isr, false, BENCH_WAIT_YIELD,

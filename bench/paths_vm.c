@@ -413,13 +413,13 @@ const struct bench_path bench_paths_vm[] = {
 	  "into the MSI doorbell window (IOVA) -> KVM_SIGNAL_MSI -> ISR",
 	  setup_msix_dma, bench_sample_efd_isr, false, BENCH_WAIT_YIELD, NULL,
 	  NULL, { NULL }, BENCH_PLOT_VM },
-	{ "vm-intx-bar-access/yield", "kvm-dev-intx/yield",
+	{ "vm-intx-bar-access/yield", "kvm-dev-intx-ack/yield",
 	  "irqlink-vm, EOI policy bar-access: doorbell -> device thread -> "
 	  "INTx by the relay -> ISR -> STATUS write traps -> glue unmasks the "
 	  "device (full INTx cycle)",
 	  setup_intx_bar_access, sample_intx, true, BENCH_WAIT_YIELD, NULL,
 	  NULL, INTX_PARTS, BENCH_PLOT_VM },
-	{ "vm-intx-guest-port/yield", "kvm-dev-intx/yield",
+	{ "vm-intx-guest-port/yield", "kvm-dev-intx-port/yield",
 	  "irqlink-vm, EOI policy guest-port: doorbell -> device thread -> "
 	  "in-kernel INTx -> ISR -> the guest's EOI port write -> glue "
 	  "unmasks the device (full INTx cycle)",
