@@ -33,8 +33,9 @@
 struct irqfd_rec {
 	uint64_t token;                 /* the eventfd's identity, the key */
 	uint32_t gsi;
-	int efd;                        /* our duplicate */
-	int rfd;                        /* our duplicate, -1 for edge */
+	int efd;                        /* our duplicate, or borrowed */
+	int rfd;                        /* likewise, -1 for edge */
+	bool borrowed;                  /* the caller's fds: not ours to close */
 };
 
 struct il_irqfds {
@@ -65,9 +66,11 @@ static struct irqfd_rec *find(struct il_irqfds *t, uint64_t token,
 
 static void rec_free(struct irqfd_rec *rec)
 {
-	close(rec->efd);
-	if (rec->rfd >= 0)
-		close(rec->rfd);
+	if (!rec->borrowed) {
+		close(rec->efd);
+		if (rec->rfd >= 0)
+			close(rec->rfd);
+	}
 	free(rec);
 }
 
@@ -98,13 +101,14 @@ static int dup_fd(int fd)
  * Both directions work on our own dup of the caller's fd, never on the
  * caller's fd number twice: another thread may close that number (or
  * reuse it for another eventfd) between our KVM_IRQFD and our identity
- * lookup, and the record would then disagree with KVM.
+ * lookup, and the record would then disagree with KVM. Not so a @borrow
+ * caller's fd, which nobody closes before the detach.
  */
 static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi,
-			 uint64_t token)
+			 uint64_t token, bool borrow)
 {
 	struct irqfd_rec *rec;
-	int fd = dup_fd(efd), r;
+	int fd = borrow ? efd : dup_fd(efd), r;
 
 	if (fd < 0) {
 		/* KVM's answer for the raw request (a bad fd, bad flags) is
@@ -123,13 +127,16 @@ static int detach_locked(struct irqlink_vm *vm, int efd, uint32_t gsi,
 			rec_free(rec);
 		}
 	}
-	close(fd);
+	if (!borrow)
+		close(fd);
 	return r;
 }
 
-/* @token: the eventfd's identity if the caller holds it, else 0. */
+/* @token: the eventfd's identity if the caller holds it, else 0. @borrow:
+ * the caller keeps its fds open until the detach, so the record uses them
+ * instead of dups. */
 static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req,
-			 uint64_t token)
+			 uint64_t token, bool borrow)
 {
 	struct il_irqfds *t = vm->irqfds;
 	struct irqfd_rec *rec, *stale;
@@ -156,7 +163,13 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req,
 	int dup_err = 0;
 
 	rec->efd = -1;
-	if (!fd_open((int)req->fd) || (level && !fd_open((int)req->resamplefd))) {
+	rec->borrowed = borrow;
+	if (borrow) {
+		rec->efd = (int)req->fd;
+		if (level)
+			rec->rfd = (int)req->resamplefd;
+	} else if (!fd_open((int)req->fd) ||
+		   (level && !fd_open((int)req->resamplefd))) {
 		dup_err = -EBADF;
 	} else {
 		rec->efd = dup_fd((int)req->fd);
@@ -200,32 +213,45 @@ static int assign_locked(struct irqlink_vm *vm, const struct kvm_irqfd *req,
 fail_token:
 	(void)kvm_deassign(vm, rec->efd, req->gsi);
 fail_kvm:
-	if (rec->rfd >= 0)
+	if (!borrow && rec->rfd >= 0)
 		close(rec->rfd);
-	if (rec->efd >= 0)
+	if (!borrow && rec->efd >= 0)
 		close(rec->efd);
 	free(rec);
 	return r;
 }
 
+static int detach(struct irqlink_vm *vm, int efd, uint32_t gsi,
+		  uint64_t token, bool borrow)
+{
+	int r;
+
+	if (!vm)
+		return -EINVAL;
+	pthread_mutex_lock(&vm->lock);
+	r = detach_locked(vm, efd, gsi, token, borrow);
+	pthread_mutex_unlock(&vm->lock);
+	return r;
+}
+
 static int assign(struct irqlink_vm *vm, const struct kvm_irqfd *req,
-		  uint64_t token)
+		  uint64_t token, bool borrow)
 {
 	int r;
 
 	if (!vm || !req)
 		return -EINVAL;
 	if (req->flags & KVM_IRQFD_FLAG_DEASSIGN)
-		return il_irqfd_detach_token(vm, (int)req->fd, req->gsi, token);
+		return detach(vm, (int)req->fd, req->gsi, token, borrow);
 	pthread_mutex_lock(&vm->lock);
-	r = assign_locked(vm, req, token);
+	r = assign_locked(vm, req, token, borrow);
 	pthread_mutex_unlock(&vm->lock);
 	return r;
 }
 
 int irqlink_irqfd_assign(struct irqlink_vm *vm, const struct kvm_irqfd *req)
 {
-	return assign(vm, req, 0);
+	return assign(vm, req, 0, false);
 }
 
 int il_irqfd_attach_token(struct irqlink_vm *vm, int efd, int resamplefd,
@@ -237,7 +263,7 @@ int il_irqfd_attach_token(struct irqlink_vm *vm, int efd, int resamplefd,
 		req.flags = KVM_IRQFD_FLAG_RESAMPLE;
 		req.resamplefd = (uint32_t)resamplefd;
 	}
-	return assign(vm, &req, token);
+	return assign(vm, &req, token, true);
 }
 
 int irqlink_irqfd_attach_edge(struct irqlink_vm *vm, int efd, uint32_t gsi)
@@ -263,19 +289,12 @@ int irqlink_irqfd_attach_level(struct irqlink_vm *vm, int efd,
 int il_irqfd_detach_token(struct irqlink_vm *vm, int efd, uint32_t gsi,
 			  uint64_t token)
 {
-	int r;
-
-	if (!vm)
-		return -EINVAL;
-	pthread_mutex_lock(&vm->lock);
-	r = detach_locked(vm, efd, gsi, token);
-	pthread_mutex_unlock(&vm->lock);
-	return r;
+	return detach(vm, efd, gsi, token, true);
 }
 
 int irqlink_irqfd_detach(struct irqlink_vm *vm, int efd, uint32_t gsi)
 {
-	return il_irqfd_detach_token(vm, efd, gsi, 0);
+	return detach(vm, efd, gsi, 0, false);
 }
 
 int irqlink_irqfd_lookup(struct irqlink_vm *vm, int efd,

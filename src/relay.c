@@ -71,7 +71,8 @@
 
 /* In the entry table under the source's eventfd identity. */
 struct relay_entry {
-	int src;                        /* our dup of the source */
+	int src;                        /* our dup of the source, or borrowed */
+	bool own_src;                   /* src is our dup: close it */
 	bool paused;                    /* under the relay mutex */
 	uint64_t paused_at;             /* @passes when paused */
 	struct irqlink_relay_action act;/* target_fd is our dup, or -1 */
@@ -145,7 +146,8 @@ static void release_action(struct irqlink_relay_action *act);
 static void entry_free(struct relay_entry *e)
 {
 	release_action(&e->act);
-	close(e->src);
+	if (e->own_src)
+		close(e->src);
 	free(e);
 }
 
@@ -452,8 +454,10 @@ static int add_locked(struct irqlink_relay *r, uint64_t token,
 	return 0;
 }
 
-int il_relay_add_token(struct irqlink_relay *relay, int src_fd,
-		       uint64_t token, const struct irqlink_relay_action *act)
+/* @own: @src is a dup for the entry to close; else the caller's, open
+ * until the entry is removed. Nothing is kept on failure. */
+static int add_entry(struct irqlink_relay *relay, int src, bool own,
+		     uint64_t token, const struct irqlink_relay_action *act)
 {
 	struct relay_entry *e;
 	int ret;
@@ -466,38 +470,40 @@ int il_relay_add_token(struct irqlink_relay *relay, int src_fd,
 	ret = prepare_action(relay, act, token, &e->act);
 	if (ret)
 		goto fail_action;
-	/* The identity read has shown it is an eventfd: a plain dup. */
-	e->src = fcntl(src_fd, F_DUPFD_CLOEXEC, 0);
-	if (e->src < 0) {
-		ret = -errno;
-		goto fail_src;
-	}
+	e->src = src;
+	e->own_src = own;
 	pthread_mutex_lock(&relay->lock);
 	ret = add_locked(relay, token, e);
 	pthread_mutex_unlock(&relay->lock);
-	if (ret)
-		goto fail_add;
-	return 0;
-
-fail_add:
-	close(e->src);
-fail_src:
+	if (!ret)
+		return 0;
 	release_action(&e->act);
 fail_action:
 	free(e);
 	return ret;
 }
 
+int il_relay_add_token(struct irqlink_relay *relay, int src_fd,
+		       uint64_t token, const struct irqlink_relay_action *act)
+{
+	return add_entry(relay, src_fd, false, token, act);
+}
+
 int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 		      const struct irqlink_relay_action *act)
 {
 	uint64_t token;
-	int ret;
+	int src, ret;
 
 	if (!relay || !act)
 		return -EINVAL;
-	ret = il_eventfd_token(src_fd, &token);
-	return ret ? ret : il_relay_add_token(relay, src_fd, token, act);
+	src = il_eventfd_dup_token(src_fd, &token);
+	if (src < 0)
+		return src;
+	ret = add_entry(relay, src, true, token, act);
+	if (ret)
+		close(src);
+	return ret;
 }
 
 int il_relay_remove_token(struct irqlink_relay *relay, uint64_t token)

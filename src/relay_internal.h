@@ -15,7 +15,9 @@ struct irqlink_relay;
 
 #include <irqlink/relay.h>
 
-/* irqlink_relay_add() for a caller that holds @src_fd's identity @token. */
+/* irqlink_relay_add() for a caller that holds @src_fd's identity @token
+ * and keeps @src_fd open until the entry is removed: the entry uses it
+ * instead of a dup of its own. */
 int il_relay_add_token(struct irqlink_relay *relay, int src_fd,
 		       uint64_t token, const struct irqlink_relay_action *act);
 int il_relay_remove_token(struct irqlink_relay *relay, uint64_t token);
