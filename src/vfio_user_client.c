@@ -8,7 +8,13 @@
  * client's mutex, except that SET_IRQS sends all its chunks before it
  * waits; the server answers in order, so replies are awaited in the order
  * of their ids and any other reply is stale (one that timed out earlier).
- * The socket is non-blocking; waiting is poll() with the remaining time.
+ * The socket is non-blocking; waiting is poll() with the time left, then
+ * one read that takes the whole reply (and whatever came behind it). The
+ * poll comes first unless the last read may have left bytes behind: just
+ * after a request the reply is rarely there yet, and a read that finds
+ * nothing costs as much as the poll that must follow it. (A blocking read
+ * with SO_RCVTIMEO would save the poll, but arming its timer on every
+ * wait measured slower than poll()'s.)
  */
 #include <irqlink/vfio_user_client.h>
 
@@ -17,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -100,12 +107,31 @@ struct irqlink_vfu_client {
 
 /* ---- request and reply -------------------------------------------------- */
 
-static int64_t now_ms(void)
+static int64_t now_ns(void)
 {
 	struct timespec t;
 
 	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
+/* When a request sent now times out. */
+static int64_t deadline(const struct irqlink_vfu_client *c)
+{
+	return now_ns() + (int64_t)c->cfg.timeout_ms * 1000000;
+}
+
+/* Wait for @sock to be readable, at most @left_ns, rounded up to poll()'s
+ * milliseconds so that a wait never ends before its time. */
+static int wait_readable(int sock, int64_t left_ns)
+{
+	struct pollfd pf = { .fd = sock, .events = POLLIN };
+	int64_t ms = left_ns > 0 ? (left_ns + 999999) / 1000000 : 0;
+
+	if (poll(&pf, 1, ms > INT_MAX ? INT_MAX : (int)ms) < 0 &&
+	    errno != EINTR)
+		return -errno;
+	return 0;
 }
 
 static void close_fds(const int *fds, size_t n)
@@ -191,6 +217,42 @@ static int answer_server(struct irqlink_vfu_client *c,
 			   0);
 }
 
+/* Take what came while no reply of ours is awaited: the server's requests
+ * are answered, replies are late ones. With @readable (the caller's poll
+ * said so) the socket is read until a read finds it empty; without, only
+ * what the receiver holds is taken: what came behind a reply, read with
+ * it, which the socket's readiness no longer shows. Caller holds the
+ * lock. */
+static void serve_unasked(struct irqlink_vfu_client *c, bool readable)
+{
+	bool read = readable;
+
+	while (!c->gone && (read || (readable ? il_vfu_rx_more(&c->rx)
+					      : il_vfu_rx_held(&c->rx)))) {
+		struct il_vfu_msg m;
+		int r = il_vfu_rx_recv(&c->rx, c->sock, MSG_DONTWAIT);
+
+		read = false;
+		if (r == -EAGAIN)
+			break;
+		if (r < 0) {
+			c->gone = true;
+			break;
+		}
+		if (!r || il_vfu_rx_take(&c->rx, &m))
+			continue;       /* more needed; or too many fds: closed */
+		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
+			r = answer_server(c, &m);
+			close_fds(m.fds, m.nfds);
+			if (r)
+				c->gone = true;
+		} else {
+			c->st.stale_replies++;
+			close_fds(m.fds, m.nfds);
+		}
+	}
+}
+
 /* Where a reply goes: its payload (up to @cap bytes; *@len says how many
  * came) and its fds (up to @maxfds, owned by the caller after). */
 struct reply {
@@ -203,26 +265,23 @@ struct reply {
 /* Wait for the reply to request @id, answering server requests meanwhile.
  * Returns 0, the reply's -error, -ETIMEDOUT, -ENOTCONN or -EPROTO. */
 static int wait_reply(struct irqlink_vfu_client *c, uint16_t id,
-		      uint16_t cmd, struct reply *out, int64_t deadline)
+		      uint16_t cmd, struct reply *out, int64_t until)
 {
 	for (;;) {
-		struct pollfd pf = { .fd = c->sock, .events = POLLIN };
 		struct il_vfu_msg m;
-		int64_t left;
 		int r;
 
+		if (!il_vfu_rx_more(&c->rx)) {
+			r = wait_readable(c->sock, until - now_ns());
+			if (r)
+				return r;
+		}
 		r = il_vfu_rx_recv(&c->rx, c->sock, MSG_DONTWAIT);
 		if (r == -EAGAIN || r == 0) {
-			left = deadline - now_ms();
-			if (left <= 0) {
+			if (until - now_ns() <= 0) {
 				c->st.timeouts++;
 				return -ETIMEDOUT;
 			}
-			if (r == 0)
-				continue;
-			r = poll(&pf, 1, (int)left);
-			if (r < 0 && errno != EINTR)
-				return -errno;
 			continue;
 		}
 		if (r < 0) {
@@ -307,8 +366,9 @@ static int call_locked(struct irqlink_vfu_client *c, uint16_t cmd,
 
 	if (r)
 		return r;
-	return wait_reply(c, id, cmd, out,
-			  now_ms() + (int64_t)c->cfg.timeout_ms);
+	r = wait_reply(c, id, cmd, out, deadline(c));
+	serve_unasked(c, false);
+	return r;
 }
 
 static int call(struct irqlink_vfu_client *c, uint16_t cmd, const void *req,
@@ -642,8 +702,7 @@ static int set_eventfds(struct irqlink_vfu_client *c,
 	/* Every chunk sent gets its reply collected, in order. */
 	for (uint32_t k = 0; k < nchunks; k++) {
 		r = wait_reply(c, (uint16_t)(first + k),
-			       IL_VFU_CMD_DEVICE_SET_IRQS, NULL,
-			       now_ms() + (int64_t)c->cfg.timeout_ms);
+			       IL_VFU_CMD_DEVICE_SET_IRQS, NULL, deadline(c));
 		if (r && !err)
 			err = r;
 		if (r == -ENOTCONN || r == -ETIMEDOUT)
@@ -663,8 +722,7 @@ static int set_eventfds(struct irqlink_vfu_client *c,
 		}
 		if (!send_set(c, &off, NULL, NULL, 0, &id))
 			(void)wait_reply(c, id, IL_VFU_CMD_DEVICE_SET_IRQS,
-					 NULL, now_ms() +
-					 (int64_t)c->cfg.timeout_ms);
+					 NULL, deadline(c));
 	}
 	return err;
 }
@@ -692,8 +750,9 @@ static int op_set_irqs(void *opaque, const struct vfio_irq_set *set,
 			     (const uint8_t *)(set + 1) : NULL, NULL, 0, &id);
 		if (!r)
 			r = wait_reply(c, id, IL_VFU_CMD_DEVICE_SET_IRQS, NULL,
-				       now_ms() + (int64_t)c->cfg.timeout_ms);
+				       deadline(c));
 	}
+	serve_unasked(c, false);
 	/* A failure leaves the index as it was (set_eventfds() undoes an
 	 * enable of its own). */
 	if (!r && trigger && set->index < PROXY_INDEXES) {
@@ -1198,40 +1257,12 @@ int irqlink_vfu_client_reconnect(struct irqlink_vfu_client *c)
 
 int irqlink_vfu_client_process(struct irqlink_vfu_client *c)
 {
-	int r = 0;
+	int r;
 
 	if (!c)
 		return -EINVAL;
 	pthread_mutex_lock(&c->lock);
-	while (!c->gone) {
-		struct il_vfu_msg m;
-
-		r = il_vfu_rx_recv(&c->rx, c->sock, MSG_DONTWAIT);
-		if (r == -EAGAIN) {
-			r = 0;
-			break;
-		}
-		if (r < 0) {
-			c->gone = true;
-			break;
-		}
-		if (!r)
-			continue;
-		if (il_vfu_rx_take(&c->rx, &m))
-			continue;       /* too many fds: closed, nothing to do */
-		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
-			r = answer_server(c, &m);
-			close_fds(m.fds, m.nfds);
-			if (r) {
-				c->gone = true;
-				break;
-			}
-		} else {
-			/* No request of ours is waiting: a late reply. */
-			c->st.stale_replies++;
-			close_fds(m.fds, m.nfds);
-		}
-	}
+	serve_unasked(c, true);
 	r = c->gone ? -ENOTCONN : 0;
 	pthread_mutex_unlock(&c->lock);
 	return r;

@@ -11,6 +11,13 @@
  * its fds closed, so the caller can answer it with an error reply and keep
  * the connection, as the spec wants of a server.
  *
+ * il_vfu_rx_recv() reads into that same buffer, past the header and up
+ * to IL_VFU_RX_AHEAD bytes, so that a message usually costs one recvmsg()
+ * whatever its size up to that; bytes beyond the message's end (the next
+ * ones, sent behind it) are moved aside and fed to the next message from
+ * there. A header read that way is checked before anything beyond it is
+ * trusted, as with feeding.
+ *
  * The VERSION JSON goes through json-c both ways, so quoting, escapes and
  * number formats are json-c's and never our own string handling.
  */
@@ -52,9 +59,11 @@ int il_vfu_rx_init(struct il_vfu_rx *rx, size_t max_msg_size, size_t max_fds)
 	rx->buf = malloc(max_msg_size);
 	/* calloc(0) may return NULL: one slot keeps the NULL check a check. */
 	rx->fds = calloc(max_fds ? max_fds : 1, sizeof(*rx->fds));
-	if (!rx->buf || !rx->fds) {
+	rx->ahead = malloc(IL_VFU_RX_AHEAD);
+	if (!rx->buf || !rx->fds || !rx->ahead) {
 		free(rx->buf);
 		free(rx->fds);
+		free(rx->ahead);
 		memset(rx, 0, sizeof(*rx));
 		return -ENOMEM;
 	}
@@ -63,10 +72,24 @@ int il_vfu_rx_init(struct il_vfu_rx *rx, size_t max_msg_size, size_t max_fds)
 	return 0;
 }
 
+static void close_fds(const int *fds, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		close(fds[i]);
+}
+
 static void rx_close_fds(struct il_vfu_rx *rx)
 {
-	while (rx->nfds)
-		close(rx->fds[--rx->nfds]);
+	close_fds(rx->fds, rx->nfds);
+	rx->nfds = 0;
+}
+
+static void rx_drop_ahead(struct il_vfu_rx *rx)
+{
+	close_fds(rx->ahead_fds, rx->ahead_nfds);
+	rx->ahead_nfds = 0;
+	rx->ahead_off = rx->ahead_len = 0;
+	rx->sock_more = false;
 }
 
 /* Start on the next message; the fds already handed out or closed. */
@@ -81,6 +104,7 @@ static void rx_next(struct il_vfu_rx *rx)
 void il_vfu_rx_reset(struct il_vfu_rx *rx)
 {
 	rx_close_fds(rx);
+	rx_drop_ahead(rx);
 	rx_next(rx);
 	rx->err = 0;
 }
@@ -88,8 +112,10 @@ void il_vfu_rx_reset(struct il_vfu_rx *rx)
 void il_vfu_rx_fini(struct il_vfu_rx *rx)
 {
 	rx_close_fds(rx);
+	rx_drop_ahead(rx);
 	free(rx->buf);
 	free(rx->fds);
+	free(rx->ahead);
 	memset(rx, 0, sizeof(*rx));
 }
 
@@ -110,51 +136,53 @@ size_t il_vfu_rx_want(const struct il_vfu_rx *rx)
 	return rx_hdr_size(rx) - rx->have;
 }
 
-/* Copy what the current step (header, then payload) still needs. */
-static size_t rx_fill(struct il_vfu_rx *rx, const uint8_t *p, size_t n)
+/* @n more bytes of the stream are at buf + have. The header is checked
+ * as soon as it is whole. 1 when the message is (bytes beyond its end are
+ * the caller's to move; ready is the caller's to set, once the message's
+ * fds are in), 0 when it needs more, or the header's error. */
+static int rx_advance(struct il_vfu_rx *rx, size_t n)
 {
-	size_t k = il_vfu_rx_want(rx);
+	bool had_hdr = rx->have >= IL_VFU_HDR_SIZE;
 
-	if (k > n)
-		k = n;
-	if (k)
-		memcpy(rx->buf + rx->have, p, k);
-	rx->have += k;
-	return k;
+	rx->have += n;
+	if (rx->have < IL_VFU_HDR_SIZE)
+		return 0;
+	if (!had_hdr) {
+		struct il_vfu_hdr h;
+
+		memcpy(&h, rx->buf, sizeof(h));
+		rx->err = il_vfu_hdr_check(&h, rx->max_msg_size);
+		if (rx->err)
+			return rx->err;
+	}
+	return rx->have >= rx_hdr_size(rx);
 }
 
 int il_vfu_rx_feed(struct il_vfu_rx *rx, const void *bytes, size_t n,
 		   size_t *consumed)
 {
 	const uint8_t *p = bytes;
-	size_t used = 0;
+	int r = 0;
 
 	*consumed = 0;
 	if (rx->err)
 		return rx->err;
 	if (rx->ready)
 		return -EBUSY;
-	if (rx->have < IL_VFU_HDR_SIZE) {
-		struct il_vfu_hdr h;
-		int r;
+	/* The header step first, so that its size is checked before a byte
+	 * of payload is kept. */
+	while (!r && *consumed < n) {
+		size_t k = il_vfu_rx_want(rx);
 
-		used = rx_fill(rx, p, n);
-		*consumed = used;
-		if (rx->have < IL_VFU_HDR_SIZE)
-			return 0;
-		memcpy(&h, rx->buf, sizeof(h));
-		r = il_vfu_hdr_check(&h, rx->max_msg_size);
-		if (r) {
-			rx->err = r;
-			return r;
-		}
+		if (k > n - *consumed)
+			k = n - *consumed;
+		memcpy(rx->buf + rx->have, p + *consumed, k);
+		*consumed += k;
+		r = rx_advance(rx, k);
 	}
-	used += rx_fill(rx, p + used, n - used);
-	*consumed = used;
-	if (rx->have < rx_hdr_size(rx))
-		return 0;
-	rx->ready = true;
-	return 1;
+	if (r == 1)
+		rx->ready = true;
+	return r;
 }
 
 int il_vfu_rx_add_fds(struct il_vfu_rx *rx, const int *fds, size_t n)
@@ -236,15 +264,66 @@ static int wait_writable(int sock)
 	return 0;
 }
 
+/* Feed the bytes read ahead, up to the end of the current message. The
+ * fds that came with them join the message holding their last byte. */
+static int rx_feed_ahead(struct il_vfu_rx *rx)
+{
+	int r = 0;
+
+	while (!r && rx->ahead_len) {
+		size_t k = il_vfu_rx_want(rx), used;
+
+		if (k >= rx->ahead_len) {
+			k = rx->ahead_len;
+			(void)il_vfu_rx_add_fds(rx, rx->ahead_fds,
+						rx->ahead_nfds);
+			rx->ahead_nfds = 0;
+		}
+		r = il_vfu_rx_feed(rx, rx->ahead + rx->ahead_off, k, &used);
+		rx->ahead_off += used;
+		rx->ahead_len -= used;
+	}
+	return r;
+}
+
+/* @n bytes were read in place at buf + have, with @nfds fds (ours). */
+static int rx_commit(struct il_vfu_rx *rx, size_t n, const int *fds,
+		     size_t nfds)
+{
+	int r = rx_advance(rx, n);
+	size_t end;
+
+	if (r < 0) {
+		close_fds(fds, nfds);
+		return r;
+	}
+	end = r ? rx_hdr_size(rx) : rx->have;
+	if (rx->have > end) {
+		/* The read went on into the next messages: their bytes, and
+		 * the fds that came with the last of them, wait aside. */
+		rx->ahead_off = 0;
+		rx->ahead_len = rx->have - end;
+		memcpy(rx->ahead, rx->buf + end, rx->ahead_len);
+		rx->have = end;
+		memcpy(rx->ahead_fds, fds, nfds * sizeof(int));
+		rx->ahead_nfds = nfds;
+	} else {
+		(void)il_vfu_rx_add_fds(rx, fds, nfds);
+	}
+	if (r)
+		rx->ready = true;
+	return r;
+}
+
 int il_vfu_rx_recv(struct il_vfu_rx *rx, int sock, int flags)
 {
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(IL_VFU_MAX_FDS * sizeof(int))];
 	} ctl;
-	uint8_t bytes[4096];
-	size_t want = il_vfu_rx_want(rx), used;
-	struct iovec iov = { .iov_base = bytes };
+	int fds[IL_VFU_MAX_FDS];
+	size_t want = il_vfu_rx_want(rx), nfds = 0, len;
+	struct iovec iov = { .iov_base = rx->buf + rx->have };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 	struct cmsghdr *c;
 	ssize_t n;
@@ -253,26 +332,55 @@ int il_vfu_rx_recv(struct il_vfu_rx *rx, int sock, int flags)
 		return rx->err;
 	if (rx->ready)
 		return 1;
-	iov.iov_len = want < sizeof(bytes) ? want : sizeof(bytes);
-	do {
+	if (rx->ahead_len)
+		return rx_feed_ahead(rx);
+	/* Past the message's end at most IL_VFU_RX_AHEAD bytes in all, so
+	 * that whatever goes past it fits aside. */
+	len = want > IL_VFU_RX_AHEAD ? want : IL_VFU_RX_AHEAD;
+	if (len > rx->max_msg_size - rx->have)
+		len = rx->max_msg_size - rx->have;
+	iov.iov_len = len;
+	for (;;) {
 		mh.msg_control = ctl.buf;
 		mh.msg_controllen = sizeof(ctl.buf);
 		n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC | flags);
-	} while (n < 0 && errno == EINTR);
+		if (n >= 0 || errno != EINTR || !(flags & MSG_DONTWAIT))
+			break;
+	}
 	if (n < 0)
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		const int *p = (const int *)CMSG_DATA(c);
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
-		/* The receiver owns (and may close) them from here. */
-		(void)il_vfu_rx_add_fds(rx, (const int *)CMSG_DATA(c),
-					(c->cmsg_len - CMSG_LEN(0)) /
-					sizeof(int));
+		/* The buffer holds no more than this in all, but a cmsg's
+		 * length is the kernel's word, not ours. */
+		for (size_t i = 0; i < k; i++) {
+			if (nfds < IL_VFU_MAX_FDS)
+				fds[nfds++] = p[i];
+			else
+				close(p[i]);
+		}
 	}
-	if (n == 0)
+	/* Linux ends a read after bytes that carried fds. */
+	rx->sock_more = (size_t)n == len || nfds;
+	if (n == 0) {
+		close_fds(fds, nfds);
 		return -ECONNRESET;
-	/* At most want bytes: all of them belong to this message. */
-	return il_vfu_rx_feed(rx, bytes, (size_t)n, &used);
+	}
+	return rx_commit(rx, (size_t)n, fds, nfds);
+}
+
+bool il_vfu_rx_held(const struct il_vfu_rx *rx)
+{
+	return rx->ready || rx->ahead_len;
+}
+
+bool il_vfu_rx_more(const struct il_vfu_rx *rx)
+{
+	return il_vfu_rx_held(rx) || rx->sock_more;
 }
 
 int il_vfu_send(int sock, const struct il_vfu_hdr *hdr, const void *payload,

@@ -22,9 +22,13 @@
  * returns the fds of one sendmsg() together with bytes that follow them in
  * a later one, so a receiver that never reads past the end of the message
  * it is assembling (il_vfu_rx_want() says how far that is) gets every fd
- * with the message it belongs to. Fds the receiver is given are its own
- * until il_vfu_rx_take() hands them on, and it closes any it still holds
- * on reset.
+ * with the message it belongs to. il_vfu_rx_recv() does read past it, to
+ * take a whole message (and whatever follows it) in one recvmsg(): Linux
+ * also ends a read with the bytes that carried fds, so the fds of one read
+ * belong to the message holding its last byte, and they wait with the
+ * bytes read ahead until that message is assembled. Fds the receiver is
+ * given are its own until il_vfu_rx_take() hands them on, and it closes
+ * any it still holds on reset.
  *
  * Not thread-safe: one receiver per socket direction, used by one thread.
  * All integers are host-endian, as the protocol says.
@@ -84,6 +88,11 @@ enum il_vfu_cmd {
  * non-zero (0 is allowed) is the caller's to judge. */
 int il_vfu_hdr_check(const struct il_vfu_hdr *h, size_t max_msg_size);
 
+/* How far il_vfu_rx_recv() reads past the message it assembles: room for
+ * a burst of small messages, or a 4 KiB access with its header, in one
+ * recvmsg(). A longer remainder is read in place, exactly. */
+#define IL_VFU_RX_AHEAD (64u << 10)
+
 /* The receiver. Fields are private; a zeroed struct is not initialized. */
 struct il_vfu_rx {
 	uint8_t *buf;           /* max_msg_size bytes: header, then payload */
@@ -95,6 +104,14 @@ struct il_vfu_rx {
 	bool ready;             /* buf holds one whole message */
 	bool fds_overflow;      /* the message came with too many fds */
 	int err;                /* a bad header: sticky until reset */
+	/* The stream's, not a message's: il_vfu_rx_swap_storage() leaves
+	 * them. Bytes il_vfu_rx_recv() read past the current message, and
+	 * the fds that came with the last of them. */
+	uint8_t *ahead;         /* IL_VFU_RX_AHEAD bytes */
+	size_t ahead_off, ahead_len;
+	int ahead_fds[IL_VFU_MAX_FDS];
+	size_t ahead_nfds;
+	bool sock_more;         /* the last recvmsg() may have left bytes */
 };
 
 /* A message handed out by il_vfu_rx_take(). @payload and the @fds array
@@ -118,9 +135,9 @@ int il_vfu_rx_init(struct il_vfu_rx *rx, size_t max_msg_size, size_t max_fds);
 /* Close every fd the receiver still owns and free it. */
 void il_vfu_rx_fini(struct il_vfu_rx *rx);
 
-/* Drop the current message, close every fd the receiver still owns and
- * clear a bad-header error: the receiver is as after init, e.g. for a new
- * connection. */
+/* Drop the current message and the bytes read ahead, close every fd the
+ * receiver still owns and clear a bad-header error: the receiver is as
+ * after init, e.g. for a new connection. */
 void il_vfu_rx_reset(struct il_vfu_rx *rx);
 
 /* How many bytes the current message still needs (the rest of its header,
@@ -160,19 +177,37 @@ int il_vfu_rx_take(struct il_vfu_rx *rx, struct il_vfu_msg *msg);
  * reset or take). The payload and fd array of a message taken from @a stay
  * valid in @b's storage while @a receives the next messages: how a
  * handler that waits for a reply on the same stream keeps its own request.
- * 0, or -EBUSY if either holds part of a message or the sizes differ. */
+ * Bytes read ahead stay with the stream they came from. 0, or -EBUSY if
+ * either holds part of a message or the sizes differ. */
 int il_vfu_rx_swap_storage(struct il_vfu_rx *a, struct il_vfu_rx *b);
 
-/* One recvmsg() on the stream socket @sock of at most il_vfu_rx_want()
- * bytes (so it never takes bytes, or fds, of the next message), fed to @rx
- * together with the fds that came with them. @flags go to recvmsg()
+/* At most one recvmsg() on the stream socket @sock, straight into the
+ * message buffer: up to IL_VFU_RX_AHEAD bytes (or exactly what the current
+ * message still needs, when that is more), so that a whole message usually
+ * takes one call. Bytes past the current message, and the fds of a read
+ * that went past it, are kept for the next calls, which take them without
+ * a recvmsg() (see "File descriptors"). @flags go to recvmsg()
  * (MSG_DONTWAIT for a non-blocking read); fds are received close-on-exec.
  * Returns 1 when a whole message is ready (il_vfu_rx_take() it), 0 when
- * more bytes are needed, -EAGAIN when nothing was there, -ECONNRESET when
- * the peer has closed the stream, the -EINVAL or -EMSGSIZE of a header the
- * receiver refuses (framing is lost: rx->err stays set), or the -errno of
- * recvmsg(). EINTR is retried. */
+ * more bytes are needed, -EAGAIN when nothing was there (or a blocking
+ * read's SO_RCVTIMEO passed), -ECONNRESET when the peer has closed the
+ * stream, the -EINVAL or -EMSGSIZE of a header the receiver refuses
+ * (framing is lost: rx->err stays set), or the -errno of recvmsg(). EINTR
+ * is retried with MSG_DONTWAIT; a blocking read returns it, so that a
+ * caller with a deadline can check it. */
 int il_vfu_rx_recv(struct il_vfu_rx *rx, int sock, int flags);
+
+/* Whether the receiver holds a whole message or bytes read ahead, which
+ * il_vfu_rx_recv() takes without a recvmsg(). The socket's readability
+ * says nothing of them: whoever stops reading must take them first. */
+bool il_vfu_rx_held(const struct il_vfu_rx *rx);
+
+/* Whether il_vfu_rx_recv() may find more without @sock becoming readable
+ * again: il_vfu_rx_held(), or the last recvmsg() filled its buffer or
+ * stopped at fds, so the socket may hold more. False after a read that
+ * found the socket empty: a caller on a level-triggered poll waits for it
+ * instead of trying a read that would give -EAGAIN. */
+bool il_vfu_rx_more(const struct il_vfu_rx *rx);
 
 /* Send one message on the stream socket @sock: @hdr (its size field is
  * ignored and set to the header plus @len) followed by @len bytes of

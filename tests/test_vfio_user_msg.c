@@ -358,6 +358,213 @@ static void test_send_recv_socketpair(void **state)
 	assert_int_equal(tu_open_fds(), base);
 }
 
+/* One message, whole, as il_vfu_send() frames it: fds on its first
+ * bytes. */
+static void send_msg(int sock, uint16_t id, uint16_t cmd, const char *payload,
+		     const int *fds, size_t nfds)
+{
+	struct il_vfu_hdr h = { .id = id, .cmd = cmd };
+
+	assert_int_equal(il_vfu_send(sock, &h, payload,
+				     payload ? strlen(payload) : 0, fds, nfds),
+			 0);
+}
+
+/* One recvmsg() takes A, and B with the fds sent with it (Linux ends the
+ * read there); both come out of the receiver with the right fds, B's
+ * without another read; C, behind the fds, needs one. */
+static void test_recv_reads_ahead(void **state)
+{
+	int base = tu_open_fds();
+	int sv[2], e[2] = { tu_eventfd(), tu_eventfd() };
+	struct il_vfu_rx rx;
+	struct il_vfu_msg m;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(il_vfu_rx_init(&rx, MAX_MSG, 2), 0);
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), -EAGAIN);
+	assert_false(il_vfu_rx_more(&rx));
+
+	send_msg(sv[0], 1, IL_VFU_CMD_REGION_READ, "0123456789abcdef", NULL, 0);
+	send_msg(sv[0], 2, IL_VFU_CMD_DEVICE_SET_IRQS, "xyz", e, 2);
+	send_msg(sv[0], 3, IL_VFU_CMD_DEVICE_RESET, NULL, NULL, 0);
+	close(e[0]);
+	close(e[1]);
+
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 1, IL_VFU_CMD_REGION_READ, 0, "0123456789abcdef", 16);
+	assert_int_equal(m.nfds, 0);
+	/* B was read with A: held, though the socket no longer shows it. */
+	assert_true(il_vfu_rx_held(&rx));
+	assert_true(il_vfu_rx_more(&rx));
+
+	/* Shut the peer's writing: B must still come from what was held. */
+	assert_int_equal(shutdown(sv[0], SHUT_WR), 0);
+	assert_int_equal(il_vfu_rx_recv(&rx, -1, MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 2, IL_VFU_CMD_DEVICE_SET_IRQS, 0, "xyz", 3);
+	assert_int_equal(m.nfds, 2);
+	for (size_t i = 0; i < 2; i++) {
+		tu_signal(m.fds[i]);
+		close(m.fds[i]);
+	}
+	assert_false(il_vfu_rx_held(&rx));
+	/* That read stopped at fds: the socket may hold more, and does. */
+	assert_true(il_vfu_rx_more(&rx));
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 3, IL_VFU_CMD_DEVICE_RESET, 0, NULL, 0);
+	assert_int_equal(m.nfds, 0);
+	/* A short read without fds: the socket was empty. */
+	assert_false(il_vfu_rx_more(&rx));
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT),
+			 -ECONNRESET);
+
+	close(sv[0]);
+	close(sv[1]);
+	il_vfu_rx_fini(&rx);
+	assert_int_equal(tu_open_fds(), base);
+}
+
+/* A whole message, then one with an eventfd, in one read: the eventfd
+ * waits with the bytes read ahead (one more fd open than @base). */
+static void read_ahead_with_fd(struct il_vfu_rx *rx, int sv[2], int base)
+{
+	int e = tu_eventfd();
+
+	send_msg(sv[0], 1, IL_VFU_CMD_DEVICE_RESET, NULL, NULL, 0);
+	send_msg(sv[0], 2, IL_VFU_CMD_REGION_WRITE, "x", &e, 1);
+	close(e);
+	assert_int_equal(il_vfu_rx_recv(rx, sv[1], MSG_DONTWAIT), 1);
+	assert_true(il_vfu_rx_held(rx));
+	assert_int_equal(tu_open_fds(), base + 1);
+}
+
+/* A message whose start was read ahead is finished by later reads; fds
+ * read ahead with a message beyond max_fds make it malformed; reset and
+ * fini close fds still waiting with bytes read ahead. */
+static void test_recv_ahead_partial_and_fds(void **state)
+{
+	int base = tu_open_fds();
+	int sv[2], e[3];
+	uint8_t w[256];
+	size_t na = put_msg(w, 1, IL_VFU_CMD_DEVICE_RESET, 0, NULL, 0);
+	size_t nb = put_msg(w + na, 2, IL_VFU_CMD_REGION_WRITE, 0,
+			    "0123456789abcdefghij", 20);
+	struct il_vfu_rx rx;
+	struct il_vfu_msg m;
+
+	(void)state;
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(il_vfu_rx_init(&rx, MAX_MSG, 2), 0);
+
+	/* A and the first 10 bytes of B: B's rest comes later. */
+	assert_int_equal(write(sv[0], w, na + 10), (ssize_t)(na + 10));
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 1, IL_VFU_CMD_DEVICE_RESET, 0, NULL, 0);
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 0);
+	assert_false(il_vfu_rx_held(&rx));
+	assert_false(il_vfu_rx_more(&rx));
+	assert_int_equal(il_vfu_rx_want(&rx), IL_VFU_HDR_SIZE - 10);
+	assert_int_equal(write(sv[0], w + na + 10, nb - 10),
+			 (ssize_t)(nb - 10));
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 2, IL_VFU_CMD_REGION_WRITE, 0,
+		   "0123456789abcdefghij", 20);
+
+	/* A, then B with three fds where two are allowed. */
+	for (size_t i = 0; i < 3; i++)
+		e[i] = tu_eventfd();
+	send_msg(sv[0], 1, IL_VFU_CMD_DEVICE_RESET, NULL, NULL, 0);
+	send_msg(sv[0], 2, IL_VFU_CMD_REGION_WRITE, "abc", e, 3);
+	for (size_t i = 0; i < 3; i++)
+		close(e[i]);
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	assert_int_equal(m.nfds, 0);
+	assert_int_equal(tu_open_fds(), base + 2 + 3);
+	assert_int_equal(il_vfu_rx_recv(&rx, sv[1], MSG_DONTWAIT), 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), -EINVAL);
+	expect_msg(&m, 2, IL_VFU_CMD_REGION_WRITE, 0, "abc", 3);
+	assert_int_equal(m.nfds, 0);
+	assert_int_equal(tu_open_fds(), base + 2);
+
+	/* Fds waiting with bytes read ahead: reset closes them, and so does
+	 * fini. */
+	read_ahead_with_fd(&rx, sv, base + 2);
+	il_vfu_rx_reset(&rx);
+	assert_false(il_vfu_rx_held(&rx));
+	assert_false(il_vfu_rx_more(&rx));
+	assert_int_equal(tu_open_fds(), base + 2);
+	read_ahead_with_fd(&rx, sv, base + 2);
+	il_vfu_rx_fini(&rx);
+	close(sv[0]);
+	close(sv[1]);
+	assert_int_equal(tu_open_fds(), base);
+}
+
+struct big_sender {
+	int sock;
+	const uint8_t *big;
+	size_t len;
+	int r1, r2;
+};
+
+static void *big_send_thread(void *arg)
+{
+	struct big_sender *s = arg;
+	struct il_vfu_hdr h = { .id = 8, .cmd = IL_VFU_CMD_REGION_WRITE };
+	struct il_vfu_hdr h2 = { .id = 9, .cmd = IL_VFU_CMD_DEVICE_RESET };
+
+	s->r1 = il_vfu_send(s->sock, &h, s->big, s->len, NULL, 0);
+	s->r2 = il_vfu_send(s->sock, &h2, NULL, 0, NULL, 0);
+	return NULL;
+}
+
+/* A message far beyond what is read ahead, then a small one behind it:
+ * both whole and in order through blocking reads. */
+static void test_recv_big_then_small(void **state)
+{
+	const size_t len = 3 * IL_VFU_RX_AHEAD + 123;
+	uint8_t *big = malloc(len);
+	struct big_sender s = { .big = big, .len = len };
+	struct il_vfu_rx rx;
+	struct il_vfu_msg m;
+	int sv[2], r, reads = 0;
+	pthread_t t;
+
+	(void)state;
+	assert_non_null(big);
+	for (size_t i = 0; i < len; i++)
+		big[i] = (uint8_t)(i * 13 + i / 251);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(il_vfu_rx_init(&rx, IL_VFU_HDR_SIZE + len, 1), 0);
+	s.sock = sv[0];
+	assert_int_equal(pthread_create(&t, NULL, big_send_thread, &s), 0);
+	while ((r = il_vfu_rx_recv(&rx, sv[1], 0)) == 0)
+		reads++;
+	assert_int_equal(r, 1);
+	assert_true(reads > 0);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 8, IL_VFU_CMD_REGION_WRITE, 0, big, len);
+	while ((r = il_vfu_rx_recv(&rx, sv[1], 0)) == 0)
+		;
+	assert_int_equal(r, 1);
+	assert_int_equal(il_vfu_rx_take(&rx, &m), 0);
+	expect_msg(&m, 9, IL_VFU_CMD_DEVICE_RESET, 0, NULL, 0);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	assert_int_equal(s.r1, 0);
+	assert_int_equal(s.r2, 0);
+	close(sv[0]);
+	close(sv[1]);
+	il_vfu_rx_fini(&rx);
+	free(big);
+}
+
 /* A VERSION payload: 1.0, then @json and, if @nul, its terminating NUL. */
 static size_t version_payload(uint8_t *out, const char *json, int nul)
 {
@@ -569,6 +776,9 @@ int main(void)
 		cmocka_unit_test(test_rx_oversize_then_reset),
 		cmocka_unit_test(test_rx_fds),
 		cmocka_unit_test(test_send_recv_socketpair),
+		cmocka_unit_test(test_recv_reads_ahead),
+		cmocka_unit_test(test_recv_ahead_partial_and_fds),
+		cmocka_unit_test(test_recv_big_then_small),
 		cmocka_unit_test(test_version_qemu_proposal),
 		cmocka_unit_test(test_version_unknown_ignored),
 		cmocka_unit_test(test_version_defaults),
