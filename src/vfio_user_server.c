@@ -37,6 +37,8 @@
 #define VFU_MIN_MSG_SIZE 8192u
 /* How long to stop accepting after the process ran out of fds. */
 #define VFU_ACCEPT_BACKOFF_MS 100
+/* run()'s stop_fd in the epoll set: an fd number no fd of ours can have. */
+#define VFU_STOP_TAG (-2)
 
 static void close_client(struct irqlink_vfu_server *s)
 {
@@ -149,6 +151,8 @@ static int serve_deferred(struct irqlink_vfu_server *s,
 
 static bool client_read_locked(struct irqlink_vfu_server *s)
 {
+	bool polled = true;     /* epoll says readable: read at least once */
+
 	for (;;) {
 		struct il_vfu_deferred *d = il_vfu_deferred_pop(s);
 		struct il_vfu_msg m;
@@ -159,6 +163,12 @@ static bool client_read_locked(struct irqlink_vfu_server *s)
 				return false;
 			continue;
 		}
+		/* A read that found the socket empty already said so: epoll
+		 * (level-triggered) brings us back for whatever comes next,
+		 * where another read would cost a syscall to say -EAGAIN. */
+		if (!polled && !il_vfu_rx_more(&s->rx))
+			return true;
+		polled = false;
 		r = il_vfu_rx_recv(&s->rx, s->cfd, MSG_DONTWAIT);
 		if (r == -EAGAIN)
 			return true;
@@ -286,16 +296,9 @@ static int accept_client(struct irqlink_vfu_server *s)
 	return 0;
 }
 
-int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
+static int handle_events(struct irqlink_vfu_server *s,
+			 const struct epoll_event *ev, int n)
 {
-	struct epoll_event ev[3];
-	int n;
-
-	if (!s)
-		return -EINVAL;
-	n = epoll_wait(s->epfd, ev, 3, 0);
-	if (n < 0)
-		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		if (ev[i].data.fd == s->lfd || ev[i].data.fd == s->tfd) {
 			int r = ev[i].data.fd == s->lfd ? accept_client(s)
@@ -310,10 +313,23 @@ int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
 	return 0;
 }
 
-int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd)
+int irqlink_vfu_server_process(struct irqlink_vfu_server *s)
 {
+	struct epoll_event ev[3];
+	int n;
+
 	if (!s)
 		return -EINVAL;
+	n = epoll_wait(s->epfd, ev, 3, 0);
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	return handle_events(s, ev, n);
+}
+
+/* run()'s wait when @stop_fd cannot join the epoll set (poll() still
+ * takes it: a regular file, say, is always readable to it). */
+static int run_polling(struct irqlink_vfu_server *s, int stop_fd)
+{
 	for (;;) {
 		struct pollfd p[2] = { { .fd = s->epfd, .events = POLLIN },
 				       { .fd = stop_fd, .events = POLLIN } };
@@ -330,6 +346,44 @@ int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd)
 		if (r)
 			return r;
 	}
+}
+
+static int run_epoll(struct irqlink_vfu_server *s)
+{
+	for (;;) {
+		struct epoll_event ev[4];      /* lfd, tfd, cfd, stop */
+		int n = epoll_wait(s->epfd, ev, 4, -1), r;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++)
+			if (ev[i].data.fd == VFU_STOP_TAG)
+				return 0;
+		r = handle_events(s, ev, n);
+		if (r)
+			return r;
+	}
+}
+
+int irqlink_vfu_server_run(struct irqlink_vfu_server *s, int stop_fd)
+{
+	struct epoll_event sev = { .events = EPOLLIN,
+				   .data.fd = VFU_STOP_TAG };
+	int r;
+
+	if (!s)
+		return -EINVAL;
+	/* In the epoll set while we run, so that one epoll_wait() per wake
+	 * serves both, rather than a poll() of the set and then an
+	 * epoll_wait() of it. */
+	if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, stop_fd, &sev))
+		return run_polling(s, stop_fd);
+	r = run_epoll(s);
+	(void)epoll_ctl(s->epfd, EPOLL_CTL_DEL, stop_fd, NULL);
+	return r;
 }
 
 static int check_config(const struct irqlink_vfu_server_config *cfg)

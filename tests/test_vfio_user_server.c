@@ -23,6 +23,7 @@
 #include <irqlink/vfio_user_server.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -843,6 +844,63 @@ static void *run_server(void *arg)
 	return NULL;
 }
 
+/* run() waits in one epoll_wait() with its stop fd in the set: it serves
+ * pipelined requests, returns 0 when stopped and leaves nothing of the
+ * stop fd in the set; a stop fd epoll cannot take still stops it. */
+static void test_run_stop(void **state)
+{
+	uint32_t p[4] = { 16 }, out[4];
+	struct irqlink_vfu_server_stats st;
+	struct pollfd pf;
+	uint8_t buf[3 * 32];
+	pthread_t t;
+	struct fx f;
+	int devnull;
+
+	(void)state;
+	fx_open(&f, 0, 0);
+	version(&f);
+	f.stop = tu_eventfd();
+	assert_int_equal(pthread_create(&t, NULL, run_server, &f), 0);
+	/* Three requests in one write: three replies, in order. */
+	for (uint16_t i = 0; i < 3; i++) {
+		struct wire_hdr h = { .id = (uint16_t)(100 + i),
+				      .cmd = C_GET_INFO, .size = 32 };
+
+		memcpy(buf + 32 * i, &h, 16);
+		memcpy(buf + 32 * i + 16, p, 16);
+	}
+	send_raw(f.c, buf, sizeof(buf), NULL, 0);
+	for (uint16_t i = 0; i < 3; i++) {
+		struct wire_hdr h;
+
+		read_full(f.c, &h, sizeof(h));
+		assert_int_equal(h.id, 100 + i);
+		assert_int_equal(h.flags, F_REPLY);
+		assert_int_equal(h.size, 32);
+		read_full(f.c, out, sizeof(out));
+		assert_int_equal(out[2], VFIO_PCI_NUM_REGIONS);
+	}
+	tu_signal(f.stop);
+	assert_int_equal(pthread_join(t, NULL), 0);
+	/* Still signalled, yet the server's fd has nothing to say. */
+	pf = (struct pollfd){ .fd = irqlink_vfu_server_fd(f.s),
+			      .events = POLLIN };
+	assert_int_equal(poll(&pf, 1, 0), 0);
+	assert_int_equal(irqlink_vfu_server_get_stats(f.s, &st), 0);
+	assert_int_equal(st.requests, 4);
+	assert_int_equal(st.errors, 0);
+	close(f.stop);
+
+	/* /dev/null: epoll refuses it, poll() finds it readable. */
+	devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(devnull >= 0);
+	assert_int_equal(irqlink_vfu_server_run(f.s, devnull), 0);
+	close(devnull);
+	assert_int_equal(rt(&f, C_GET_INFO, p, 16, out, sizeof(out)), 0);
+	fx_close(&f);
+}
+
 /* The device's DMA from inside a device op (the loop thread): the server
  * reads the socket for the reply itself, and a command we pipelined
  * behind the op waits and is answered after it, in order. */
@@ -1125,6 +1183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_create_errors),
 		cmocka_unit_test(test_session),
+		cmocka_unit_test(test_run_stop),
 		cmocka_unit_test(test_region_mmap),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_too_many_fds),
