@@ -670,6 +670,27 @@ int irqlink_consumer_refresh(struct irqlink_consumer *c)
 	return r;
 }
 
+int irqlink_consumer_refresh_many(struct irqlink_consumer *const *c,
+				  size_t n)
+{
+	size_t i;
+	int err = 0, r;
+
+	if (!c && n)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		if (!c[i])
+			return -EINVAL;
+	for (i = 0; i < n; i++)
+		il_consumer_settle_begin(c[i]);
+	for (i = 0; i < n; i++) {
+		r = irqlink_consumer_refresh(c[i]);
+		if (!err)
+			err = r;
+	}
+	return err;
+}
+
 /* Only when the refresh that follows will switch: a begun pause holds E's
  * signals back until then (reconcile ends it either way). */
 void il_consumer_settle_begin(struct irqlink_consumer *c)

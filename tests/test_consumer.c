@@ -625,24 +625,14 @@ static void test_route_batch(void **state)
 	close(e);
 }
 
-/*
- * Consumers of one routes batch settled together: with their switches
- * begun first, the N refreshes wait for the relay thread once. Signals
- * sent while a switch is begun wait in E and reach the guest exactly once;
- * a consumer whose producer leaves meanwhile is relaying again at once,
- * and one begun with nothing to switch is not paused at all.
- */
-static void test_settle_batch(void **state)
+/* N_SETTLE MSI consumers, each paired with a producer, created in one
+ * routes batch: deferred until the commit, which this makes. */
+static void create_batch(struct fx *f, int *e,
+			 struct irqlink_bypass_producer *prod,
+			 struct irqlink_consumer **c)
 {
-	struct fx *f = *state;
-	struct irqlink_bypass_producer prod[N_SETTLE];
-	struct irqlink_consumer *c[N_SETTLE];
-	int e[N_SETTLE], i, last = N_SETTLE - 1;
-	int fds = tu_open_fds();
-	uint64_t cmds;
-
 	assert_int_equal(irqlink_routes_begin(f->vm), 0);
-	for (i = 0; i < N_SETTLE; i++) {
+	for (int i = 0; i < N_SETTLE; i++) {
 		struct irqlink_consumer_config cfg = {
 			.kind = IRQLINK_CONSUMER_MSI,
 			.msi = msi_vec(VEC_SETTLE + (unsigned int)i),
@@ -660,6 +650,25 @@ static void test_settle_batch(void **state)
 		assert_true(irqlink_consumer_deferred(c[i]));
 	}
 	assert_int_equal(irqlink_routes_commit(f->vm), 0);
+}
+
+/*
+ * Consumers of one routes batch settled together: with their switches
+ * begun first, the N refreshes wait for the relay thread once. Signals
+ * sent while a switch is begun wait in E and reach the guest exactly once;
+ * a consumer whose producer leaves meanwhile is relaying again at once,
+ * and one begun with nothing to switch is not paused at all.
+ */
+static void test_settle_batch(void **state)
+{
+	struct fx *f = *state;
+	struct irqlink_bypass_producer prod[N_SETTLE];
+	struct irqlink_consumer *c[N_SETTLE];
+	int e[N_SETTLE], i, last = N_SETTLE - 1;
+	int fds = tu_open_fds();
+	uint64_t cmds;
+
+	create_batch(f, e, prod, c);
 	/* Creating the consumers waited for the relay thread not once. */
 	cmds = rstats(f->relay).commands;
 	assert_int_equal(cmds, 0);
@@ -713,6 +722,54 @@ static void test_settle_batch(void **state)
 	assert_int_equal(rstats(f->relay).entries, 0);
 	assert_int_equal(irqlink_irqfd_count(f->vm), 0);
 	assert_int_equal(tu_open_fds(), fds);
+}
+
+/* The public form of a batch's settle: after the commit, every consumer
+ * of the batch switches with one relay round trip in all, a count pending
+ * in E reaches the guest once; bad arguments change nothing. */
+static void test_refresh_many(void **state)
+{
+	struct fx *f = *state;
+	struct irqlink_bypass_producer prod[N_SETTLE];
+	struct irqlink_consumer *c[N_SETTLE], *holed[2];
+	int e[N_SETTLE], i;
+	uint64_t cmds;
+
+	assert_int_equal(irqlink_consumer_refresh_many(NULL, 0), 0);
+	assert_int_equal(irqlink_consumer_refresh_many(NULL, 1), -EINVAL);
+	create_batch(f, e, prod, c);
+	holed[0] = c[0];
+	holed[1] = NULL;
+	assert_int_equal(irqlink_consumer_refresh_many(holed, 2), -EINVAL);
+	assert_int_equal(irqlink_consumer_path(c[0]), IRQLINK_PATH_RELAY);
+	assert_int_equal(rstats(f->relay).paused, 0);
+
+	/* Held off the relay, so the count is certainly pending in E. */
+	assert_int_equal(irqlink_relay_pause(f->relay, e[0]), 0);
+	tu_signal(e[0]);
+	cmds = rstats(f->relay).commands;
+	assert_int_equal(irqlink_consumer_refresh_many(c, N_SETTLE), 0);
+	assert_int_equal(rstats(f->relay).commands, cmds + 1);
+	for (i = 0; i < N_SETTLE; i++) {
+		assert_int_equal(irqlink_consumer_path(c[i]),
+				 IRQLINK_PATH_BYPASS);
+		assert_false(irqlink_consumer_deferred(c[i]));
+	}
+	assert_int_equal(kg_wait_count(f->g, VEC_SETTLE, 1, WAIT_MS), 0);
+	assert_settled(f->g, VEC_SETTLE, 1);
+	assert_int_equal(cstats(c[0]).drained, 1);
+	assert_int_equal(rstats(f->relay).msi_injections, 0);
+	/* Nothing to switch: no wait at all. */
+	assert_int_equal(irqlink_consumer_refresh_many(c, N_SETTLE), 0);
+	assert_int_equal(rstats(f->relay).commands, cmds + 1);
+
+	for (i = 0; i < N_SETTLE; i++) {
+		irqlink_consumer_destroy(c[i]);
+		assert_int_equal(irqlink_bypass_unregister_producer(f->bypass,
+								    &prod[i]),
+				 0);
+		close(e[i]);
+	}
 }
 
 /* ---- INTX_NOTIFY -------------------------------------------------------- */
@@ -1297,6 +1354,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_switch_detach_fails, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_settle_batch, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refresh_many, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_notify_args, setup,

@@ -73,13 +73,15 @@
  * stages its route and keeps relaying, in an explicit "deferred" state
  * (irqlink_consumer_deferred(), stats.deferred; not a failure), until
  * irqlink_consumer_refresh() after the commit. So N consumers created or
- * changed inside one batch cost one KVM_SET_GSI_ROUTING in all.
+ * changed inside one batch cost one KVM_SET_GSI_ROUTING in all, and
+ * irqlink_consumer_refresh_many() after it waits for the relay thread once
+ * for all N switches instead of once per switch.
  *
  * File descriptors and lifetime
  * -----------------------------
- * E and U are borrowed: the consumer keeps close-on-exec duplicates (and
- * the irqfd and relay layers keep their own). An INTx consumer owns two more
- * eventfds (L and R). The VM, relay and bypass manager are borrowed and must
+ * E and U are borrowed: the consumer keeps close-on-exec duplicates, which
+ * its relay entry and its irqfd use too (one fd per MSI consumer). An INTx
+ * consumer owns two more eventfds (L and R). The VM, relay and bypass manager are borrowed and must
  * outlive the consumer.
  *
  * Threading
@@ -96,6 +98,7 @@
 #define IRQLINK_CONSUMER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <linux/kvm.h>
 
@@ -251,6 +254,17 @@ int irqlink_consumer_set_force_relay(struct irqlink_consumer *c, bool force);
  * batch was committed). Returns as irqlink_consumer_set_force_relay().
  */
 int irqlink_consumer_refresh(struct irqlink_consumer *c);
+
+/*
+ * irqlink_consumer_refresh_many - irqlink_consumer_refresh() of @c[0..n-1],
+ * in order, for the consumers of one committed routes batch: every switch
+ * to bypass needs the relay thread to let go of E, and this waits for it
+ * once for all of them instead of once each. Returns 0, -EINVAL (NULL @c
+ * with @n > 0, or a NULL consumer: then nothing is done), or the first
+ * consumer's error (the others are refreshed all the same).
+ */
+int irqlink_consumer_refresh_many(struct irqlink_consumer *const *c,
+				  size_t n);
 
 /* irqlink_consumer_get_stats - fill *@st. Returns 0 or -EINVAL. */
 int irqlink_consumer_get_stats(struct irqlink_consumer *c,
