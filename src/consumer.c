@@ -488,13 +488,22 @@ int irqlink_consumer_create(struct irqlink_vm *vm, struct irqlink_relay *relay,
 			    const struct irqlink_consumer_config *cfg,
 			    struct irqlink_consumer **out)
 {
+	return il_consumer_create_at(-1, vm, relay, bypass, cfg, out);
+}
+
+int il_consumer_create_at(int fdinfo_dir, struct irqlink_vm *vm,
+			  struct irqlink_relay *relay,
+			  struct irqlink_bypass *bypass,
+			  const struct irqlink_consumer_config *cfg,
+			  struct irqlink_consumer **out)
+{
 	struct irqlink_consumer *c;
 	uint64_t token;
 	int efd, r;
 
 	if (!vm || !relay || !cfg || !out)
 		return -EINVAL;
-	efd = il_eventfd_dup_token(cfg->trigger_fd, &token);
+	efd = il_eventfd_dup_token(fdinfo_dir, cfg->trigger_fd, &token);
 	if (efd < 0)
 		return efd;
 	r = check_config(vm, cfg);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Consumer calls for a caller that settles many consumers at once (the PCI
- * glue after an enable's one routing commit).
+ * Consumer calls for a caller that creates and settles many consumers at
+ * once (the PCI glue's MSI-X enable).
  */
 #ifndef IRQLINK_SRC_CONSUMER_INTERNAL_H
 #define IRQLINK_SRC_CONSUMER_INTERNAL_H
@@ -19,5 +19,13 @@
  * so no signal is lost meanwhile, only held in E until then.
  */
 void il_consumer_settle_begin(struct irqlink_consumer *c);
+
+/* irqlink_consumer_create() reading E's identity through @fdinfo_dir (from
+ * il_fdinfo_dir_open(), or -1), for a caller creating many at once. */
+int il_consumer_create_at(int fdinfo_dir, struct irqlink_vm *vm,
+			  struct irqlink_relay *relay,
+			  struct irqlink_bypass *bypass,
+			  const struct irqlink_consumer_config *cfg,
+			  struct irqlink_consumer **out);
 
 #endif

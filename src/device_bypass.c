@@ -85,14 +85,15 @@ void il_producer_drop(struct irqlink_dev *dev, struct il_producer *p)
 
 /* With a bypass manager the identity read is also the eventfd check: one
  * /proc access per trigger instead of a readlink and an fdinfo read. */
-int il_producer_dup(struct irqlink_dev *dev, int fd, uint64_t *token)
+int il_producer_dup(struct irqlink_dev *dev, int fdinfo_dir, int fd,
+		    uint64_t *token)
 {
 	int r;
 
 	*token = 0;
 	if (!dev->bypass)
 		return il_eventfd_dup(fd);
-	r = il_eventfd_dup_token(fd, token);
+	r = il_eventfd_dup_token(fdinfo_dir, fd, token);
 	/* No identities in /proc: the trigger still works, unpaired
 	 * (il_producer_update() counts it). */
 	if (r == -ENOTSUP) {

@@ -144,8 +144,10 @@ void il_producer_init(struct irqlink_dev *dev, struct il_producer *p, bool intx)
 void il_producer_update(struct irqlink_dev *dev, struct il_producer *p, int fd,
 			uint64_t token);
 /* A dup of a new trigger @fd, as il_eventfd_dup(); *@token gets its
- * identity when the device will register it (else 0). */
-int il_producer_dup(struct irqlink_dev *dev, int fd, uint64_t *token);
+ * identity (read through @fdinfo_dir, or -1: il_eventfd_token_at()) when
+ * the device will register it, else 0. */
+int il_producer_dup(struct irqlink_dev *dev, int fdinfo_dir, int fd,
+		    uint64_t *token);
 void il_producer_drop(struct irqlink_dev *dev, struct il_producer *p);
 
 /* unmask_watcher.c */

@@ -238,7 +238,7 @@ int irqlink_dev_read_pending(struct irqlink_dev *dev, unsigned int index,
  * never on neither. On failure the vector is left cleared, as vfio leaves
  * it. Caller holds dev->ctl. */
 static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
-		      bool msix, uint32_t i, int fd)
+		      bool msix, uint32_t i, int fd, int fdinfo_dir)
 {
 	struct il_vector *v = &cap->vec[i];
 	int nfd = -1, old, r = 0;
@@ -253,7 +253,7 @@ static int set_vector(struct irqlink_dev *dev, struct il_msi_cap *cap,
 			r = -ENOSPC;
 	}
 	if (!r && fd >= 0) {
-		nfd = il_producer_dup(dev, fd, &token);
+		nfd = il_producer_dup(dev, fdinfo_dir, fd, &token);
 		if (nfd < 0)
 			r = nfd;
 	}
@@ -278,16 +278,23 @@ static int set_block(struct irqlink_dev *dev, struct il_msi_cap *cap,
 		     bool msix, const struct il_irq_req *req)
 {
 	uint32_t i, j;
-	int r = 0;
+	int r = 0, dir = -1;
 
+	/* Many identities to read: see il_fdinfo_dir_open(). Without the
+	 * dirfd each read walks the path instead. */
+	if (dev->bypass && req->fds && req->count > 1)
+		dir = il_fdinfo_dir_open();
 	for (i = 0, j = req->start; i < req->count; i++, j++) {
-		r = set_vector(dev, cap, msix, j, req->fds ? req->fds[i] : -1);
+		r = set_vector(dev, cap, msix, j, req->fds ? req->fds[i] : -1,
+			       dir);
 		if (r)
 			break;
 	}
 	if (r)
 		for (i = req->start; i < j; i++)
-			set_vector(dev, cap, msix, i, -1);
+			set_vector(dev, cap, msix, i, -1, -1);
+	if (dir >= 0)
+		close(dir);
 	return r;
 }
 

@@ -106,7 +106,14 @@ static const char *fdinfo_field(const char *buf, const char *key)
  * every layer takes the identity of every eventfd it is given, so a
  * 2048-vector enable pays this thousands of times.
  */
-int il_eventfd_token(int fd, uint64_t *token)
+int il_fdinfo_dir_open(void)
+{
+	int d = open("/proc/self/fdinfo", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	return d < 0 ? -errno : d;
+}
+
+int il_eventfd_token_at(int dir, int fd, uint64_t *token)
 {
 	char path[40], buf[512];
 	unsigned long long id;
@@ -116,8 +123,14 @@ int il_eventfd_token(int fd, uint64_t *token)
 
 	if (fd < 0)
 		return -EBADF;
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (dir >= 0) {
+		/* No walk of /proc/self/fdinfo: a fifth of the read. */
+		snprintf(path, sizeof(path), "%d", fd);
+		f = openat(dir, path, O_RDONLY | O_CLOEXEC);
+	} else {
+		snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+		f = open(path, O_RDONLY | O_CLOEXEC);
+	}
 	if (f < 0)
 		return errno == ENOENT ? -EBADF : -errno;
 	n = read(f, buf, sizeof(buf) - 1);
@@ -135,14 +148,19 @@ int il_eventfd_token(int fd, uint64_t *token)
 	return 0;
 }
 
-int il_eventfd_dup_token(int fd, uint64_t *token)
+int il_eventfd_token(int fd, uint64_t *token)
+{
+	return il_eventfd_token_at(-1, fd, token);
+}
+
+int il_eventfd_dup_token(int dir, int fd, uint64_t *token)
 {
 	int dup = fcntl(fd, F_DUPFD_CLOEXEC, 0), r;
 
 	if (dup < 0)
 		return -errno;
 	/* On our dup, which nobody can close or renumber under us. */
-	r = il_eventfd_token(dup, token);
+	r = il_eventfd_token_at(dir, dup, token);
 	if (r) {
 		close(dup);
 		return r;

@@ -38,10 +38,22 @@ int il_eventfd_take(int fd, uint64_t *val);
  * -ENOTSUP when /proc does not expose it. */
 int il_eventfd_token(int fd, uint64_t *token);
 
-/* il_eventfd_dup() and il_eventfd_token() of the dup in one: the identity
- * read doubles as the check, so a caller that needs both pays one /proc
- * access, not two. Returns the dup or -errno as the two would (-EMFILE
- * before the check); nothing stays open on failure. */
-int il_eventfd_dup_token(int fd, uint64_t *token);
+/*
+ * For a call that reads many identities (thousands at an MSI-X enable):
+ * /proc/self/fdinfo opened once, a dirfd for il_eventfd_token_at(), which
+ * then opens each fd's entry without walking the path. Returns the dirfd
+ * or -errno. Only for the span of one call, closed before it returns:
+ * after a fork the child's dirfd would still show the parent's fds.
+ */
+int il_fdinfo_dir_open(void);
+/* il_eventfd_token() through @dir from il_fdinfo_dir_open(), or the path
+ * when @dir < 0. */
+int il_eventfd_token_at(int dir, int fd, uint64_t *token);
+
+/* il_eventfd_dup() and il_eventfd_token_at(@dir) of the dup in one: the
+ * identity read doubles as the check, so a caller that needs both pays one
+ * /proc access, not two. Returns the dup or -errno as the two would
+ * (-EMFILE before the check); nothing stays open on failure. */
+int il_eventfd_dup_token(int dir, int fd, uint64_t *token);
 
 #endif

@@ -19,12 +19,13 @@
 #include <irqlink/consumer.h>
 
 static int open_consumer(const struct il_irq_sinks *s, struct il_irq_sink *k,
-			 struct irqlink_consumer_config *cc)
+			 struct irqlink_consumer_config *cc, int fdinfo_dir)
 {
 	int r;
 
 	cc->force_relay = s->delivery == IRQLINK_DELIVERY_RELAY;
-	r = irqlink_consumer_create(s->vm, s->relay, s->bypass, cc, &k->c);
+	r = il_consumer_create_at(fdinfo_dir, s->vm, s->relay, s->bypass, cc,
+				  &k->c);
 	if (r)
 		return r;
 	k->open = true;
@@ -32,7 +33,7 @@ static int open_consumer(const struct il_irq_sinks *s, struct il_irq_sink *k,
 }
 
 int il_irq_sink_open_edge(const struct il_irq_sinks *s, struct il_irq_sink *k,
-			  int efd, const struct kvm_msi *msg)
+			  int efd, const struct kvm_msi *msg, int fdinfo_dir)
 {
 	struct irqlink_consumer_config cc = {
 		.kind = IRQLINK_CONSUMER_MSI,
@@ -41,7 +42,7 @@ int il_irq_sink_open_edge(const struct il_irq_sinks *s, struct il_irq_sink *k,
 		.unmask_fd = -1,
 		.notify_fd = -1,
 	};
-	int r = open_consumer(s, k, &cc);
+	int r = open_consumer(s, k, &cc, fdinfo_dir);
 
 	if (!r)
 		k->msg = *msg;
@@ -59,7 +60,7 @@ int il_irq_sink_open_level(const struct il_irq_sinks *s, struct il_irq_sink *k,
 		.notify_fd = -1,
 	};
 
-	return open_consumer(s, k, &cc);
+	return open_consumer(s, k, &cc, -1);
 }
 
 int il_irq_sink_open_notify(const struct il_irq_sinks *s, struct il_irq_sink *k,
@@ -73,7 +74,7 @@ int il_irq_sink_open_notify(const struct il_irq_sinks *s, struct il_irq_sink *k,
 		.notify_fd = notify_fd,
 	};
 
-	return open_consumer(s, k, &cc);
+	return open_consumer(s, k, &cc, -1);
 }
 
 int il_irq_sink_set_msi(struct il_irq_sink *k, const struct kvm_msi *msg)

@@ -51,9 +51,10 @@ struct il_irq_sink {
 };
 
 /* Open a sink for @efd (borrowed; the consumer keeps dups). Return 0 or
- * -errno; nothing is left on failure. */
+ * -errno; nothing is left on failure. @fdinfo_dir: il_fdinfo_dir_open()'s
+ * for a caller opening many, or -1. */
 int il_irq_sink_open_edge(const struct il_irq_sinks *s, struct il_irq_sink *k,
-			  int efd, const struct kvm_msi *msg);
+			  int efd, const struct kvm_msi *msg, int fdinfo_dir);
 int il_irq_sink_open_level(const struct il_irq_sinks *s, struct il_irq_sink *k,
 			   int efd, int unmask_fd, uint32_t pin);
 int il_irq_sink_open_notify(const struct il_irq_sinks *s, struct il_irq_sink *k,

@@ -25,6 +25,7 @@
  * route is left alone (the device is holding its fires), so a guest that
  * masks, rewrites and unmasks an entry costs one commit, at the unmask.
  */
+#include "eventfd.h"
 #include "pci_internal.h"
 
 #include <errno.h>
@@ -142,7 +143,8 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 		      bool fmask, uint32_t first, uint32_t n, bool *batch)
 {
 	uint32_t i;
-	int err = 0, r;
+	int err = 0, r, dir = -1;
+	bool dir_tried = false;
 
 	*batch = false;
 	if (p->vm) {
@@ -169,8 +171,14 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 				continue;
 			}
 			if (*batch) {
+				/* Each new sink reads its eventfd's identity
+				 * (see il_fdinfo_dir_open()); without the
+				 * dirfd each read walks the path. */
+				if (!dir_tried && n > 1)
+					dir = il_fdinfo_dir_open();
+				dir_tried = true;
 				r = il_irq_sink_open_edge(&p->sinks, &x->sink,
-							  efd, &x->msg);
+							  efd, &x->msg, dir);
 				if (r) {
 					close(efd);
 					err = il_pci_err(p, err, r);
@@ -186,6 +194,8 @@ static int sync_sinks(struct irqlink_pci *p, struct il_pci_irqs *q,
 								     &x->msg));
 		}
 	}
+	if (dir >= 0)
+		close(dir);
 	return err;
 }
 

@@ -497,7 +497,7 @@ int irqlink_relay_add(struct irqlink_relay *relay, int src_fd,
 
 	if (!relay || !act)
 		return -EINVAL;
-	src = il_eventfd_dup_token(src_fd, &token);
+	src = il_eventfd_dup_token(-1, src_fd, &token);
 	if (src < 0)
 		return src;
 	ret = add_entry(relay, src, true, token, act);

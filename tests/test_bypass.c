@@ -5,6 +5,7 @@
  * registration at scale (rule 39), eventfd tokens, and independence of
  * managers.
  */
+#include "eventfd.h"
 #include "testutil.h"
 
 #include <irqlink/bypass.h>
@@ -655,6 +656,52 @@ static void test_token_from_fd(void **state)
 	done(state);
 }
 
+/* The internal identity reads: through a /proc/self/fdinfo dirfd they
+ * answer as the path does; a dup with its identity leaves nothing open
+ * when it fails. */
+static void test_token_at_and_dup(void **state)
+{
+	int fds_before = tu_open_fds();
+	int a = tu_eventfd(), dir, d, pfd[2];
+	uint64_t ta, t;
+
+	if (irqlink_bypass_token_from_fd(a, &ta) == -ENOTSUP) {
+		close(a);
+		done(state);
+		skip();
+	}
+	dir = il_fdinfo_dir_open();
+	assert_true(dir >= 0);
+	assert_int_equal(il_eventfd_token_at(dir, a, &t), 0);
+	assert_true(t == ta);
+	assert_int_equal(il_eventfd_token_at(-1, a, &t), 0);
+	assert_true(t == ta);
+	assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+	assert_int_equal(il_eventfd_token_at(dir, pfd[0], &t), -EINVAL);
+	assert_int_equal(il_eventfd_token_at(dir, -1, &t), -EBADF);
+
+	for (int k = 0; k < 2; k++) {
+		int at = k ? dir : -1, fds = tu_open_fds();
+
+		t = 0;
+		d = il_eventfd_dup_token(at, a, &t);
+		assert_true(d >= 0 && d != a);
+		assert_true(t == ta);
+		assert_int_equal(tu_open_fds(), fds + 1);
+		close(d);
+		assert_int_equal(il_eventfd_dup_token(at, pfd[0], &t), -EINVAL);
+		assert_int_equal(il_eventfd_dup_token(at, -1, &t), -EBADF);
+		assert_int_equal(tu_open_fds(), fds);
+	}
+	close(pfd[0]);
+	close(pfd[1]);
+	assert_int_equal(il_eventfd_token_at(dir, pfd[0], &t), -EBADF);
+	close(dir);
+	close(a);
+	assert_int_equal(tu_open_fds(), fds_before);
+	done(state);
+}
+
 /* A producer keyed by one fd meets a consumer keyed by its dup. */
 static void test_pairing_by_eventfd(void **state)
 {
@@ -938,6 +985,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_add_consumer_fails, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_einval, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_ebusy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_token_at_and_dup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unregister_unknown_is_noop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reentry_edeadlk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_token_from_fd, setup, teardown),
