@@ -193,18 +193,21 @@ static long serve_dma(struct irqlink_vfu_client *c, const struct il_vfu_msg *m)
 }
 
 /* A request from the server: DMA_READ / DMA_WRITE of our ranges are
- * served; any other gets ENOSYS, as QEMU's client answers them. The
- * caller holds the lock and closes the message's fds. */
+ * served; any other gets ENOSYS, as QEMU's client answers them. @refuse
+ * (a -errno, or 0) answers it with that error unserved: one that came with
+ * more fds than we take, which the receiver has closed -- still answered,
+ * or the server would wait for its timeout. The caller holds the lock and
+ * closes the message's fds. */
 static int answer_server(struct irqlink_vfu_client *c,
-			 const struct il_vfu_msg *m)
+			 const struct il_vfu_msg *m, int refuse)
 {
 	struct il_vfu_hdr h = { .id = m->hdr.id, .cmd = m->hdr.cmd,
 				.flags = IL_VFU_F_TYPE_REPLY };
-	long n = -ENOSYS;
+	long n = refuse ? refuse : -ENOSYS;
 
 	c->st.server_requests++;
-	if (m->hdr.cmd == IL_VFU_CMD_DMA_READ ||
-	    m->hdr.cmd == IL_VFU_CMD_DMA_WRITE)
+	if (!refuse && (m->hdr.cmd == IL_VFU_CMD_DMA_READ ||
+			m->hdr.cmd == IL_VFU_CMD_DMA_WRITE))
 		n = serve_dma(c, m);
 	if (n < 0) {
 		h.flags |= IL_VFU_F_ERROR;
@@ -239,10 +242,11 @@ static void serve_unasked(struct irqlink_vfu_client *c, bool readable)
 			c->gone = true;
 			break;
 		}
-		if (!r || il_vfu_rx_take(&c->rx, &m))
-			continue;       /* more needed; or too many fds: closed */
+		if (!r)
+			continue;       /* more needed */
+		r = il_vfu_rx_take(&c->rx, &m);
 		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
-			r = answer_server(c, &m);
+			r = answer_server(c, &m, r);
 			close_fds(m.fds, m.nfds);
 			if (r)
 				c->gone = true;
@@ -290,19 +294,20 @@ static int wait_reply(struct irqlink_vfu_client *c, uint16_t id,
 			return -ENOTCONN;
 		}
 		r = il_vfu_rx_take(&c->rx, &m);
-		if (r == -EINVAL) {
-			/* Came with more fds than we accept (closed). */
-			if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) ==
-			    IL_VFU_F_TYPE_REPLY && m.hdr.id == id)
-				return -EPROTO;
-			continue;
-		}
 		if ((m.hdr.flags & IL_VFU_F_TYPE_MASK) == IL_VFU_F_TYPE_COMMAND) {
+			/* -EINVAL: it came with more fds than we take. */
 			close_fds(m.fds, m.nfds);
-			if (answer_server(c, &m)) {
+			if (answer_server(c, &m, r)) {
 				c->gone = true;
 				return -ENOTCONN;
 			}
+			continue;
+		}
+		if (r == -EINVAL) {
+			/* A reply with more fds than we take (closed). */
+			if (m.hdr.id == id)
+				return -EPROTO;
+			c->st.stale_replies++;
 			continue;
 		}
 		if (m.hdr.id != id || m.hdr.cmd != cmd) {

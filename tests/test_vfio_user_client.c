@@ -581,7 +581,12 @@ enum order {
 	REQUEST_FIRST,          /* met while the reply is awaited */
 	REPLY_FIRST,            /* behind the reply, in the same read */
 	REPLY_THEN_PART,        /* behind it but cut short: the rest later */
+	REQUEST_OVER_FDS,       /* alone ahead of the reply, with more fds
+				 * than the client takes */
 };
+
+/* The client's limit (its default max_msg_fds) and one fd more. */
+#define OVER_FDS 17u
 
 struct step {
 	enum order order;
@@ -745,6 +750,27 @@ static void put(uint8_t *buf, size_t *len, uint16_t id, uint16_t cmd,
 	*len += sizeof(h) + plen;
 }
 
+/* A request of its own with OVER_FDS fds (of /dev/null) attached. */
+static int send_over_fds(struct fake *f, uint16_t id, uint16_t cmd,
+			 const void *req, size_t len)
+{
+	struct il_vfu_hdr h = { .id = id, .cmd = cmd,
+				.flags = IL_VFU_F_TYPE_COMMAND };
+	int fds[OVER_FDS];
+	size_t n = 0;
+	int r = 0;
+
+	while (n < OVER_FDS && (fds[n] = open("/dev/null",
+					      O_RDONLY | O_CLOEXEC)) >= 0)
+		n++;
+	if (n == OVER_FDS)
+		r = il_vfu_send(f->conn, &h, req, len, fds, n);
+	else
+		r = -EMFILE;
+	close_all(fds, n);
+	return r;
+}
+
 /* The client's REGION_READ @m: its reply and the script's next DMA
  * request in one send(), then what the client answered by the time the
  * test says its call returned. */
@@ -780,12 +806,14 @@ static int fake_step(struct fake *f, struct il_vfu_rx *rx,
 	if (s.cmd == IL_VFU_CMD_DMA_WRITE)
 		for (size_t i = 0; i < s.count; i++)
 			req[rlen++] = dma_byte(k, i);
+	if (s.order == REQUEST_OVER_FDS)
+		FAKE_CHECK(f, send_over_fds(f, DMA_ID(k), s.cmd, req, rlen) == 0);
 	if (s.order == REQUEST_FIRST)
 		put(buf, &len, DMA_ID(k), s.cmd, IL_VFU_F_TYPE_COMMAND, req,
 		    rlen);
 	put(buf, &len, m->hdr.id, m->hdr.cmd, IL_VFU_F_TYPE_REPLY, rep,
 	    sizeof(rep));
-	if (s.order != REQUEST_FIRST)
+	if (s.order == REPLY_FIRST || s.order == REPLY_THEN_PART)
 		put(buf, &len, DMA_ID(k), s.cmd, IL_VFU_F_TYPE_COMMAND, req,
 		    rlen);
 	/* Cut inside the request's payload: its header and address only. */
@@ -1116,6 +1144,20 @@ static void test_dma_request_behind_reply(void **state)
 	run_script(*state, steps, sizeof(steps) / sizeof(steps[0]));
 }
 
+/* A request with more fds than the client takes: the receiver closes
+ * them, and the client still answers -- EINVAL, nothing served -- rather
+ * than leave the server to its timeout. */
+static void test_dma_request_over_fds(void **state)
+{
+	static const struct step steps[] = {
+		{ REQUEST_OVER_FDS, IL_VFU_CMD_DMA_WRITE, WINDOW_IOVA + 0x40, 16,
+		  EINVAL },
+		{ REQUEST_FIRST, IL_VFU_CMD_DMA_WRITE, WINDOW_IOVA + 0x40, 16, 0 },
+	};
+
+	run_script(*state, steps, sizeof(steps) / sizeof(steps[0]));
+}
+
 static void test_timeout_and_bad_config(void **state)
 {
 	struct irqlink_vfu_client_config cc = { .timeout_ms = 100 };
@@ -1160,6 +1202,8 @@ int main(void)
 			test_dma_request_read_with_reply, fake_setup,
 			fake_teardown),
 		cmocka_unit_test_setup_teardown(test_dma_request_behind_reply,
+						fake_setup, fake_teardown),
+		cmocka_unit_test_setup_teardown(test_dma_request_over_fds,
 						fake_setup, fake_teardown),
 		cmocka_unit_test(test_timeout_and_bad_config),
 	};
