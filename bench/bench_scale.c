@@ -66,9 +66,9 @@ static const unsigned int bypass_quick[] = { 1000, 10000 };
 #define IDENTITY_READS 256u
 
 /* Each vector holds the glue's (or the VMM's) eventfd and the duplicates
- * kept by the device model, the consumer, its relay entry and its irqfd
- * record: 5 (10247 open for 2048 vectors, measured). Only one way is set
- * up at a time; the rest is headroom. */
+ * kept by the device model and the consumer (whose relay entry and irqfd
+ * share its one): 3. Only one way is set up at a time; the rest is
+ * headroom. */
 #define FDS_PER_VECTOR 8u
 #define FDS_BASE       256u
 
@@ -306,9 +306,10 @@ static int timed_commit(struct irqlink_vm *vm, uint64_t *commit_ns)
 /*
  * The VMM does what the glue does inside, by hand: N eventfds, one
  * SET_IRQS (the device registers N producers), N consumers, each pairing
- * at once and staging its route in the open batch, the commit(s), and a
- * refresh per consumer that attaches its irqfd. @per_vector opens and
- * commits a batch around each consumer instead of one around all.
+ * at once and staging its route in the open batch, the commit, and one
+ * irqlink_consumer_refresh_many() that attaches every irqfd and waits for
+ * the relay once. @per_vector opens and commits a batch and refreshes
+ * around each consumer instead.
  */
 static int consumers_enable(unsigned int nvec, bool per_vector,
 			    struct way_sample *s, char *why, size_t len)
@@ -384,8 +385,8 @@ static int consumers_enable(unsigned int nvec, bool per_vector,
 	if (!r && !per_vector) {
 		step = "routing commit";
 		r = timed_commit(g.vm, &commit_ns);
-		for (i = 0; i < nvec && !r; i++)
-			r = irqlink_consumer_refresh(c[i]);
+		if (!r)
+			r = irqlink_consumer_refresh_many(c, nvec);
 	}
 	t_end = bench_now_ns();
 	if (r) {
