@@ -122,6 +122,9 @@ struct run {
 	kg_mmio_fn mmio_fn;        /* if set before the guest boots: its MMIO
 				    * exits, with the run as opaque */
 	kg_pio_fn pio_fn;          /* and its port I/O exits */
+	bool exits_ready;          /* atomic: set (release) once setup is done;
+				    * the handlers read the run only after
+				    * seeing it (acquire) */
 };
 
 /* Which latency plot a path is drawn in. */

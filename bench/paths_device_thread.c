@@ -254,7 +254,8 @@ static void exit_raise(void *opaque, uint64_t gpa, uint8_t *data,
 		memset(data, 0xff, len);
 		return;
 	}
-	if (gpa != BENCH_DB_GPA)
+	if (gpa != BENCH_DB_GPA ||
+	    !__atomic_load_n(&r->exits_ready, __ATOMIC_ACQUIRE))
 		return;
 	if (!r->devthread) {
 		(void)!write(r->efd, &one, sizeof(one));
@@ -296,8 +297,10 @@ static int setup_doorbell_exit(struct run *r, bool message)
 	    (err = bench_db_install(r, BENCH_DB_GPA)))
 		return err;
 	r->vector = 0x42;
-	if (!message)
+	if (!message) {
+		__atomic_store_n(&r->exits_ready, true, __ATOMIC_RELEASE);
 		return 0;
+	}
 	if (!(d = calloc(1, sizeof(*d))))
 		return bench_why(r, -ENOMEM, "out of memory");
 	d->doorbell = d->out = -1;
@@ -319,6 +322,7 @@ static int setup_doorbell_exit(struct run *r, bool message)
 		_exit(0);
 	}
 	close(sv[1]);
+	__atomic_store_n(&r->exits_ready, true, __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -358,14 +362,16 @@ static void driver_mmio(void *opaque, uint64_t gpa, uint8_t *data,
 			uint32_t len, bool is_write)
 {
 	struct run *r = opaque;
-	struct bench_devthread *d = r->devthread;
+	struct bench_devthread *d;
 	uint32_t v = 0;
 
-	if (gpa != DRIVER_STATUS_GPA || len != 4 || !d) {
+	if (gpa != DRIVER_STATUS_GPA || len != 4 ||
+	    !__atomic_load_n(&r->exits_ready, __ATOMIC_ACQUIRE)) {
 		if (!is_write)
 			memset(data, 0xff, len);
 		return;
 	}
+	d = r->devthread;
 	if (!is_write) {
 		v = __atomic_load_n(&d->status, __ATOMIC_ACQUIRE);
 		memcpy(data, &v, 4);
@@ -388,7 +394,8 @@ static void driver_pio(void *opaque, uint16_t port, uint8_t *data,
 		memset(data, 0xff, (size_t)size * count);
 		return;
 	}
-	if (port == KG_PORT_INTX_EOI && r->devthread &&
+	if (port == KG_PORT_INTX_EOI &&
+	    __atomic_load_n(&r->exits_ready, __ATOMIC_ACQUIRE) &&
 	    !r->devthread->ack_unmasks)
 		driver_unmask(r->devthread);
 }
@@ -419,6 +426,8 @@ static int setup_driver(struct run *r, bool ack_unmasks)
 	e = kg_ext(r->g);
 	e->fn[0].bdf = 0;
 	e->nfn = 1;
+	/* Before the handler is installed: it reads the run from here on. */
+	__atomic_store_n(&r->exits_ready, true, __ATOMIC_RELEASE);
 	if ((err = kg_pci_intx(r->g, 0, r->vector, r->pin, DRIVER_STATUS_GPA,
 			       DRIVER_STATUS_GPA, NULL)))
 		return bench_why(r, err, "the guest's INTx setup: %s",

@@ -263,7 +263,8 @@ static int setup_naive_relay(struct run *r)
 static int sample_naive_relay(struct run *r, uint64_t *lat, uint64_t *isr)
 {
 	struct bench_naive_relay *n = r->naive;
-	uint64_t t0, t_fired, seq = __atomic_load_n(&n->seq, __ATOMIC_ACQUIRE);
+	uint64_t t0, t_fired, t_wake, t_read;
+	uint64_t seq = __atomic_load_n(&n->seq, __ATOMIC_ACQUIRE);
 	int k, err;
 
 	(void)isr;
@@ -282,10 +283,12 @@ static int sample_naive_relay(struct run *r, uint64_t *lat, uint64_t *isr)
 	if (__atomic_load_n(&n->seq, __ATOMIC_ACQUIRE) != seq + 1)
 		return bench_why(r, -EPROTO, "naive relay: one read per "
 				 "interrupt expected");
+	t_wake = __atomic_load_n(&n->t_wake, __ATOMIC_RELAXED);
+	t_read = __atomic_load_n(&n->t_read, __ATOMIC_RELAXED);
 	r->part[0] = t_fired - t0;
-	r->part[1] = n->t_wake - t0;
-	r->part[2] = n->t_read - n->t_wake;
-	r->part[3] = t0 + *lat - n->t_read;
+	r->part[1] = t_wake - t0;
+	r->part[2] = t_read - t_wake;
+	r->part[3] = t0 + *lat - t_read;
 	return 0;
 }
 

@@ -16,11 +16,13 @@
 int il_kvm_ioctl(struct il_kvm *k, int fd, unsigned long req,
 		 unsigned long arg)
 {
+	il_kvm_hook_fn hook = atomic_load_explicit(&k->hook,
+						   memory_order_acquire);
 	int r;
 
 	atomic_fetch_add_explicit(&k->calls, 1, memory_order_relaxed);
-	if (k->hook) {
-		r = k->hook(k->opaque, fd, req, arg);
+	if (hook) {
+		r = hook(k->opaque, fd, req, arg);
 		if (r < 0)
 			return r;
 	}

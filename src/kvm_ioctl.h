@@ -23,7 +23,10 @@ typedef int (*il_kvm_hook_fn)(void *opaque, int fd, unsigned long req,
 			      unsigned long arg);
 
 struct il_kvm {
-	il_kvm_hook_fn hook;    /* NULL: no hook */
+	/* NULL: no hook. Atomic: a test installs it on a live VM while the
+	 * relay thread injects; set @opaque first, the store of the hook
+	 * publishes it. */
+	_Atomic(il_kvm_hook_fn) hook;
 	void *opaque;           /* passed to the hook */
 	/* ioctls attempted, hooked ones included; atomic because the
 	 * injection helpers run without the VM lock. */
