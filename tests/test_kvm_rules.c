@@ -23,6 +23,7 @@
  */
 #include "kvm_guest.h"
 #include "testutil.h"
+#include "vm_eoi_probe.h"
 
 #include <irqlink/irqlink.h>
 
@@ -115,14 +116,23 @@ static bool lapic_bit(struct kg_guest *g, unsigned int reg, unsigned int vec)
 /*
  * A plain irqfd pulses its GSI: assert, then deassert. Proof that the line
  * is not held: on a LEVEL-triggered pin, a held line would re-deliver after
- * every EOI, yet each signal gives exactly one interrupt and the pin's level
- * is low afterwards. On an edge pin, each signal is one interrupt too.
+ * every EOI without end, yet the pin's level is low after each signal and
+ * the count settles. On upstream KVM each signal is exactly one interrupt.
+ * On a KVM that EOIs at injection (kvm_pvm, vm_eoi_probe()), a pulse the
+ * vCPU takes between the assert and the deassert is EOIed with the pin still
+ * up and delivered once more: one interrupt, now and then two, never more.
+ * On an edge pin each signal is one interrupt on either.
  */
 static void test_rule26_plain_irqfd_is_edge(void **state)
 {
 	struct tu_guest_vm *f = *state;
 	int e1 = tu_eventfd(), e2 = tu_eventfd();
+	bool early = false;
+	char why[200];
+	uint64_t seen, twice;
 	struct pin p;
+
+	assert_int_equal(vm_eoi_probe(&early, why, sizeof(why)), 0);
 
 	assert_int_equal(kg_program_ioapic(f->g, 16, VEC_EDGE_ON_LEVEL,
 					   KG_LEVEL), 0);
@@ -131,9 +141,12 @@ static void test_rule26_plain_irqfd_is_edge(void **state)
 	assert_int_equal(irqlink_irqfd_attach_edge(f->vm, e2, 17), 0);
 
 	for (uint64_t i = 1; i <= N_IRQS; i++) {
+		uint64_t before = kg_count(f->g, VEC_EDGE_ON_LEVEL);
+		int r;
+
 		tu_signal(e1);
-		assert_int_equal(kg_wait_count(f->g, VEC_EDGE_ON_LEVEL, i,
-					       WAIT_MS), 0);
+		r = kg_wait_count(f->g, VEC_EDGE_ON_LEVEL, before + 1, WAIT_MS);
+		assert_true(r == 0 || (early && r == -EOVERFLOW));
 		/* The deassert follows the assert in the same KVM work
 		 * item, which may still be finishing when the guest counts. */
 		assert_true(wait_level(f->vm, 16, false));
@@ -141,7 +154,15 @@ static void test_rule26_plain_irqfd_is_edge(void **state)
 		assert_int_equal(kg_wait_count(f->g, VEC_EDGE, i, WAIT_MS), 0);
 		assert_true(wait_level(f->vm, 17, false));
 	}
-	assert_settled(f->g, VEC_EDGE_ON_LEVEL, N_IRQS);
+	tu_sleep_ms(SETTLE_MS);
+	seen = kg_count(f->g, VEC_EDGE_ON_LEVEL);
+	twice = seen - N_IRQS;
+	assert_true(seen >= N_IRQS);
+	if (!early)
+		assert_int_equal(twice, 0);
+	assert_true(twice <= N_IRQS);
+	/* Not held: nothing more comes. */
+	assert_settled(f->g, VEC_EDGE_ON_LEVEL, seen);
 	assert_int_equal(kg_count(f->g, VEC_EDGE), N_IRQS);
 	p = ioapic_pin(f->vm, 16);
 	assert_false(p.level);
