@@ -151,32 +151,34 @@ static int add_device(struct run *r, bool own_process)
 	return 0;
 }
 
+/* A raw path of paths_kvm.c with the device's thread (or process) put in
+ * front of it. */
+static int behind_device(struct run *r, int (*raw)(struct run *r),
+			 bool own_process)
+{
+	int err = raw(r);
+
+	return err ? err : add_device(r, own_process);
+}
+
 static int setup_msi(struct run *r)
 {
-	int err = bench_kvm_setup_msi_irqfd(r);
-
-	return err ? err : add_device(r, false);
+	return behind_device(r, bench_kvm_setup_msi_irqfd, false);
 }
 
 static int setup_signal_msi(struct run *r)
 {
-	int err = bench_kvm_setup_signal_msi(r);
-
-	return err ? err : add_device(r, false);
+	return behind_device(r, bench_kvm_setup_signal_msi, false);
 }
 
 static int setup_intx(struct run *r)
 {
-	int err = bench_kvm_setup_level_resample(r);
-
-	return err ? err : add_device(r, false);
+	return behind_device(r, bench_kvm_setup_level_resample, false);
 }
 
 static int setup_msi_process(struct run *r)
 {
-	int err = bench_kvm_setup_msi_irqfd(r);
-
-	return err ? err : add_device(r, true);
+	return behind_device(r, bench_kvm_setup_msi_irqfd, true);
 }
 
 /*
@@ -202,10 +204,8 @@ static int guest_doorbell(struct run *r)
 
 static int setup_doorbell(struct run *r, bool own_process)
 {
-	int err = bench_kvm_setup_msi_irqfd(r);
+	int err = behind_device(r, bench_kvm_setup_msi_irqfd, own_process);
 
-	if (!err)
-		err = add_device(r, own_process);
 	return err ? err : guest_doorbell(r);
 }
 
@@ -419,8 +419,7 @@ static int setup_driver(struct run *r, bool ack_unmasks)
 	r->pio_fn = driver_pio;
 	/* Pin 17, vector 0x44: the level irqfd and its resamplefd (left to
 	 * fill: the unmask is the guest's STATUS or port write). */
-	if ((err = bench_kvm_setup_level_resample(r)) ||
-	    (err = add_device(r, false)))
+	if ((err = behind_device(r, bench_kvm_setup_level_resample, false)))
 		return err;
 	r->devthread->ack_unmasks = ack_unmasks;
 	e = kg_ext(r->g);
